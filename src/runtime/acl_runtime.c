@@ -1,0 +1,339 @@
+/* The ACL runtime subset, on host memory (spec decision 10). See acl/acl_rt.h for the semantics. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acl/acl.h"
+#include "aclnn/aclnn_base.h"
+#include "common/error.h"
+#include "common/fp16.h"
+#include "common/handle_set.h"
+#include "runtime/acl_internal.h"
+
+#define MR_DEVICE_ALIGN 64
+
+static atomic_int mr_acl_initialized;
+static _Thread_local int32_t mr_thread_device = -1;
+static _Thread_local aclrtContext mr_thread_context;
+
+static mr_handle_set mr_streams = MR_HANDLE_SET_INIT;
+static mr_handle_set mr_contexts = MR_HANDLE_SET_INIT;
+static mr_handle_set mr_device_allocs = MR_HANDLE_SET_INIT;
+static mr_handle_set mr_host_allocs = MR_HANDLE_SET_INIT;
+
+/* Streams and contexts carry no state: work runs when enqueued. They are distinct heap objects only so
+ * that handles are unique and can be checked. */
+typedef struct mr_rt_object { int unused; } mr_rt_object;
+
+static aclError mr_need_init(const char *api)
+{
+    if (atomic_load(&mr_acl_initialized)) return ACL_SUCCESS;
+    mr_error_push("%s: aclInit has not been called (or aclFinalize was)", api);
+    return ACL_ERROR_UNINITIALIZE;
+}
+
+static aclError mr_bad_param(const char *api, const char *what)
+{
+    mr_error_push("%s: %s", api, what);
+    return ACL_ERROR_INVALID_PARAM;
+}
+
+aclError aclInit(const char *configPath)
+{
+    (void)configPath; /* moeroute has no configuration to read */
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&mr_acl_initialized, &expected, 1)) {
+        mr_error_push("aclInit: already initialized");
+        return ACL_ERROR_REPEAT_INITIALIZE;
+    }
+    return ACL_SUCCESS;
+}
+
+aclError aclFinalize(void)
+{
+    int expected = 1;
+    if (!atomic_compare_exchange_strong(&mr_acl_initialized, &expected, 0)) {
+        mr_error_push("aclFinalize: not initialized");
+        return ACL_ERROR_REPEAT_FINALIZE;
+    }
+    return ACL_SUCCESS;
+}
+
+aclnnStatus aclnnInit(const char *configPath)
+{
+    (void)configPath;
+    return ACLNN_SUCCESS;
+}
+
+aclnnStatus aclnnFinalize(void) { return ACLNN_SUCCESS; }
+
+static aclError mr_check_device(const char *api, int32_t deviceId)
+{
+    aclError st = mr_need_init(api);
+    if (st != ACL_SUCCESS) return st;
+    if (deviceId != 0) {
+        mr_error_push("%s: device %d does not exist (moeroute has one device, 0 = this CPU)", api, (int)deviceId);
+        return ACL_ERROR_RT_INVALID_DEVICEID;
+    }
+    return ACL_SUCCESS;
+}
+
+aclError aclrtSetDevice(int32_t deviceId)
+{
+    aclError st = mr_check_device("aclrtSetDevice", deviceId);
+    if (st == ACL_SUCCESS) mr_thread_device = deviceId;
+    return st;
+}
+
+aclError aclrtResetDevice(int32_t deviceId)
+{
+    aclError st = mr_check_device("aclrtResetDevice", deviceId);
+    if (st == ACL_SUCCESS) mr_thread_device = -1;
+    return st;
+}
+
+aclError aclrtGetDevice(int32_t *deviceId)
+{
+    aclError st = mr_need_init("aclrtGetDevice");
+    if (st != ACL_SUCCESS) return st;
+    if (!deviceId) return mr_bad_param("aclrtGetDevice", "deviceId is NULL");
+    if (mr_thread_device < 0) {
+        mr_error_push("aclrtGetDevice: no device set on this thread (call aclrtSetDevice)");
+        return ACL_ERROR_RT_CONTEXT_NULL;
+    }
+    *deviceId = mr_thread_device;
+    return ACL_SUCCESS;
+}
+
+aclError aclrtGetDeviceCount(uint32_t *count)
+{
+    aclError st = mr_need_init("aclrtGetDeviceCount");
+    if (st != ACL_SUCCESS) return st;
+    if (!count) return mr_bad_param("aclrtGetDeviceCount", "count is NULL");
+    *count = 1;
+    return ACL_SUCCESS;
+}
+
+aclError aclrtGetRunMode(aclrtRunMode *runMode)
+{
+    aclError st = mr_need_init("aclrtGetRunMode");
+    if (st != ACL_SUCCESS) return st;
+    if (!runMode) return mr_bad_param("aclrtGetRunMode", "runMode is NULL");
+    *runMode = ACL_HOST;
+    return ACL_SUCCESS;
+}
+
+static aclError mr_object_create(const char *api, mr_handle_set *set, void **out)
+{
+    aclError st = mr_need_init(api);
+    if (st != ACL_SUCCESS) return st;
+    if (!out) return mr_bad_param(api, "output handle pointer is NULL");
+    mr_rt_object *o = malloc(sizeof *o);
+    if (o) {
+        o->unused = 0;
+        if (mr_handle_set_add(set, o) != 0) {
+            free(o);
+            o = NULL;
+        }
+    }
+    if (!o) {
+        mr_error_push("%s: out of memory", api);
+        return ACL_ERROR_BAD_ALLOC;
+    }
+    *out = o;
+    return ACL_SUCCESS;
+}
+
+static aclError mr_object_destroy(const char *api, mr_handle_set *set, void *handle)
+{
+    if (!handle) return mr_bad_param(api, "handle is NULL");
+    if (!mr_handle_set_remove(set, handle)) {
+        mr_error_push("%s: %p is not a live handle of this kind", api, handle);
+        return ACL_ERROR_INVALID_RESOURCE_HANDLE;
+    }
+    free(handle);
+    return ACL_SUCCESS;
+}
+
+aclError aclrtCreateContext(aclrtContext *context, int32_t deviceId)
+{
+    aclError st = mr_check_device("aclrtCreateContext", deviceId);
+    if (st != ACL_SUCCESS) return st;
+    st = mr_object_create("aclrtCreateContext", &mr_contexts, context);
+    if (st == ACL_SUCCESS) mr_thread_context = *context;
+    return st;
+}
+
+aclError aclrtDestroyContext(aclrtContext context)
+{
+    aclError st = mr_object_destroy("aclrtDestroyContext", &mr_contexts, context);
+    if (st == ACL_SUCCESS && mr_thread_context == context) mr_thread_context = NULL;
+    return st;
+}
+
+aclError aclrtSetCurrentContext(aclrtContext context)
+{
+    aclError st = mr_need_init("aclrtSetCurrentContext");
+    if (st != ACL_SUCCESS) return st;
+    if (!mr_handle_set_contains(&mr_contexts, context)) {
+        mr_error_push("aclrtSetCurrentContext: %p is not a live context", context);
+        return ACL_ERROR_INVALID_RESOURCE_HANDLE;
+    }
+    mr_thread_context = context;
+    mr_thread_device = 0;
+    return ACL_SUCCESS;
+}
+
+aclError aclrtGetCurrentContext(aclrtContext *context)
+{
+    aclError st = mr_need_init("aclrtGetCurrentContext");
+    if (st != ACL_SUCCESS) return st;
+    if (!context) return mr_bad_param("aclrtGetCurrentContext", "context is NULL");
+    if (!mr_thread_context) {
+        mr_error_push("aclrtGetCurrentContext: no context on this thread");
+        return ACL_ERROR_RT_CONTEXT_NULL;
+    }
+    *context = mr_thread_context;
+    return ACL_SUCCESS;
+}
+
+aclError aclrtCreateStream(aclrtStream *stream)
+{
+    return mr_object_create("aclrtCreateStream", &mr_streams, stream);
+}
+
+aclError aclrtDestroyStream(aclrtStream stream)
+{
+    return mr_object_destroy("aclrtDestroyStream", &mr_streams, stream);
+}
+
+int mr_stream_is_valid(aclrtStream stream) { return stream == NULL || mr_handle_set_contains(&mr_streams, stream); }
+
+static aclError mr_check_stream(const char *api, aclrtStream stream)
+{
+    if (mr_stream_is_valid(stream)) return ACL_SUCCESS;
+    mr_error_push("%s: %p is not a live stream", api, stream);
+    return ACL_ERROR_INVALID_RESOURCE_HANDLE;
+}
+
+aclError aclrtSynchronizeStream(aclrtStream stream)
+{
+    aclError st = mr_need_init("aclrtSynchronizeStream");
+    if (st != ACL_SUCCESS) return st;
+    /* Work ran when it was enqueued, so a live stream is always idle. */
+    return mr_check_stream("aclrtSynchronizeStream", stream);
+}
+
+aclError aclrtSynchronizeDevice(void) { return mr_need_init("aclrtSynchronizeDevice"); }
+
+static aclError mr_alloc(const char *api, mr_handle_set *set, void **ptr, size_t size)
+{
+    aclError st = mr_need_init(api);
+    if (st != ACL_SUCCESS) return st;
+    if (!ptr) return mr_bad_param(api, "the output pointer is NULL");
+    if (size == 0) return mr_bad_param(api, "size is 0");
+    size_t rounded;
+    if (mr_add_size(size, MR_DEVICE_ALIGN - 1, &rounded)) return mr_bad_param(api, "size too large");
+    rounded &= ~(size_t)(MR_DEVICE_ALIGN - 1);
+    void *p = aligned_alloc(MR_DEVICE_ALIGN, rounded);
+    if (p && mr_handle_set_add(set, p) != 0) {
+        free(p);
+        p = NULL;
+    }
+    if (!p) {
+        mr_error_push("%s: cannot allocate %zu bytes", api, size);
+        return ACL_ERROR_RT_MEMORY_ALLOCATION;
+    }
+    *ptr = p;
+    return ACL_SUCCESS;
+}
+
+static aclError mr_free(const char *api, mr_handle_set *set, void *ptr)
+{
+    if (!ptr) return mr_bad_param(api, "pointer is NULL");
+    if (!mr_handle_set_remove(set, ptr)) {
+        mr_error_push("%s: %p was not returned by the matching allocation call (or was freed already)", api, ptr);
+        return ACL_ERROR_INVALID_PARAM;
+    }
+    free(ptr);
+    return ACL_SUCCESS;
+}
+
+aclError aclrtMalloc(void **devPtr, size_t size, aclrtMemMallocPolicy policy)
+{
+    (void)policy; /* host memory has no huge-page or bandwidth classes to honour here */
+    return mr_alloc("aclrtMalloc", &mr_device_allocs, devPtr, size);
+}
+
+aclError aclrtFree(void *devPtr) { return mr_free("aclrtFree", &mr_device_allocs, devPtr); }
+
+aclError aclrtMallocHost(void **hostPtr, size_t size) { return mr_alloc("aclrtMallocHost", &mr_host_allocs, hostPtr, size); }
+
+aclError aclrtFreeHost(void *hostPtr) { return mr_free("aclrtFreeHost", &mr_host_allocs, hostPtr); }
+
+aclError aclrtMemcpy(void *dst, size_t destMax, const void *src, size_t count, aclrtMemcpyKind kind)
+{
+    static const char api[] = "aclrtMemcpy";
+    aclError st = mr_need_init(api);
+    if (st != ACL_SUCCESS) return st;
+    if ((int)kind < ACL_MEMCPY_HOST_TO_HOST || (int)kind > ACL_MEMCPY_INTER_DEVICE_TO_DEVICE)
+        return mr_bad_param(api, "unknown aclrtMemcpyKind");
+    if (count > destMax) {
+        mr_error_push("%s: count %zu exceeds destMax %zu", api, count, destMax);
+        return ACL_ERROR_INVALID_PARAM;
+    }
+    if (count == 0) return ACL_SUCCESS;
+    if (!dst || !src) return mr_bad_param(api, "dst or src is NULL");
+    memmove(dst, src, count);
+    return ACL_SUCCESS;
+}
+
+aclError aclrtMemcpyAsync(void *dst, size_t destMax, const void *src, size_t count, aclrtMemcpyKind kind,
+                          aclrtStream stream)
+{
+    aclError st = mr_need_init("aclrtMemcpyAsync");
+    if (st != ACL_SUCCESS) return st;
+    st = mr_check_stream("aclrtMemcpyAsync", stream);
+    return st != ACL_SUCCESS ? st : aclrtMemcpy(dst, destMax, src, count, kind);
+}
+
+aclError aclrtMemset(void *devPtr, size_t maxCount, int32_t value, size_t count)
+{
+    static const char api[] = "aclrtMemset";
+    aclError st = mr_need_init(api);
+    if (st != ACL_SUCCESS) return st;
+    if (count > maxCount) {
+        mr_error_push("%s: count %zu exceeds maxCount %zu", api, count, maxCount);
+        return ACL_ERROR_INVALID_PARAM;
+    }
+    if (count == 0) return ACL_SUCCESS;
+    if (!devPtr) return mr_bad_param(api, "devPtr is NULL");
+    memset(devPtr, (unsigned char)value, count);
+    return ACL_SUCCESS;
+}
+
+aclError aclrtMemsetAsync(void *devPtr, size_t maxCount, int32_t value, size_t count, aclrtStream stream)
+{
+    aclError st = mr_need_init("aclrtMemsetAsync");
+    if (st != ACL_SUCCESS) return st;
+    st = mr_check_stream("aclrtMemsetAsync", stream);
+    return st != ACL_SUCCESS ? st : aclrtMemset(devPtr, maxCount, value, count);
+}
+
+const char *aclGetRecentErrMsg(void) { return mr_error_take(); }
+
+size_t aclDataTypeSize(aclDataType dataType)
+{
+    switch (dataType) {
+    case ACL_INT8: case ACL_UINT8: case ACL_BOOL: return 1;
+    case ACL_FLOAT16: case ACL_BF16: case ACL_INT16: case ACL_UINT16: return 2;
+    case ACL_FLOAT: case ACL_INT32: case ACL_UINT32: case ACL_COMPLEX32: return 4;
+    case ACL_INT64: case ACL_UINT64: case ACL_DOUBLE: case ACL_COMPLEX64: return 8;
+    case ACL_COMPLEX128: return 16;
+    default: return 0;
+    }
+}
+
+float aclFloat16ToFloat(aclFloat16 value) { return mr_f16_to_f32(value); }
+
+aclFloat16 aclFloatToFloat16(float value) { return mr_f32_to_f16(value); }
