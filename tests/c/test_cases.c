@@ -5,7 +5,7 @@
 
 #include "moeroute.h"
 #include "routing_fixture.h"
-#include "test_util.h"
+#include "harness.h"
 
 #define LEN(a) ((int64_t)(sizeof(a) / sizeof((a)[0])))
 

@@ -1,7 +1,7 @@
 /* Minimal test harness: CHECK counts outcomes; mr_test_finish prints "N passed, N failed" and gives the
  * exit code. Random tests take their seed from argv[1] or MOEROUTE_TEST_SEED and print it. */
-#ifndef MR_TEST_UTIL_H
-#define MR_TEST_UTIL_H
+#ifndef MR_TEST_HARNESS_H
+#define MR_TEST_HARNESS_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -25,4 +25,4 @@ uint64_t mr_test_seed(int argc, char **argv);
 /* xorshift64* */
 uint64_t mr_test_rand(uint64_t *state);
 
-#endif /* MR_TEST_UTIL_H */
+#endif /* MR_TEST_HARNESS_H */

@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "test_util.h"
+#include "harness.h"
 
 int mr_test_passed, mr_test_failed;
 

@@ -1,0 +1,67 @@
+# Install the build into a scratch prefix, then build and run CANN-style programs against the installed
+# package: with pkg-config (C and C++, shared library) and with find_package (C++ shared, C static).
+# Arguments: SRC (source dir), BUILD (build dir), WORK (scratch dir), SANITIZE (ON/OFF).
+file(REMOVE_RECURSE "${WORK}")
+set(PREFIX "${WORK}/prefix")
+
+function(run_checked)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(LAST_OUTPUT "${out}" PARENT_SCOPE)
+endfunction()
+
+function(expect_documented_result what)
+  foreach(line "expandedRowIdx:    2 0 1 4 3 5" "expandedExpertIdx: 0 0 1 1 2 2" "row 5: 1 1 1 1")
+    string(FIND "${LAST_OUTPUT}" "${line}" pos)
+    if(pos EQUAL -1)
+      message(FATAL_ERROR "${what}: output lacks '${line}':\n${LAST_OUTPUT}")
+    endif()
+  endforeach()
+  message(STATUS "${what}: documented result")
+endfunction()
+
+run_checked(${CMAKE_COMMAND} --install "${BUILD}" --prefix "${PREFIX}")
+
+file(GLOB_RECURSE pcfile "${PREFIX}/*/moeroute.pc")
+if(NOT pcfile)
+  message(FATAL_ERROR "moeroute.pc was not installed")
+endif()
+get_filename_component(pcdir "${pcfile}" DIRECTORY)
+get_filename_component(libdir "${pcdir}" DIRECTORY)
+foreach(h moeroute/acl/acl.h moeroute/aclnnop/aclnn_moe_init_routing_quant.h moeroute/moeroute.h)
+  if(NOT EXISTS "${PREFIX}/include/${h}")
+    message(FATAL_ERROR "header ${h} not installed under include/moeroute")
+  endif()
+endforeach()
+
+set(ENV{PKG_CONFIG_PATH} "${pcdir}")
+run_checked(pkg-config --cflags --libs moeroute)
+string(STRIP "${LAST_OUTPUT}" pcflags)
+separate_arguments(pcflags UNIX_COMMAND "${pcflags}")
+set(extra)
+if(SANITIZE)
+  set(extra -fsanitize=address,undefined)
+endif()
+set(ENV{LD_LIBRARY_PATH} "${libdir}")
+
+# The CANN-style C++ sample exactly as shipped in examples/, compiled unchanged through pkg-config.
+run_checked(c++ "${SRC}/examples/cann_sample.cpp" ${pcflags} ${extra} -o "${WORK}/sample_cxx")
+run_checked("${WORK}/sample_cxx")
+expect_documented_result("pkg-config C++")
+run_checked(cc -std=c11 -Wall -Wextra -Werror "${SRC}/tests/consumer/cann_sample.c" ${pcflags} ${extra}
+            -o "${WORK}/sample_c")
+run_checked("${WORK}/sample_c")
+message(STATUS "pkg-config C: ${LAST_OUTPUT}")
+
+# find_package(moeroute): C++ against the shared library, C against the static one.
+run_checked(${CMAKE_COMMAND} -S "${SRC}/tests/consumer/cmake_project" -B "${WORK}/cmake_build"
+            "-DCMAKE_PREFIX_PATH=${PREFIX}" "-DCXX_SAMPLE=${SRC}/examples/cann_sample.cpp"
+            "-DC_SAMPLE=${SRC}/tests/consumer/cann_sample.c"
+            "-DCMAKE_C_FLAGS=${extra}" "-DCMAKE_CXX_FLAGS=${extra}" "-DCMAKE_EXE_LINKER_FLAGS=${extra}")
+run_checked(${CMAKE_COMMAND} --build "${WORK}/cmake_build")
+run_checked("${WORK}/cmake_build/consumer_cxx")
+expect_documented_result("find_package C++ (shared)")
+run_checked("${WORK}/cmake_build/consumer_c_static")
+message(STATUS "find_package C (static): ${LAST_OUTPUT}")
