@@ -72,7 +72,9 @@ moeroute_status moeroute_init_routing(moeroute_context *ctx, const moeroute_init
     mr_routing_shape shape;
     mr_routing_plan plan;
     moeroute_status st = mr_native_shape(args, &shape);
-    if (st == MOEROUTE_OK) st = mr_routing_plan_init(&plan, &shape, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_api);
+    mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
+    if (st == MOEROUTE_OK)
+        st = mr_routing_plan_init(&plan, &shape, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), mr_api);
     if (st != MOEROUTE_OK) return st;
 
     void *ws = NULL;
@@ -97,7 +99,7 @@ moeroute_status moeroute_init_routing(moeroute_context *ctx, const moeroute_init
         args->row_idx == NULL,
         args->expanded_x, args->expanded_row_idx, args->expanded_expert_idx,
     };
-    st = mr_routing_run(&plan, &io, ws, plan.ws.size, ctx ? ctx->pool : mr_default_pool(), mr_api);
+    st = mr_routing_run(&plan, &io, ws, plan.ws.size, pool, mr_api);
     if (!ctx) free(ws);
     return st;
 }

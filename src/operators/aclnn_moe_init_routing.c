@@ -206,7 +206,8 @@ static aclnnStatus mr_prepare(const mr_executor_ops *ops, int quant, const aclTe
     mr_routing_state *state = calloc(1, sizeof *state);
     if (!state) return mr_error_push("%s: out of memory", api), ACLNN_ERR_INNER;
     mr_routing_shape shape = {N, K, H, activeNum, xtype, quant, scale, offset};
-    moeroute_status st = mr_routing_plan_init(&state->plan, &shape, MOEROUTE_ISA_AUTO, api);
+    moeroute_status st =
+        mr_routing_plan_init(&state->plan, &shape, MOEROUTE_ISA_AUTO, mr_pool_threads(mr_default_pool()), api);
     if (st != MOEROUTE_OK) {
         free(state);
         return mr_status_to_aclnn(st);

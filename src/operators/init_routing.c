@@ -8,8 +8,14 @@
 #include "operators/init_routing.h"
 
 #define MR_WS_ALIGN 64u
-/* Id ranges up to this many values use the counting sort (covers any real expert count). */
-#define MR_COUNTING_SORT_RANGE 65536u
+/* Histogram entries in the workspace: at least this many, so id ranges up to 65536 values (any real expert
+ * count) use the counting sort; more with more threads, so each chunk of a parallel sort has its own. */
+#define MR_HIST_MIN_ENTRIES 65536u
+#define MR_HIST_PER_THREAD 4096u
+/* Flat positions per chunk below which splitting the sort across threads does not pay. */
+#define MR_SORT_MIN_CHUNK 16384u
+/* Keeps the per-thread histograms of the workspace bounded on very wide machines. */
+#define MR_MAX_PLAN_THREADS 256u
 /* Columns handled per step of a row: an L1-sized chunk so the quantized bytes are written K times from cache. */
 #define MR_ROW_CHUNK 2048
 /* Below this many output bytes threads cost more than they give (decode batches). */
@@ -32,7 +38,7 @@ static size_t mr_llc_bytes(void)
 
 /* The one place that decides the workspace layout: plan (size reported to the caller) and run (carving)
  * both read it from the plan. Every array is sized for L = n*k <= INT32_MAX, so no product overflows. */
-static void mr_workspace_layout(mr_routing_workspace *ws, size_t L)
+static void mr_workspace_layout(mr_routing_workspace *ws, size_t L, size_t threads)
 {
     size_t at = 0;
     if (L == 0) {
@@ -44,13 +50,14 @@ static void mr_workspace_layout(mr_routing_workspace *ws, size_t L)
     ws->perm = at;   at += mr_align_up(L * sizeof(uint32_t));
     ws->tmp = at;    at += mr_align_up(L * sizeof(uint32_t));
     ws->bitmap = at; at += mr_align_up((L + 63) / 64 * sizeof(uint64_t));
-    ws->hist_cap = MR_COUNTING_SORT_RANGE;
+    ws->hist_cap = threads * MR_HIST_PER_THREAD > MR_HIST_MIN_ENTRIES ? threads * MR_HIST_PER_THREAD
+                                                                      : MR_HIST_MIN_ENTRIES;
     ws->hist = at;   at += mr_align_up(ws->hist_cap * sizeof(uint32_t));
     ws->size = at + MR_WS_ALIGN; /* slack so any caller alignment can be rounded up */
 }
 
 moeroute_status mr_routing_plan_init(mr_routing_plan *plan, const mr_routing_shape *shape, moeroute_isa isa,
-                                     const char *api)
+                                     size_t threads, const char *api)
 {
     const mr_routing_shape *s = shape;
     if (s->n < 0 || s->k < 0 || s->h < 0)
@@ -83,7 +90,9 @@ moeroute_status mr_routing_plan_init(mr_routing_plan *plan, const mr_routing_sha
     plan->stream_stores = out_bytes > mr_llc_bytes();
     if (s->quant) mr_quant_params_init(&plan->quant, s->scale, s->offset);
     plan->kernels = mr_dispatch_kernels(mr_dispatch_resolve_isa(isa));
-    mr_workspace_layout(&plan->ws, (size_t)L);
+    plan->threads = threads > 0 ? threads : 1;
+    if (plan->threads > MR_MAX_PLAN_THREADS) plan->threads = MR_MAX_PLAN_THREADS;
+    mr_workspace_layout(&plan->ws, (size_t)L, plan->threads);
     return MOEROUTE_OK;
 }
 
@@ -237,6 +246,50 @@ static void mr_scatter_rows(void *ctx, size_t task, size_t worker)
     }
 }
 
+/* A NULL pool or a single task runs on the caller with no synchronization. */
+static void mr_run_tasks(mr_pool *pool, mr_pool_task_fn fn, void *ctx, size_t tasks)
+{
+    if (tasks == 1 || mr_pool_threads(pool) <= 1) {
+        for (size_t t = 0; t < tasks; t++) fn(ctx, t, 0);
+    } else {
+        mr_pool_parallelize(pool, fn, ctx, tasks);
+    }
+}
+
+typedef struct mr_sort_job {
+    const int32_t *keys, *rows;
+    const mr_routing_io *io;
+    uint32_t *hist; /* chunks x range */
+    int32_t lo, hi;
+    size_t n, range, chunks, chunk_len;
+} mr_sort_job;
+
+static void mr_sort_bounds(const mr_sort_job *j, size_t chunk, size_t *begin, size_t *end)
+{
+    size_t b = chunk * j->chunk_len;
+    *begin = b < j->n ? b : j->n;
+    *end = j->n - *begin > j->chunk_len ? *begin + j->chunk_len : j->n;
+}
+
+static void mr_sort_histogram_task(void *ctx, size_t chunk, size_t worker)
+{
+    (void)worker;
+    const mr_sort_job *j = ctx;
+    size_t begin, end;
+    mr_sort_bounds(j, chunk, &begin, &end);
+    mr_i32_histogram__scalar(j->keys + begin, end - begin, j->lo, j->range, j->hist + chunk * j->range);
+}
+
+static void mr_sort_scatter_task(void *ctx, size_t chunk, size_t worker)
+{
+    (void)worker;
+    const mr_sort_job *j = ctx;
+    size_t begin, end;
+    mr_sort_bounds(j, chunk, &begin, &end);
+    mr_i32_rank_scatter__scalar(j->keys, j->rows, begin, end, j->lo, j->hist + chunk * j->range,
+                                j->io->expanded_expert_idx, j->io->expanded_row_idx);
+}
+
 moeroute_status mr_routing_run(const mr_routing_plan *plan, const mr_routing_io *io, void *workspace,
                                size_t workspace_size, mr_pool *pool, const char *api)
 {
@@ -293,26 +346,42 @@ moeroute_status mr_routing_run(const mr_routing_plan *plan, const mr_routing_io 
             return st;
     }
 
-    /* 4. stable sort by expert, then both index outputs in one pass */
-    uint32_t *perm = (uint32_t *)(ws + plan->ws.perm);
-    mr_i32_stable_argsort__scalar(keys, L, perm, (uint32_t *)(ws + plan->ws.tmp), (uint32_t *)(ws + plan->ws.hist),
-                                  plan->ws.hist_cap);
-    for (size_t i = 0; i < L; i++) {
-        uint32_t f = perm[i];
-        io->expanded_expert_idx[i] = keys[f];
-        io->expanded_row_idx[rows[f]] = (int32_t)i;
+    /* 4. stable sort by expert, writing both index outputs as positions are placed */
+    mr_sort_job sj = {keys, rows, io, (uint32_t *)(ws + plan->ws.hist), 0, 0, L, 0, 0, 0};
+    mr_i32_minmax__scalar(keys, L, &sj.lo, &sj.hi);
+    uint64_t range = (uint64_t)((int64_t)sj.hi - (int64_t)sj.lo) + 1u;
+    if (range <= plan->ws.hist_cap) {
+        size_t chunks = plan->threads < mr_pool_threads(pool) ? plan->threads : mr_pool_threads(pool);
+        if (chunks > L / MR_SORT_MIN_CHUNK) chunks = L / MR_SORT_MIN_CHUNK;
+        if (chunks > plan->ws.hist_cap / range) chunks = plan->ws.hist_cap / (size_t)range;
+        if (chunks < 1) chunks = 1;
+        sj.range = (size_t)range;
+        sj.chunks = chunks;
+        sj.chunk_len = (L + chunks - 1) / chunks;
+        mr_run_tasks(pool, mr_sort_histogram_task, &sj, chunks);
+        uint32_t running = 0; /* bucket-major, chunk-minor: equal ids keep chunk order, hence flat order */
+        for (size_t b = 0; b < sj.range; b++)
+            for (size_t c = 0; c < chunks; c++) {
+                uint32_t *h = &sj.hist[c * sj.range + b], count = *h;
+                *h = running;
+                running += count;
+            }
+        mr_run_tasks(pool, mr_sort_scatter_task, &sj, chunks);
+    } else {
+        uint32_t *perm = (uint32_t *)(ws + plan->ws.perm);
+        mr_i32_radix_argsort__scalar(keys, L, perm, (uint32_t *)(ws + plan->ws.tmp), sj.hist);
+        for (size_t i = 0; i < L; i++) {
+            uint32_t f = perm[i];
+            io->expanded_expert_idx[i] = keys[f];
+            io->expanded_row_idx[rows[f]] = (int32_t)i;
+        }
     }
 
     /* 5. expanded rows */
     if (plan->out_bytes == 0) return MOEROUTE_OK;
-    mr_scatter_job job = {plan, io, (size_t)N};
-    size_t threads = mr_pool_threads(pool);
-    if (plan->out_bytes < MR_PARALLEL_MIN_BYTES || threads <= 1) {
-        mr_scatter_rows(&job, 0, 0);
-    } else {
-        size_t tasks = threads * 8 < (size_t)N ? threads * 8 : (size_t)N;
-        job.rows_per_task = ((size_t)N + tasks - 1) / tasks;
-        mr_pool_parallelize(pool, mr_scatter_rows, &job, ((size_t)N + job.rows_per_task - 1) / job.rows_per_task);
-    }
+    size_t tasks = plan->out_bytes < MR_PARALLEL_MIN_BYTES ? 1 : mr_pool_threads(pool) * 8;
+    if (tasks > (size_t)N) tasks = (size_t)N;
+    mr_scatter_job job = {plan, io, ((size_t)N + tasks - 1) / tasks};
+    mr_run_tasks(pool, mr_scatter_rows, &job, ((size_t)N + job.rows_per_task - 1) / job.rows_per_task);
     return MOEROUTE_OK;
 }

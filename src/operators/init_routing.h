@@ -45,6 +45,7 @@ typedef struct mr_routing_plan {
     mr_routing_shape shape;
     int64_t rows_total;  /* L = n * k              */
     int64_t rows_active; /* A = min(n, active) * k */
+    size_t threads;      /* most threads a run may use; sizes the per-thread sort histograms */
     size_t x_esize, out_esize;
     size_t out_bytes;    /* A * h * out_esize      */
     int stream_stores;   /* output larger than the last-level cache: bypass it */
@@ -53,11 +54,12 @@ typedef struct mr_routing_plan {
     mr_routing_workspace ws;
 } mr_routing_plan;
 
-/* Validate shape-level facts, choose kernels for `isa` (a resolved level) and lay out the workspace.
+/* Validate shape-level facts, choose kernels for `isa` and lay out the workspace for runs on pools of at
+ * most `threads` threads.
  * Errors: MOEROUTE_ERR_INVALID_SHAPE (negative dims or active_num), MOEROUTE_ERR_TOO_LARGE (n*k > INT32_MAX,
  * a byte size overflow). `api` prefixes messages. */
 moeroute_status mr_routing_plan_init(mr_routing_plan *plan, const mr_routing_shape *shape, moeroute_isa isa,
-                                     const char *api);
+                                     size_t threads, const char *api);
 
 /* Run a plan. workspace must hold plan->ws.size bytes (any alignment). pool may be NULL (serial).
  * Errors: MOEROUTE_ERR_NULL_POINTER, MOEROUTE_ERR_TOO_LARGE (a view's extent overflows),

@@ -287,6 +287,61 @@ static void test_native_threads(uint64_t *seed)
     free(x), free(e), free(r), free(ref), free(out), free(ref_erow), free(ref_eexp), free(erow), free(eexp);
 }
 
+/* Property check of a routing result: eexp and erow describe a stable ascending order of the ids. */
+static int is_stable_routing(const int32_t *keys, const int32_t *rows, const int32_t *erow, const int32_t *eexp,
+                             int64_t L)
+{
+    int32_t *pos = malloc((size_t)L * 4);
+    int ok = pos != NULL;
+    for (int64_t i = 0; ok && i < L; i++) pos[i] = -1;
+    for (int64_t f = 0; ok && f < L; f++) {
+        int32_t i = erow[rows[f]];
+        ok = i >= 0 && i < L && pos[i] == -1 && eexp[i] == keys[f];
+        if (ok) pos[i] = (int32_t)f;
+    }
+    for (int64_t i = 1; ok && i < L; i++)
+        ok = keys[pos[i - 1]] < keys[pos[i]] || (keys[pos[i - 1]] == keys[pos[i]] && pos[i - 1] < pos[i]);
+    free(pos);
+    return ok;
+}
+
+/* Large L so the counting sort runs in parallel chunks: narrow ids (parallel counting), ids spanning 65536
+ * values (one chunk), full int32 range (radix). Every thread count gives the same stable order. */
+static void test_sort_parallel(uint64_t *seed)
+{
+    const int64_t n = 8192, k = 8, L = n * k;
+    int32_t *keys = malloc((size_t)L * 4), *rows = malloc((size_t)L * 4);
+    int32_t *erow = malloc((size_t)L * 4), *eexp = malloc((size_t)L * 4);
+    int32_t *ref_erow = malloc((size_t)L * 4), *ref_eexp = malloc((size_t)L * 4);
+    const uint32_t spans[3] = {256, 65536, 0};
+    for (int v = 0; v < 3; v++) {
+        for (int64_t f = 0; f < L; f++) {
+            uint64_t r = mr_test_rand(seed);
+            keys[f] = spans[v] ? (int32_t)(r % spans[v]) - 100 : (int32_t)(uint32_t)(r >> 32);
+            rows[f] = (int32_t)f;
+        }
+        for (int threads = 1; threads <= 4; threads++) {
+            moeroute_options opt = {threads, MOEROUTE_ISA_AUTO};
+            moeroute_context *ctx = NULL;
+            moeroute_status st = moeroute_context_create(&opt, &ctx);
+            moeroute_init_routing_args a = {n, k, 0, n, MOEROUTE_DTYPE_FLOAT32, NULL, 0, 1, keys, k, 1, rows, k, 1,
+                                            MOEROUTE_DTYPE_INT8, 1, 0, NULL, erow, eexp};
+            if (st == MOEROUTE_OK) st = moeroute_init_routing(ctx, &a);
+            moeroute_context_destroy(ctx);
+            if (threads == 1) {
+                CHECK(st == MOEROUTE_OK && is_stable_routing(keys, rows, erow, eexp, L), "span %u: stable order",
+                      spans[v]);
+                memcpy(ref_erow, erow, (size_t)L * 4);
+                memcpy(ref_eexp, eexp, (size_t)L * 4);
+            } else {
+                CHECK(st == MOEROUTE_OK && eq_i32(erow, ref_erow, L) && eq_i32(eexp, ref_eexp, L),
+                      "span %u: %d threads equal 1 thread", spans[v], threads);
+            }
+        }
+    }
+    free(keys), free(rows), free(erow), free(eexp), free(ref_erow), free(ref_eexp);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = mr_test_seed(argc, argv);
@@ -298,5 +353,6 @@ int main(int argc, char **argv)
     test_empty();
     test_views();
     test_native_threads(&seed);
+    test_sort_parallel(&seed);
     return mr_test_finish();
 }

@@ -1,6 +1,4 @@
-/* Stable sort of expert ids (spec 0.3 STABLE_SORT_BY_EXPERT, decision 3: exact int32 order).
- * Counting sort when the id range is small (the usual case: ids are expert numbers), LSD radix by bytes
- * otherwise. Both are stable, so ties keep the smaller flat position first. */
+/* Stable sort of expert ids (spec 0.3 STABLE_SORT_BY_EXPERT, decision 3: exact int32 order). */
 #include <string.h>
 
 #include "kernels/sort/expert_sort.h"
@@ -16,11 +14,28 @@ void mr_i32_minmax__scalar(const int32_t *keys, size_t n, int32_t *min, int32_t 
     *max = hi;
 }
 
-static void mr_radix_sort(const int32_t *keys, size_t n, uint32_t *perm, uint32_t *tmp, uint32_t *hist)
+void mr_i32_histogram__scalar(const int32_t *keys, size_t n, int32_t lo, size_t range, uint32_t *hist)
+{
+    memset(hist, 0, range * sizeof *hist);
+    for (size_t f = 0; f < n; f++) hist[(uint32_t)keys[f] - (uint32_t)lo]++;
+}
+
+void mr_i32_rank_scatter__scalar(const int32_t *keys, const int32_t *rows, size_t begin, size_t end, int32_t lo,
+                                 uint32_t *offsets, int32_t *expert_out, int32_t *row_out)
+{
+    for (size_t f = begin; f < end; f++) {
+        uint32_t i = offsets[(uint32_t)keys[f] - (uint32_t)lo]++;
+        expert_out[i] = keys[f];
+        row_out[rows[f]] = (int32_t)i;
+    }
+}
+
+void mr_i32_radix_argsort__scalar(const int32_t *keys, size_t n, uint32_t *perm, uint32_t *tmp, uint32_t *hist)
 {
     uint32_t *src = NULL, *dst = perm;
     for (unsigned shift = 0; shift < 32; shift += 8) {
         memset(hist, 0, 256 * sizeof *hist);
+        /* the sign flip makes unsigned byte order equal signed order */
         for (size_t f = 0; f < n; f++) hist[(((uint32_t)keys[f] ^ 0x80000000u) >> shift) & 0xFFu]++;
         int trivial = 0;
         for (unsigned b = 0; b < 256; b++) trivial |= hist[b] == n;
@@ -43,26 +58,4 @@ static void mr_radix_sort(const int32_t *keys, size_t n, uint32_t *perm, uint32_
     } else if (src != perm) {
         memcpy(perm, src, n * sizeof *perm);
     }
-}
-
-void mr_i32_stable_argsort__scalar(const int32_t *keys, size_t n, uint32_t *perm, uint32_t *tmp, uint32_t *hist,
-                                   size_t hist_cap)
-{
-    if (n == 0) return;
-    int32_t lo, hi;
-    mr_i32_minmax__scalar(keys, n, &lo, &hi);
-    uint64_t range = (uint64_t)((int64_t)hi - (int64_t)lo) + 1u;
-    if (range > hist_cap) {
-        mr_radix_sort(keys, n, perm, tmp, hist);
-        return;
-    }
-    memset(hist, 0, (size_t)range * sizeof *hist);
-    for (size_t f = 0; f < n; f++) hist[(uint32_t)(keys[f] - lo)]++;
-    uint32_t sum = 0;
-    for (size_t b = 0; b < range; b++) {
-        uint32_t c = hist[b];
-        hist[b] = sum;
-        sum += c;
-    }
-    for (size_t f = 0; f < n; f++) perm[hist[(uint32_t)(keys[f] - lo)]++] = (uint32_t)f;
 }
