@@ -108,19 +108,18 @@ static moeroute_status mr_view_range(const char *api, const char *name, const vo
 {
     out->lo = out->hi = (uintptr_t)base;
     if (rows == 0 || cols == 0) return MOEROUTE_OK;
-    int64_t a, b, lo = 0, hi = 0;
-    if (mr_mul_i64(rows - 1, s0, &a) || mr_mul_i64(cols - 1, s1, &b))
+    int64_t a, b, lo, hi;
+    if (mr_mul_i64(rows - 1, s0, &a) || mr_mul_i64(cols - 1, s1, &b) ||
+        mr_add_i64(a < 0 ? a : 0, b < 0 ? b : 0, &lo) || mr_add_i64(a > 0 ? a : 0, b > 0 ? b : 0, &hi))
         return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: the strides of %s overflow", api, name);
-    lo += a < 0 ? a : 0;
-    hi += a > 0 ? a : 0;
-    lo += b < 0 ? b : 0;
-    hi += b > 0 ? b : 0;
-    int64_t lo_bytes, hi_bytes;
-    if (mr_mul_i64(lo, (int64_t)esize, &lo_bytes) || mr_mul_i64(hi + 1, (int64_t)esize, &hi_bytes) ||
-        (lo_bytes < 0 && (uintptr_t)(-lo_bytes) > (uintptr_t)base) ||
-        (uintptr_t)hi_bytes > UINTPTR_MAX - (uintptr_t)base)
+    int64_t lo_bytes, hi_bytes, end;
+    if (mr_add_i64(hi, 1, &end) || mr_mul_i64(lo, (int64_t)esize, &lo_bytes) ||
+        mr_mul_i64(end, (int64_t)esize, &hi_bytes))
+        return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: the extent of %s overflows", api, name);
+    uintptr_t below = (uintptr_t)0 - (uintptr_t)lo_bytes; /* lo_bytes <= 0; unsigned negation cannot overflow */
+    if (below > (uintptr_t)base || (uintptr_t)hi_bytes > UINTPTR_MAX - (uintptr_t)base)
         return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: the extent of %s does not fit in the address space", api, name);
-    out->lo = (uintptr_t)base - (uintptr_t)(-lo_bytes);
+    out->lo = (uintptr_t)base - below;
     out->hi = (uintptr_t)base + (uintptr_t)hi_bytes;
     return MOEROUTE_OK;
 }

@@ -1,0 +1,68 @@
+/* Shared pieces of the fuzz harnesses: a byte reader over the fuzzer's input and the routing property
+ * check (the index outputs describe a stable ascending order of the ids). */
+#ifndef MR_FUZZ_COMMON_H
+#define MR_FUZZ_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fz_reader {
+    const uint8_t *p;
+    size_t n;
+} fz_reader;
+
+static inline uint64_t fz_bits(fz_reader *r, unsigned bytes)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < bytes; i++) {
+        v = v << 8 | (r->n ? *r->p : 0);
+        if (r->n) r->p++, r->n--;
+    }
+    return v;
+}
+
+/* A value in [0, range) (range >= 1). */
+static inline uint64_t fz_below(fz_reader *r, uint64_t range) { return fz_bits(r, 2) % range; }
+
+/* Pick one of the listed values. */
+#define FZ_PICK(r, ...)                                                                                      \
+    ((const int64_t[]){__VA_ARGS__}[fz_below((r), sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))])
+
+#define FZ_ASSERT(cond, ...)                                                                                  \
+    do {                                                                                                      \
+        if (!(cond)) {                                                                                        \
+            fprintf(stderr, "property violated: %s: ", #cond);                                               \
+            fprintf(stderr, __VA_ARGS__);                                                                     \
+            fputc('\n', stderr);                                                                              \
+            abort();                                                                                          \
+        }                                                                                                     \
+    } while (0)
+
+/* keys and rows in flat (row-major) order. */
+static inline int fz_is_stable_routing(const int32_t *keys, const int32_t *rows, const int32_t *erow,
+                                       const int32_t *eexp, size_t L)
+{
+    int32_t *pos = malloc(L * sizeof *pos + 1);
+    int ok = pos != NULL;
+    for (size_t i = 0; ok && i < L; i++) pos[i] = -1;
+    for (size_t f = 0; ok && f < L; f++) {
+        int32_t i = erow[rows[f]];
+        ok = i >= 0 && (size_t)i < L && pos[i] == -1 && eexp[i] == keys[f];
+        if (ok) pos[i] = (int32_t)f;
+    }
+    for (size_t i = 1; ok && i < L; i++)
+        ok = keys[pos[i - 1]] < keys[pos[i]] || (keys[pos[i - 1]] == keys[pos[i]] && pos[i - 1] < pos[i]);
+    free(pos);
+    return ok;
+}
+
+static inline int fz_all_equal(const uint8_t *b, size_t n, uint8_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != v) return 0;
+    return 1;
+}
+
+#endif /* MR_FUZZ_COMMON_H */
