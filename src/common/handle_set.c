@@ -1,6 +1,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "common/alloc.h"
 #include "common/handle_set.h"
 
 static size_t mr_hash_ptr(const void *p, size_t mask)
@@ -22,11 +23,11 @@ static size_t mr_find_slot(const void **slots, size_t capacity, const void *p)
 static int mr_grow(mr_handle_set *set)
 {
     size_t cap = set->capacity ? set->capacity * 2 : 64;
-    const void **slots = calloc(cap, sizeof *slots);
+    const void **slots = mr_calloc(cap, sizeof *slots);
     if (!slots) return -1;
     for (size_t i = 0; i < set->capacity; i++)
         if (set->slots[i]) slots[mr_find_slot(slots, cap, set->slots[i])] = set->slots[i];
-    free((void *)set->slots);
+    mr_free((void *)set->slots);
     set->slots = slots;
     set->capacity = cap;
     return 0;

@@ -1,6 +1,7 @@
 /* The native C API (moeroute.h): argument checks, then the operator shared with the aclnn API. */
 #include <stdlib.h>
 
+#include "common/alloc.h"
 #include "common/error.h"
 #include "dispatch/dispatch.h"
 #include "moeroute.h"
@@ -26,11 +27,11 @@ moeroute_status moeroute_context_create(const moeroute_options *options, moerout
         return mr_fail(MOEROUTE_ERR_INVALID_OPTION, "%s: num_threads must be >= 0, got %d", api, (int)opt.num_threads);
     if (opt.isa < MOEROUTE_ISA_AUTO || opt.isa > MOEROUTE_ISA_NEON)
         return mr_fail(MOEROUTE_ERR_INVALID_OPTION, "%s: isa %d is not a moeroute_isa value", api, (int)opt.isa);
-    moeroute_context *ctx = calloc(1, sizeof *ctx);
+    moeroute_context *ctx = mr_calloc(1, sizeof *ctx);
     if (!ctx) return mr_fail(MOEROUTE_ERR_OUT_OF_MEMORY, "%s: out of memory", api);
     size_t threads = opt.num_threads > 0 ? (size_t)opt.num_threads : mr_default_thread_count();
     if (threads > 1 && !(ctx->pool = mr_pool_create(threads))) {
-        free(ctx);
+        mr_free(ctx);
         return mr_fail(MOEROUTE_ERR_OUT_OF_MEMORY, "%s: cannot start %zu threads", api, threads);
     }
     ctx->isa = mr_dispatch_resolve_isa((moeroute_isa)opt.isa);
@@ -42,8 +43,8 @@ void moeroute_context_destroy(moeroute_context *ctx)
 {
     if (!ctx) return;
     mr_pool_destroy(ctx->pool);
-    free(ctx->scratch);
-    free(ctx);
+    mr_free(ctx->scratch);
+    mr_free(ctx);
 }
 
 static moeroute_status mr_native_shape(const moeroute_init_routing_args *a, mr_routing_shape *shape)
@@ -82,11 +83,11 @@ moeroute_status moeroute_init_routing(moeroute_context *ctx, const moeroute_init
         if (ctx && ctx->scratch_size >= plan.ws.size) {
             ws = ctx->scratch;
         } else {
-            ws = malloc(plan.ws.size);
+            ws = mr_malloc(plan.ws.size);
             if (!ws) return mr_fail(MOEROUTE_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", mr_api,
                                     plan.ws.size);
             if (ctx) {
-                free(ctx->scratch);
+                mr_free(ctx->scratch);
                 ctx->scratch = ws;
                 ctx->scratch_size = plan.ws.size;
             }
@@ -100,7 +101,7 @@ moeroute_status moeroute_init_routing(moeroute_context *ctx, const moeroute_init
         args->expanded_x, args->expanded_row_idx, args->expanded_expert_idx,
     };
     st = mr_routing_run(&plan, &io, ws, plan.ws.size, pool, mr_api);
-    if (!ctx) free(ws);
+    if (!ctx) mr_free(ws);
     return st;
 }
 

@@ -3,6 +3,7 @@
  * moeroute's own view checks, then the shared operator in init_routing.c. */
 #include <stdlib.h>
 
+#include "common/alloc.h"
 #include "aclnnop/aclnn_moe_init_routing.h"
 #include "aclnnop/aclnn_moe_init_routing_quant.h"
 #include "common/error.h"
@@ -81,7 +82,7 @@ static mr_tensor_ref mr_ref(const aclTensor *t)
     return r;
 }
 
-static void mr_state_destroy(void *state) { free(state); }
+static void mr_state_destroy(void *state) { mr_free(state); }
 
 static aclnnStatus mr_state_set_addr(void *state, int is_output, size_t index, const aclTensor *tensor, void *addr)
 {
@@ -203,13 +204,13 @@ static aclnnStatus mr_prepare(const mr_executor_ops *ops, int quant, const aclTe
         }
     }
 
-    mr_routing_state *state = calloc(1, sizeof *state);
+    mr_routing_state *state = mr_calloc(1, sizeof *state);
     if (!state) return mr_error_push("%s: out of memory", api), ACLNN_ERR_INNER;
     mr_routing_shape shape = {N, K, H, activeNum, xtype, quant, scale, offset};
     moeroute_status st =
         mr_routing_plan_init(&state->plan, &shape, MOEROUTE_ISA_AUTO, mr_pool_threads(mr_default_pool()), api);
     if (st != MOEROUTE_OK) {
-        free(state);
+        mr_free(state);
         return mr_status_to_aclnn(st);
     }
     for (int i = 0; i < MR_NUM_IN; i++) state->in[i] = mr_ref(in[i]);

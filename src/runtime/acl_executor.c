@@ -1,5 +1,6 @@
 #include <stdlib.h>
 
+#include "common/alloc.h"
 #include "common/error.h"
 #include "common/handle_set.h"
 #include "runtime/acl_internal.h"
@@ -14,13 +15,13 @@ static mr_handle_set mr_live_executors = MR_HANDLE_SET_INIT;
 
 aclOpExecutor *mr_executor_create(const mr_executor_ops *ops, void *state)
 {
-    aclOpExecutor *e = malloc(sizeof *e);
+    aclOpExecutor *e = mr_malloc(sizeof *e);
     if (e) {
         e->ops = ops;
         e->state = state;
         e->repeatable = 0;
         if (mr_handle_set_add(&mr_live_executors, e) != 0) {
-            free(e);
+            mr_free(e);
             e = NULL;
         }
     }
@@ -34,7 +35,7 @@ aclOpExecutor *mr_executor_create(const mr_executor_ops *ops, void *state)
 static void mr_executor_free(aclOpExecutor *e)
 {
     e->ops->destroy(e->state);
-    free(e);
+    mr_free(e);
 }
 
 aclnnStatus mr_executor_acquire(aclOpExecutor *executor, const mr_executor_ops *ops, void **state)

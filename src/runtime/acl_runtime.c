@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "acl/acl.h"
 #include "aclnn/aclnn_base.h"
 #include "common/error.h"
@@ -128,11 +129,11 @@ static aclError mr_object_create(const char *api, mr_handle_set *set, void **out
     aclError st = mr_need_init(api);
     if (st != ACL_SUCCESS) return st;
     if (!out) return mr_bad_param(api, "output handle pointer is NULL");
-    mr_rt_object *o = malloc(sizeof *o);
+    mr_rt_object *o = mr_malloc(sizeof *o);
     if (o) {
         o->unused = 0;
         if (mr_handle_set_add(set, o) != 0) {
-            free(o);
+            mr_free(o);
             o = NULL;
         }
     }
@@ -151,7 +152,7 @@ static aclError mr_object_destroy(const char *api, mr_handle_set *set, void *han
         mr_error_push("%s: %p is not a live handle of this kind", api, handle);
         return ACL_ERROR_INVALID_RESOURCE_HANDLE;
     }
-    free(handle);
+    mr_free(handle);
     return ACL_SUCCESS;
 }
 
@@ -226,7 +227,7 @@ aclError aclrtSynchronizeStream(aclrtStream stream)
 
 aclError aclrtSynchronizeDevice(void) { return mr_need_init("aclrtSynchronizeDevice"); }
 
-static aclError mr_alloc(const char *api, mr_handle_set *set, void **ptr, size_t size)
+static aclError mr_rt_alloc(const char *api, mr_handle_set *set, void **ptr, size_t size)
 {
     aclError st = mr_need_init(api);
     if (st != ACL_SUCCESS) return st;
@@ -235,9 +236,9 @@ static aclError mr_alloc(const char *api, mr_handle_set *set, void **ptr, size_t
     size_t rounded;
     if (mr_add_size(size, MR_DEVICE_ALIGN - 1, &rounded)) return mr_bad_param(api, "size too large");
     rounded &= ~(size_t)(MR_DEVICE_ALIGN - 1);
-    void *p = aligned_alloc(MR_DEVICE_ALIGN, rounded);
+    void *p = mr_aligned_alloc(MR_DEVICE_ALIGN, rounded);
     if (p && mr_handle_set_add(set, p) != 0) {
-        free(p);
+        mr_free(p);
         p = NULL;
     }
     if (!p) {
@@ -248,28 +249,28 @@ static aclError mr_alloc(const char *api, mr_handle_set *set, void **ptr, size_t
     return ACL_SUCCESS;
 }
 
-static aclError mr_free(const char *api, mr_handle_set *set, void *ptr)
+static aclError mr_rt_free(const char *api, mr_handle_set *set, void *ptr)
 {
     if (!ptr) return mr_bad_param(api, "pointer is NULL");
     if (!mr_handle_set_remove(set, ptr)) {
         mr_error_push("%s: %p was not returned by the matching allocation call (or was freed already)", api, ptr);
         return ACL_ERROR_INVALID_PARAM;
     }
-    free(ptr);
+    mr_free(ptr);
     return ACL_SUCCESS;
 }
 
 aclError aclrtMalloc(void **devPtr, size_t size, aclrtMemMallocPolicy policy)
 {
     (void)policy; /* host memory has no huge-page or bandwidth classes to honour here */
-    return mr_alloc("aclrtMalloc", &mr_device_allocs, devPtr, size);
+    return mr_rt_alloc("aclrtMalloc", &mr_device_allocs, devPtr, size);
 }
 
-aclError aclrtFree(void *devPtr) { return mr_free("aclrtFree", &mr_device_allocs, devPtr); }
+aclError aclrtFree(void *devPtr) { return mr_rt_free("aclrtFree", &mr_device_allocs, devPtr); }
 
-aclError aclrtMallocHost(void **hostPtr, size_t size) { return mr_alloc("aclrtMallocHost", &mr_host_allocs, hostPtr, size); }
+aclError aclrtMallocHost(void **hostPtr, size_t size) { return mr_rt_alloc("aclrtMallocHost", &mr_host_allocs, hostPtr, size); }
 
-aclError aclrtFreeHost(void *hostPtr) { return mr_free("aclrtFreeHost", &mr_host_allocs, hostPtr); }
+aclError aclrtFreeHost(void *hostPtr) { return mr_rt_free("aclrtFreeHost", &mr_host_allocs, hostPtr); }
 
 aclError aclrtMemcpy(void *dst, size_t destMax, const void *src, size_t count, aclrtMemcpyKind kind)
 {

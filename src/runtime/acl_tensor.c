@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/error.h"
 #include "runtime/acl_internal.h"
 
@@ -57,7 +58,7 @@ aclTensor *aclCreateTensor(const int64_t *viewDims, uint64_t viewDimsNum, aclDat
             return NULL;
         }
     }
-    aclTensor *t = calloc(1, sizeof *t);
+    aclTensor *t = mr_calloc(1, sizeof *t);
     if (!t) {
         mr_error_push("%s: out of memory", api);
         return NULL;
@@ -82,7 +83,7 @@ aclTensor *aclCreateTensor(const int64_t *viewDims, uint64_t viewDimsNum, aclDat
 
 aclnnStatus aclDestroyTensor(const aclTensor *tensor)
 {
-    if (tensor) free((void *)tensor);
+    if (tensor) mr_free((void *)tensor);
     return ACLNN_SUCCESS;
 }
 
@@ -117,7 +118,7 @@ static aclnnStatus mr_dims_malloc(const char *api, const aclTensor *tensor, int 
     uint64_t n = 0;
     aclnnStatus st = moeroute_tensor_dims(tensor, which, buf, MOEROUTE_MAX_TENSOR_DIMS, &n);
     if (st != ACLNN_SUCCESS) return st;
-    int64_t *arr = malloc((n > 0 ? n : 1) * sizeof *arr);
+    int64_t *arr = mr_malloc((n > 0 ? n : 1) * sizeof *arr);
     if (!arr) {
         mr_error_push("%s: out of memory", api);
         return ACLNN_ERR_INNER;

@@ -1,0 +1,11 @@
+/* What the processor and operating system can run, independent of which kernels this build compiled. */
+#ifndef MR_DISPATCH_CPU_H
+#define MR_DISPATCH_CPU_H
+
+#include "moeroute.h"
+
+/* Best moeroute_isa level of this machine: on x86 SCALAR, AVX2 or AVX512; on AArch64 NEON; SCALAR
+ * elsewhere. Probed on the first call, then cached; safe to call from any thread. */
+moeroute_isa mr_cpu_isa(void);
+
+#endif /* MR_DISPATCH_CPU_H */

@@ -1,0 +1,73 @@
+/* CPU feature detection. x86 needs cpuid for the instruction sets and xgetbv for the operating system's
+ * promise to save the wider registers on a context switch: a CPU with AVX-512 under an OS that does not
+ * enable ZMM state faults on the first AVX-512 instruction. */
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "dispatch/cpu.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+
+/* CPUID.(EAX=1):ECX */
+#define MR_CPUID1_ECX_OSXSAVE (1u << 27)
+#define MR_CPUID1_ECX_AVX (1u << 28)
+#define MR_CPUID1_ECX_F16C (1u << 29)
+/* CPUID.(EAX=7,ECX=0):EBX */
+#define MR_CPUID7_EBX_AVX2 (1u << 5)
+#define MR_CPUID7_EBX_AVX512F (1u << 16)
+#define MR_CPUID7_EBX_AVX512BW (1u << 30)
+#define MR_CPUID7_EBX_AVX512VL (1u << 31)
+/* XCR0: SSE (bit 1) and AVX (bit 2) state for YMM; opmask, ZMM_Hi256 and Hi16_ZMM (bits 5-7) for AVX-512. */
+#define MR_XCR0_YMM 0x06u
+#define MR_XCR0_ZMM 0xE6u
+
+static uint64_t mr_xgetbv0(void)
+{
+    /* Inline asm rather than _xgetbv(): the intrinsic needs -mxsave, and this file is built without ISA
+     * flags so that it runs on every x86 CPU. */
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0u));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static moeroute_isa mr_cpu_probe(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(1, 0, &a, &b, &c, &d)) return MOEROUTE_ISA_SCALAR;
+    const unsigned need1 = MR_CPUID1_ECX_OSXSAVE | MR_CPUID1_ECX_AVX | MR_CPUID1_ECX_F16C;
+    /* xgetbv itself faults unless OSXSAVE is set, so test that before executing it. */
+    if ((c & need1) != need1) return MOEROUTE_ISA_SCALAR;
+    const uint64_t xcr0 = mr_xgetbv0();
+    if ((xcr0 & MR_XCR0_YMM) != MR_XCR0_YMM) return MOEROUTE_ISA_SCALAR;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return MOEROUTE_ISA_SCALAR;
+    if (!(b & MR_CPUID7_EBX_AVX2)) return MOEROUTE_ISA_SCALAR;
+    /* The AVX-512 files are compiled with flags that imply AVX2, so that level also requires AVX2. */
+    const unsigned need7 = MR_CPUID7_EBX_AVX512F | MR_CPUID7_EBX_AVX512BW | MR_CPUID7_EBX_AVX512VL;
+    if ((b & need7) == need7 && (xcr0 & MR_XCR0_ZMM) == MR_XCR0_ZMM) return MOEROUTE_ISA_AVX512;
+    return MOEROUTE_ISA_AVX2;
+}
+
+#elif defined(__aarch64__) || defined(_M_ARM64)
+
+/* Advanced SIMD is part of the AArch64 base architecture: nothing to probe. */
+static moeroute_isa mr_cpu_probe(void) { return MOEROUTE_ISA_NEON; }
+
+#else
+
+static moeroute_isa mr_cpu_probe(void) { return MOEROUTE_ISA_SCALAR; }
+
+#endif
+
+moeroute_isa mr_cpu_isa(void)
+{
+    /* 0 (MOEROUTE_ISA_AUTO, never a probe result) means "not probed yet". Threads racing on the first call
+     * all compute the same value, so a relaxed atomic is enough and no lock is needed. */
+    static atomic_int cached;
+    int isa = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (isa == MOEROUTE_ISA_AUTO) {
+        isa = (int)mr_cpu_probe();
+        atomic_store_explicit(&cached, isa, memory_order_relaxed);
+    }
+    return (moeroute_isa)isa;
+}
