@@ -95,6 +95,11 @@ MOEROUTE_API moeroute_status moeroute_context_create(const moeroute_options *opt
 /* moeroute_context_destroy: release a context and its threads. NULL is a no-op. */
 MOEROUTE_API void moeroute_context_destroy(moeroute_context *ctx);
 
+/* What a context resolved its options to: the ISA level its kernels use (never MOEROUTE_ISA_AUTO) and its
+ * thread count including the caller. NULL gives the values a call without a context uses. */
+MOEROUTE_API moeroute_isa moeroute_context_isa(const moeroute_context *ctx);
+MOEROUTE_API int32_t moeroute_context_threads(const moeroute_context *ctx);
+
 /* Arguments of moeroute_init_routing. Strides count elements, not bytes, and may be zero or negative. */
 typedef struct moeroute_init_routing_args {
     int64_t num_rows;   /* N >= 0: tokens                                                          */

@@ -2,10 +2,15 @@
 #ifndef MR_DISPATCH_CPU_H
 #define MR_DISPATCH_CPU_H
 
+#include <stddef.h>
+
 #include "moeroute.h"
 
 /* Best moeroute_isa level of this machine: on x86 SCALAR, AVX2 or AVX512; on AArch64 NEON; SCALAR
  * elsewhere. Probed on the first call, then cached; safe to call from any thread. */
 moeroute_isa mr_cpu_isa(void);
+
+/* Bytes of the largest (last-level) data cache of CPU 0; 32 MiB when it cannot be found. Read once. */
+size_t mr_cpu_llc_bytes(void);
 
 #endif /* MR_DISPATCH_CPU_H */

@@ -25,7 +25,9 @@ typedef struct mr_quant_params {
 typedef void (*mr_quant_fn)(const void *x, int8_t *y, size_t n, const mr_quant_params *params);
 
 /* Copy bytes; streaming variants bypass the cache (used when the output is larger than the last-level
- * cache). Non-overlapping buffers. A streaming variant leaves its stores ordered before it returns. */
+ * cache). Non-overlapping buffers. Streaming stores are weakly ordered and a streaming variant does not
+ * fence them: after its last streaming copy the caller issues one full fence
+ * (atomic_thread_fence(memory_order_seq_cst)) before anyone may read the destination. */
 typedef void (*mr_copy_fn)(void *dst, const void *src, size_t bytes);
 
 typedef struct mr_kernel_table {

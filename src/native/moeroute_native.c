@@ -47,6 +47,16 @@ void moeroute_context_destroy(moeroute_context *ctx)
     mr_free(ctx);
 }
 
+moeroute_isa moeroute_context_isa(const moeroute_context *ctx)
+{
+    return ctx ? ctx->isa : mr_dispatch_resolve_isa(MOEROUTE_ISA_AUTO);
+}
+
+int32_t moeroute_context_threads(const moeroute_context *ctx)
+{
+    return (int32_t)mr_pool_threads(ctx ? ctx->pool : mr_default_pool());
+}
+
 static moeroute_status mr_native_shape(const moeroute_init_routing_args *a, mr_routing_shape *shape)
 {
     mr_xtype xtype;

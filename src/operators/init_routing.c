@@ -1,8 +1,9 @@
 /* Init-routing: stable sort by expert, inverse index map, and the expanded rows (spec 1.4 and 2.2). */
+#include <stdatomic.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/error.h"
+#include "dispatch/cpu.h"
 #include "dispatch/dispatch.h"
 #include "kernels/sort/expert_sort.h"
 #include "operators/init_routing.h"
@@ -17,24 +18,14 @@
 /* Keeps the per-thread histograms of the workspace bounded on very wide machines. */
 #define MR_MAX_PLAN_THREADS 256u
 /* Columns handled per step of a row: an L1-sized chunk so the quantized bytes are written K times from cache. */
-#define MR_ROW_CHUNK 2048
+#define MR_ROW_CHUNK 8192
 /* Below this many output bytes threads cost more than they give (decode batches). */
 #define MR_PARALLEL_MIN_BYTES (256u * 1024u)
-/* Fallback when the last-level cache size is unknown. */
-#define MR_DEFAULT_LLC_BYTES (32u * 1024u * 1024u)
 
 size_t mr_xtype_size(mr_xtype t) { return t == MR_X_F32 ? 4 : 2; }
 
 static size_t mr_align_up(size_t v) { return (v + (MR_WS_ALIGN - 1)) & ~(size_t)(MR_WS_ALIGN - 1); }
 
-static size_t mr_llc_bytes(void)
-{
-#ifdef _SC_LEVEL3_CACHE_SIZE
-    long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
-    if (v > 0) return (size_t)v;
-#endif
-    return MR_DEFAULT_LLC_BYTES;
-}
 
 /* The one place that decides the workspace layout: plan (size reported to the caller) and run (carving)
  * both read it from the plan. Every array is sized for L = n*k <= INT32_MAX, so no product overflows. */
@@ -87,7 +78,9 @@ moeroute_status mr_routing_plan_init(mr_routing_plan *plan, const mr_routing_sha
     plan->x_esize = mr_xtype_size(s->xtype);
     plan->out_esize = out_esize;
     plan->out_bytes = out_bytes;
-    plan->stream_stores = out_bytes > mr_llc_bytes();
+    /* Outputs that would take more than half the last-level cache bypass it: writing them through the cache
+     * would first read every destination line and evict the inputs. */
+    plan->stream_stores = out_bytes > mr_cpu_llc_bytes() / 2;
     if (s->quant) mr_quant_params_init(&plan->quant, s->scale, s->offset);
     plan->kernels = mr_dispatch_kernels(mr_dispatch_resolve_isa(isa));
     plan->threads = threads > 0 ? threads : 1;
@@ -243,6 +236,7 @@ static void mr_scatter_rows(void *ctx, size_t task, size_t worker)
             }
         }
     }
+    if (p->stream_stores) atomic_thread_fence(memory_order_seq_cst); /* orders this task's streaming stores */
 }
 
 /* A NULL pool or a single task runs on the caller with no synchronization. */

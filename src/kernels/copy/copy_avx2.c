@@ -6,7 +6,7 @@
 
 #include "kernels/kernels.h"
 
-/* Below this the alignment head, the tail and the fence cost more than the cache traffic they save. */
+/* Below this the alignment head and the tail cost more than the cache traffic they save. */
 #define MR_STREAM_MIN 256
 
 void mr_copy_stream__avx2(void *dst, const void *src, size_t bytes)
@@ -36,6 +36,6 @@ void mr_copy_stream__avx2(void *dst, const void *src, size_t bytes)
     for (; bytes >= 32; d += 32, s += 32, bytes -= 32)
         _mm256_stream_si256((__m256i *)d, _mm256_loadu_si256((const __m256i *)s));
     memcpy(d, s, bytes);
-    /* Non-temporal stores are weakly ordered: fence so that whoever reads dst after us sees them. */
-    _mm_sfence();
+    /* No fence here: a fence per row would make the core wait for every row's stores to drain before it
+     * quantizes the next one. The caller fences once after its last streaming copy (kernels.h). */
 }

@@ -7,7 +7,7 @@
 
 #include "kernels/kernels.h"
 
-/* Below this the alignment head, the tail and the fence cost more than the cache traffic they save. */
+/* Below this the alignment head and the tail cost more than the cache traffic they save. */
 #define MR_STREAM_MIN 512
 
 void mr_copy_stream__avx512(void *dst, const void *src, size_t bytes)
@@ -37,6 +37,6 @@ void mr_copy_stream__avx512(void *dst, const void *src, size_t bytes)
     for (; bytes >= 64; d += 64, s += 64, bytes -= 64)
         _mm512_stream_si512((void *)d, _mm512_loadu_si512(s));
     memcpy(d, s, bytes);
-    /* Non-temporal stores are weakly ordered: fence so that whoever reads dst after us sees them. */
-    _mm_sfence();
+    /* No fence here: a fence per row would make the core wait for every row's stores to drain before it
+     * quantizes the next one. The caller fences once after its last streaming copy (kernels.h). */
 }
