@@ -19,8 +19,10 @@
 #define MR_MAX_PLAN_THREADS 256u
 /* Columns handled per step of a row: an L1-sized chunk so the quantized bytes are written K times from cache. */
 #define MR_ROW_CHUNK 8192
-/* Below this many output bytes threads cost more than they give (decode batches). */
-#define MR_PARALLEL_MIN_BYTES (256u * 1024u)
+/* Below this much work threads cost more than they give (decode batches). Work counts output bytes, and
+ * for the quantizing operator also 4 per element: its arithmetic, not memory, bounds small calls. */
+#define MR_PARALLEL_MIN_WORK (256u * 1024u)
+#define MR_QUANT_WORK_PER_ELEMENT 4u
 
 size_t mr_xtype_size(mr_xtype t) { return t == MR_X_F32 ? 4 : 2; }
 
@@ -372,7 +374,8 @@ moeroute_status mr_routing_run(const mr_routing_plan *plan, const mr_routing_io 
 
     /* 5. expanded rows */
     if (plan->out_bytes == 0) return MOEROUTE_OK;
-    size_t tasks = plan->out_bytes < MR_PARALLEL_MIN_BYTES ? 1 : mr_pool_threads(pool) * 8;
+    size_t work = plan->out_bytes + (plan->shape.quant ? plan->out_bytes * MR_QUANT_WORK_PER_ELEMENT : 0);
+    size_t tasks = work < MR_PARALLEL_MIN_WORK ? 1 : mr_pool_threads(pool) * 8;
     if (tasks > (size_t)N) tasks = (size_t)N;
     mr_scatter_job job = {plan, io, ((size_t)N + tasks - 1) / tasks};
     mr_run_tasks(pool, mr_scatter_rows, &job, ((size_t)N + job.rows_per_task - 1) / job.rows_per_task);
