@@ -46,7 +46,12 @@ static const char *mr_dtype_name(aclDataType t)
 /* Spec decision 8: every element of a view lies inside its storage. */
 static aclnnStatus mr_check_view(const char *api, const char *name, const aclTensor *t)
 {
-    int64_t lo = t->offset, hi = t->offset;
+    int64_t lo = t->offset, hi = t->offset, offset_bytes;
+    if (mr_mul_i64(t->offset, (int64_t)aclDataTypeSize(t->dtype), &offset_bytes)) {
+        mr_error_push("%s: the view offset of %s (%lld) is beyond any addressable memory", api, name,
+                      (long long)t->offset);
+        return ACLNN_ERR_PARAM_INVALID;
+    }
     for (uint32_t d = 0; d < t->ndim; d++) {
         if (t->dims[d] == 0) return ACLNN_SUCCESS; /* empty view: addresses nothing */
         int64_t span;
@@ -54,6 +59,11 @@ static aclnnStatus mr_check_view(const char *api, const char *name, const aclTen
             mr_error_push("%s: the strides of %s overflow int64", api, name);
             return ACLNN_ERR_PARAM_INVALID;
         }
+    }
+    int64_t end_bytes;
+    if (mr_add_i64(hi, 1, &end_bytes) || mr_mul_i64(end_bytes, (int64_t)aclDataTypeSize(t->dtype), &end_bytes)) {
+        mr_error_push("%s: %s reaches beyond any addressable memory (offset %lld)", api, name, (long long)t->offset);
+        return ACLNN_ERR_PARAM_INVALID;
     }
     if (lo < 0 || (t->storage_len >= 0 && hi >= t->storage_len)) {
         mr_error_push("%s: %s addresses elements [%lld, %lld] outside its storage of %lld elements", api, name,

@@ -170,7 +170,7 @@ static void test_phase1_rules(void)
             expect_refusal(what, plan_only(&c), ACLNN_ERR_INNER_TILING_ERROR, &p);
         }
         /* 161002: views outside storage, non-contiguous outputs */
-        for (int rule = 0; rule < 5; rule++) {
+        for (int rule = 0; rule < 6; rule++) {
             problem_init(&p), call_init(&c, &p, quant);
             switch (rule) {
             case 0: c.t[0].storage = N * H - 1; break;                  /* storage too small */
@@ -180,6 +180,7 @@ static void test_phase1_rules(void)
                 break;
             case 3: c.t[3].strides[0] = 1, c.t[3].strides[1] = A; break; /* column-major output */
             case 4: c.t[4].strides[0] = 2, c.t[4].storage = 2 * L; break; /* strided output */
+            case 5: c.t[0].offset = INT64_MAX / 2; break; /* inside its storage, beyond any address */
             }
             snprintf(what, sizeof what, "quant=%d view rule %d", quant, rule);
             expect_refusal(what, plan_only(&c), ACLNN_ERR_PARAM_INVALID, &p);
