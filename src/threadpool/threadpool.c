@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT_S */
 
+#include "common/alloc.h"
 #include "threadpool/threadpool.h"
 
 #include <errno.h>
@@ -125,7 +126,7 @@ static bool wait_for_job(mr_pool *pool, size_t *seen)
 static void *worker_main(void *p)
 {
     mr_worker_arg arg = *(mr_worker_arg *)p;
-    free(p);
+    mr_free(p);
     mr_pool *pool = arg.pool;
     /* Starting from 0 is right even if the first job was posted before this thread got here: that job
      * cannot finish without this worker's check-in, so the generation is at most 1 when we first look. */
@@ -160,15 +161,15 @@ static void free_pool(mr_pool *pool, int inited)
     if (inited > 2) pthread_cond_destroy(&pool->work_cv);
     if (inited > 1) pthread_mutex_destroy(&pool->lock);
     if (inited > 0) pthread_mutex_destroy(&pool->call_lock);
-    free(pool->workers);
-    free(pool);
+    mr_free(pool->workers);
+    mr_free(pool);
 }
 
 mr_pool *mr_pool_create(size_t threads)
 {
     if (threads == 0) return NULL;
     /* sizeof is a multiple of the struct's alignment (64), as aligned_alloc requires. */
-    mr_pool *pool = aligned_alloc(alignof(mr_pool), sizeof(mr_pool));
+    mr_pool *pool = mr_aligned_alloc(alignof(mr_pool), sizeof(mr_pool));
     if (!pool) return NULL;
     memset(pool, 0, sizeof *pool);
     pool->threads = threads;
@@ -187,15 +188,15 @@ mr_pool *mr_pool_create(size_t threads)
     inited++;
 
     if (threads > 1) {
-        pool->workers = calloc(threads - 1, sizeof *pool->workers);
+        pool->workers = mr_calloc(threads - 1, sizeof *pool->workers);
         if (!pool->workers) goto fail;
         for (size_t i = 0; i < threads - 1; i++) {
-            mr_worker_arg *arg = malloc(sizeof *arg);
+            mr_worker_arg *arg = mr_malloc(sizeof *arg);
             if (!arg) goto fail_threads;
             arg->pool = pool;
             arg->index = i + 1;
             if (pthread_create(&pool->workers[i], NULL, worker_main, arg) != 0) {
-                free(arg);
+                mr_free(arg);
                 goto fail_threads;
             }
             pool->started++;

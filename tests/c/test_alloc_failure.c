@@ -68,7 +68,7 @@ static int sequence(long budget)
     CHECK(st == ACLNN_SUCCESS, "execute allocates nothing, so it cannot fail here: %d", st);
     CHECK(ex[0] == 1 && erow[0] == 2, "result");
 
-    moeroute_options opt = {1, MOEROUTE_ISA_AUTO};
+    moeroute_options opt = {3, MOEROUTE_ISA_AUTO}; /* a pool: its allocations may fail too */
     moeroute_status ms = moeroute_context_create(&opt, &ctx);
     if (ms != MOEROUTE_OK) {
         CHECK(ms == MOEROUTE_ERR_OUT_OF_MEMORY && moeroute_error_message() && !ctx, "context: %d", ms);

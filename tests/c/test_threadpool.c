@@ -1,6 +1,6 @@
 /* Tests of the fork-join pool (src/threadpool). Correctness only, never timing: these must pass on a loaded
  * 2-core CI machine and under TSan/ASan. Run by hand with TSan as well:
- *   gcc -std=c11 -g -O1 -fsanitize=thread -Isrc src/threadpool/threadpool.c tests/c/test_threadpool.c -lpthread
+ *   gcc -std=c11 -g -O1 -fsanitize=thread -Isrc src/common/alloc.c src/threadpool/threadpool.c tests/c/test_threadpool.c -lpthread
  */
 #define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
 
