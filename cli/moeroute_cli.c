@@ -1,0 +1,745 @@
+/*
+ * moeroute -- command-line front end of the moeroute library.
+ *
+ *   moeroute init-routing-quant --x X.npy --expert-idx E.npy [--row-idx R.npy] [--active-num N]
+ *                               --scale S --offset O --out DIR
+ *   moeroute init-routing       --x X.npy --expert-idx E.npy [--row-idx R.npy] [--active-num N] --out DIR
+ *   moeroute bench [moeroute_bench options]
+ *   moeroute info
+ *
+ * Exit status is a contract for scripts (also in --help and cli/README.md):
+ *   0 ok, 1 the library refused the input, 2 usage error, 3 file / I/O / format error.
+ * The routing commands read every input and run the operator before creating any output, so a refused
+ * input leaves the output directory as it was.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "moeroute.h"
+#include "npy.h"
+
+/* Where the build put moeroute_bench; the last place `moeroute bench` looks (see find_bench). */
+#ifndef MOEROUTE_BENCH_PATH
+#define MOEROUTE_BENCH_PATH ""
+#endif
+
+enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_IO = 3 };
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define CLI_VERSION STR(MOEROUTE_VERSION_MAJOR) "." STR(MOEROUTE_VERSION_MINOR) "." STR(MOEROUTE_VERSION_PATCH)
+
+static const char EXIT_HELP[] =
+    "exit status:\n"
+    "  0  success\n"
+    "  1  the library refused the input (its message is printed): row_idx not a permutation, negative\n"
+    "     --active-num, array shapes that do not fit together, sizes beyond the library's limits\n"
+    "  2  usage error: unknown command or option, missing or malformed option value\n"
+    "  3  file, I/O or format error: missing or unreadable file, malformed or truncated .npy, unsupported\n"
+    "     dtype, big-endian data, wrong number of dimensions, output not writable, out of memory,\n"
+    "     moeroute_bench not found\n";
+
+static void usage_top(FILE *f)
+{
+    fprintf(f,
+            "usage: moeroute <command> [options]\n"
+            "       moeroute --version | --help\n"
+            "\n"
+            "MoE token routing on the CPU, bit for bit what CANN's aclnnMoeInitRoutingQuant and\n"
+            "aclnnMoeInitRouting compute on Ascend NPUs. Arrays are NumPy .npy files.\n"
+            "\n"
+            "commands:\n"
+            "  init-routing-quant  route tokens, write the expanded rows quantized to int8\n"
+            "  init-routing        route tokens, write the expanded rows in x's dtype (bit copy)\n"
+            "  bench               run the benchmark presets (moeroute_bench)\n"
+            "  info                versions, CPU instruction set, threads, environment overrides\n"
+            "  help [COMMAND]      this text, or a command's\n"
+            "\n"
+            "'moeroute COMMAND --help' describes each command.\n"
+            "\n"
+            "environment:\n"
+            "  MOEROUTE_NUM_THREADS  default thread count (default: the CPUs this process may run on)\n"
+            "  MOEROUTE_ISA          caps the automatic instruction-set choice: scalar, avx2, avx512, neon\n"
+            "  MOEROUTE_BENCH        path of the moeroute_bench program used by 'moeroute bench'\n"
+            "\n"
+            "%s",
+            EXIT_HELP);
+}
+
+static void usage_routing(FILE *f, int quant)
+{
+    const char *cmd = quant ? "init-routing-quant" : "init-routing";
+    fprintf(f,
+            "usage: moeroute %s --x X.npy --expert-idx E.npy [--row-idx R.npy] [--active-num N]\n"
+            "%*s%s--out DIR [--x-bf16] [--threads T] [--isa NAME] [-v]\n"
+            "\n",
+            cmd, (int)strlen(cmd) + 17, "", quant ? "--scale S --offset O " : "");
+    if (quant)
+        fprintf(f, "The %s operation (aclnnMoeInitRoutingQuant): sort the N*K (token, slot) pairs of\n"
+                   "expert_idx by expert id, stably; build the index maps; write the first min(N, active-num)*K\n"
+                   "expanded rows of x quantized to int8, to_i8_rne(f16(f16(f16(x) * s) + o)).\n\n",
+                cmd);
+    else
+        fprintf(f, "The %s operation (aclnnMoeInitRouting): sort the N*K (token, slot) pairs of\n"
+                   "expert_idx by expert id, stably; build the index maps; copy the first min(N, active-num)*K\n"
+                   "expanded rows of x bit for bit, in x's dtype.\n\n",
+                cmd);
+    fprintf(f,
+            "inputs (.npy format 1.0, 2.0 or 3.0; little-endian; C or Fortran order):\n"
+            "  --x FILE           x [N, H]: '<f2' float16, '<f4' float32, or with --x-bf16 '<u2' uint16\n"
+            "  --x-bf16           x is bfloat16, stored as its raw 16-bit patterns in a uint16 array\n"
+            "                     (numpy has no bfloat16: from torch, t.view(torch.int16).numpy().view('<u2'))\n"
+            "  --expert-idx FILE  expert ids [N, K], '<i4' int32 (any values; the sort key)\n"
+            "  --row-idx FILE     [N, K] '<i4', a permutation of 0..N*K-1; default: the canonical layout\n"
+            "                     row_idx[i][j] = j*N + i that gating produces\n"
+            "attributes:\n"
+            "  --active-num N     tokens whose K copies are written (default N; larger values mean N)\n");
+    if (quant)
+        fprintf(f, "  --scale S          quantization scale (required; double -> float -> fp16 as on the device)\n"
+                   "  --offset O         quantization offset (required; same conversion)\n");
+    fprintf(f,
+            "output:\n"
+            "  --out DIR          directory, created if missing (its parent must exist), receiving\n"
+            "                       expanded_x.npy           [min(N, active-num)*K, H] %s\n"
+            "                       expanded_row_idx.npy     [N*K] int32 ('<i4')\n"
+            "                       expanded_expert_idx.npy  [N*K] int32 ('<i4')\n"
+            "                     files of those names are replaced; a refused input writes nothing\n"
+            "execution:\n"
+            "  --threads T        worker threads, 0 = default (MOEROUTE_NUM_THREADS, else all CPUs)\n"
+            "  --isa NAME         auto, scalar, avx2, avx512 or neon: highest instruction set to use\n"
+            "                     (results are identical for every choice)\n"
+            "  -v, --verbose      print the files written\n"
+            "  -h, --help         this text\n"
+            "\n"
+            "Options take their value as the next argument or after '=' (--active-num=4).\n"
+            "\n"
+            "%s",
+            quant ? "int8 ('|i1')" : "dtype of x ('<u2' bits for bf16)", EXIT_HELP);
+}
+
+static void usage_info(FILE *f)
+{
+    fprintf(f,
+            "usage: moeroute info\n"
+            "\n"
+            "Prints, one 'key: value' per line: the CLI and library versions, the instruction set the CPU\n"
+            "supports, the instruction set and thread count a default context resolves to, the environment\n"
+            "overrides in effect and the moeroute_bench program 'moeroute bench' would run.\n"
+            "\n"
+            "%s",
+            EXIT_HELP);
+}
+
+static void usage_bench(FILE *f)
+{
+    fprintf(f,
+            "usage: moeroute bench [moeroute_bench options]\n"
+            "\n"
+            "Runs the benchmark program moeroute_bench with the options given (for example --smoke, or\n"
+            "--preset deepseek-v3 --n 4096 --dtype bf16). It is looked up as: $MOEROUTE_BENCH; then\n"
+            "moeroute_bench next to this program; then the build tree's moeroute_bench. The exit status is\n"
+            "moeroute_bench's (0 ok, 1 a case failed, 2 usage), or 3 when it cannot be found or started.\n");
+}
+
+/* ---- small helpers ------------------------------------------------------------------------------------ */
+
+static int parse_i64(const char *s, int64_t *out)
+{
+    if (!s || !*s) return -1;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    if (!s || !*s) return -1;
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    /* ERANGE on underflow still gives the nearest representable value, which is what a user means */
+    if (*end || (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))) return -1;
+    *out = v;
+    return 0;
+}
+
+static const char *isa_name(moeroute_isa isa)
+{
+    const char *n = moeroute_isa_name(isa);
+    return n ? n : "unknown";
+}
+
+static void print_library_error(const char *cmd, moeroute_status st)
+{
+    const char *msg = moeroute_error_message();
+    fprintf(stderr, "moeroute %s: the library refused the input: %s\n", cmd, moeroute_status_string(st));
+    if (msg && *msg) fprintf(stderr, "%s\n", msg);
+}
+
+/* ---- option parsing for the routing commands ------------------------------------------------------------ */
+
+typedef struct {
+    const char *x, *expert_idx, *row_idx, *out;
+    const char *active_num_s, *scale_s, *offset_s, *threads_s, *isa_s;
+    int x_bf16, verbose, help;
+} routing_opts;
+
+typedef struct {
+    const char *name;
+    size_t field; /* offset of the const char * in routing_opts; (size_t)-1 for flags */
+    int *(*flag)(routing_opts *);
+} opt_spec;
+
+static int *flag_bf16(routing_opts *o) { return &o->x_bf16; }
+static int *flag_verbose(routing_opts *o) { return &o->verbose; }
+
+#define VALUE_OPT(n, f) {n, offsetof(routing_opts, f), NULL}
+#define FLAG_OPT(n, fn) {n, (size_t)-1, fn}
+
+static const opt_spec ROUTING_OPTS[] = {
+    VALUE_OPT("x", x),
+    VALUE_OPT("expert-idx", expert_idx),
+    VALUE_OPT("row-idx", row_idx),
+    VALUE_OPT("out", out),
+    VALUE_OPT("active-num", active_num_s),
+    VALUE_OPT("scale", scale_s),
+    VALUE_OPT("offset", offset_s),
+    VALUE_OPT("threads", threads_s),
+    VALUE_OPT("isa", isa_s),
+    FLAG_OPT("x-bf16", flag_bf16),
+    FLAG_OPT("verbose", flag_verbose),
+};
+#define N_ROUTING_OPTS (sizeof ROUTING_OPTS / sizeof ROUTING_OPTS[0])
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "moeroute %s: ", cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(see 'moeroute %s --help')\n", cmd);
+    return EXIT_USAGE;
+}
+
+/* Returns 0 or EXIT_USAGE (message printed). */
+static int parse_routing_opts(const char *cmd, int argc, char **argv, routing_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            o->help = 1;
+            return 0;
+        }
+        if (!strcmp(a, "-v")) {
+            o->verbose = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') return usage_error(cmd, "unexpected argument '%s'", a);
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        const size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const opt_spec *spec = NULL;
+        for (size_t k = 0; k < N_ROUTING_OPTS; k++)
+            if (strlen(ROUTING_OPTS[k].name) == nlen && !strncmp(ROUTING_OPTS[k].name, name, nlen))
+                spec = &ROUTING_OPTS[k];
+        if (!spec) return usage_error(cmd, "unknown option '%s'", a);
+        if (spec->flag) {
+            if (eq) return usage_error(cmd, "option '%s' takes no value", a);
+            *spec->flag(o) = 1;
+            continue;
+        }
+        const char **slot = (const char **)(void *)((char *)o + spec->field);
+        if (*slot) return usage_error(cmd, "option '--%s' given twice", spec->name);
+        if (eq) {
+            *slot = eq + 1;
+        } else {
+            if (i + 1 >= argc) return usage_error(cmd, "option '%s' needs a value", a);
+            *slot = argv[++i];
+        }
+    }
+    return 0;
+}
+
+/* ---- the routing commands -------------------------------------------------------------------------------- */
+
+typedef struct {
+    npy_array x, expert, row;
+    void *expanded_x;
+    int32_t *expanded_row_idx, *expanded_expert_idx;
+    moeroute_context *ctx;
+} routing_state;
+
+static void routing_state_free(routing_state *s)
+{
+    npy_free(&s->x);
+    npy_free(&s->expert);
+    npy_free(&s->row);
+    free(s->expanded_x);
+    free(s->expanded_row_idx);
+    free(s->expanded_expert_idx);
+    moeroute_context_destroy(s->ctx);
+}
+
+/* element strides of a 2-D array as stored (C or Fortran order) */
+static void strides_2d(const npy_array *a, int64_t *row_stride, int64_t *col_stride)
+{
+    if (a->fortran_order) {
+        *row_stride = 1;
+        *col_stride = a->shape[0];
+    } else {
+        *row_stride = a->shape[1];
+        *col_stride = 1;
+    }
+}
+
+static int check_index_array(const char *cmd, const char *opt, const char *path, const npy_array *a)
+{
+    if (a->ndim != 2) {
+        fprintf(stderr, "moeroute %s: %s: --%s must be 2-D [N, K], the file holds %d dimension%s\n", cmd, path, opt,
+                a->ndim, a->ndim == 1 ? "" : "s");
+        return EXIT_IO;
+    }
+    if (a->dtype != NPY_DT_I4) {
+        fprintf(stderr, "moeroute %s: %s: --%s must be int32 ('<i4'), the file holds '%s' (convert with "
+                        "a.astype(np.int32))\n",
+                cmd, path, opt, a->descr);
+        return EXIT_IO;
+    }
+    return 0;
+}
+
+static int make_out_dir(const char *cmd, const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return 0;
+        fprintf(stderr, "moeroute %s: %s: --out exists and is not a directory\n", cmd, dir);
+        return EXIT_IO;
+    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "moeroute %s: %s: cannot create the output directory: %s\n", cmd, dir, strerror(errno));
+        return EXIT_IO;
+    }
+    return 0;
+}
+
+static int write_output(const char *cmd, const char *dir, const char *name, npy_dtype dt, int ndim,
+                        const int64_t *shape, const void *data, int verbose)
+{
+    const size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    if (!path) {
+        fprintf(stderr, "moeroute %s: out of memory\n", cmd);
+        return EXIT_IO;
+    }
+    const size_t dl = strlen(dir);
+    snprintf(path, n, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name);
+    char err[512];
+    if (npy_write(path, dt, ndim, shape, data, err, sizeof err) != NPY_OK) {
+        fprintf(stderr, "moeroute %s: %s\n", cmd, err);
+        free(path);
+        return EXIT_IO;
+    }
+    if (verbose) {
+        if (ndim == 2)
+            printf("wrote %s '%s' [%lld, %lld]\n", path, npy_dtype_descr(dt), (long long)shape[0], (long long)shape[1]);
+        else
+            printf("wrote %s '%s' [%lld]\n", path, npy_dtype_descr(dt), (long long)shape[0]);
+    }
+    free(path);
+    return 0;
+}
+
+/* hint: what the option wants, added when the file holds a dtype the reader does not take at all */
+static int read_input(const char *cmd, const char *path, npy_array *a, const char *hint)
+{
+    char err[512];
+    const npy_result r = npy_read(path, a, err, sizeof err);
+    if (r != NPY_OK) {
+        fprintf(stderr, "moeroute %s: %s\n", cmd, err);
+        if (r == NPY_ERR_DTYPE) fprintf(stderr, "moeroute %s: %s\n", cmd, hint);
+        return EXIT_IO;
+    }
+    return 0;
+}
+
+static int cmd_routing(int quant, int argc, char **argv)
+{
+    const char *cmd = quant ? "init-routing-quant" : "init-routing";
+    routing_opts o;
+    int rc = parse_routing_opts(cmd, argc, argv, &o);
+    if (rc) return rc;
+    if (o.help) {
+        usage_routing(stdout, quant);
+        return 0;
+    }
+    if (!o.x) return usage_error(cmd, "missing %s", "--x FILE");
+    if (!o.expert_idx) return usage_error(cmd, "missing %s", "--expert-idx FILE");
+    if (!o.out) return usage_error(cmd, "missing %s", "--out DIR");
+    if (!*o.out) return usage_error(cmd, "%s is empty", "--out");
+
+    double scale = 0.0, offset = 0.0;
+    if (quant) {
+        if (!o.scale_s) return usage_error(cmd, "missing %s", "--scale S");
+        if (!o.offset_s) return usage_error(cmd, "missing %s", "--offset O");
+        if (parse_double(o.scale_s, &scale)) return usage_error(cmd, "--scale: '%s' is not a number", o.scale_s);
+        if (parse_double(o.offset_s, &offset)) return usage_error(cmd, "--offset: '%s' is not a number", o.offset_s);
+    } else if (o.scale_s || o.offset_s) {
+        return usage_error(cmd, "%s: --scale and --offset belong to init-routing-quant", "init-routing copies rows");
+    }
+    int64_t active_num = -1;
+    const int have_active = o.active_num_s != NULL;
+    if (have_active && parse_i64(o.active_num_s, &active_num))
+        return usage_error(cmd, "--active-num: '%s' is not an integer", o.active_num_s);
+    moeroute_options mopt = {0, MOEROUTE_ISA_AUTO};
+    if (o.threads_s) {
+        int64_t t;
+        if (parse_i64(o.threads_s, &t) || t < 0 || t > INT32_MAX)
+            return usage_error(cmd, "--threads: '%s' is not a thread count (0 or more)", o.threads_s);
+        mopt.num_threads = (int32_t)t;
+    }
+    if (o.isa_s) {
+        static const struct {
+            const char *name;
+            moeroute_isa isa;
+        } isas[] = {{"auto", MOEROUTE_ISA_AUTO},
+                    {"scalar", MOEROUTE_ISA_SCALAR},
+                    {"avx2", MOEROUTE_ISA_AVX2},
+                    {"avx512", MOEROUTE_ISA_AVX512},
+                    {"neon", MOEROUTE_ISA_NEON}};
+        int found = 0;
+        for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++)
+            if (!strcmp(o.isa_s, isas[i].name)) {
+                mopt.isa = (int32_t)isas[i].isa;
+                found = 1;
+            }
+        if (!found) return usage_error(cmd, "--isa: '%s' is not one of auto, scalar, avx2, avx512, neon", o.isa_s);
+    }
+
+    routing_state s;
+    memset(&s, 0, sizeof s);
+    rc = read_input(cmd, o.x, &s.x,
+                    "--x must be float16 ('<f2'), float32 ('<f4') or, with --x-bf16, raw bfloat16 bits ('<u2')");
+    if (!rc)
+        rc = read_input(cmd, o.expert_idx, &s.expert,
+                        "--expert-idx must be int32 ('<i4'): convert with a.astype(np.int32)");
+    if (!rc && o.row_idx)
+        rc = read_input(cmd, o.row_idx, &s.row, "--row-idx must be int32 ('<i4'): convert with a.astype(np.int32)");
+    if (rc) goto done;
+
+    /* dtypes and ranks: properties of the files (exit 3) */
+    moeroute_dtype x_dtype;
+    if (s.x.ndim != 2) {
+        fprintf(stderr, "moeroute %s: %s: --x must be 2-D [N, H], the file holds %d dimension%s\n", cmd, o.x,
+                s.x.ndim, s.x.ndim == 1 ? "" : "s");
+        rc = EXIT_IO;
+        goto done;
+    }
+    if (o.x_bf16) {
+        if (s.x.dtype != NPY_DT_U2) {
+            fprintf(stderr, "moeroute %s: %s: --x-bf16 expects a uint16 array ('<u2') of raw bfloat16 bits, the "
+                            "file holds '%s'\n",
+                    cmd, o.x, s.x.descr);
+            rc = EXIT_IO;
+            goto done;
+        }
+        x_dtype = MOEROUTE_DTYPE_BFLOAT16;
+    } else if (s.x.dtype == NPY_DT_F2) {
+        x_dtype = MOEROUTE_DTYPE_FLOAT16;
+    } else if (s.x.dtype == NPY_DT_F4) {
+        x_dtype = MOEROUTE_DTYPE_FLOAT32;
+    } else {
+        const char *extra =
+            s.x.dtype == NPY_DT_U2 ? " (for raw bfloat16 bits in '<u2' pass --x-bf16)" : ", or '<u2' with --x-bf16";
+        fprintf(stderr, "moeroute %s: %s: --x must be float16 ('<f2') or float32 ('<f4')%s, the file holds '%s'\n", cmd,
+                o.x, extra, s.x.descr);
+        rc = EXIT_IO;
+        goto done;
+    }
+    rc = check_index_array(cmd, "expert-idx", o.expert_idx, &s.expert);
+    if (!rc && o.row_idx) rc = check_index_array(cmd, "row-idx", o.row_idx, &s.row);
+    if (rc) goto done;
+
+    /* shapes that do not fit together: the operator refuses them (exit 1); the native API takes one N and
+     * one K, so the check is made here with the words the aclnn API would use */
+    const int64_t N = s.x.shape[0], H = s.x.shape[1], K = s.expert.shape[1];
+    if (s.expert.shape[0] != N) {
+        fprintf(stderr, "moeroute %s: input refused: x has %lld rows but expert_idx has %lld "
+                        "(both must be N)\n",
+                cmd, (long long)N, (long long)s.expert.shape[0]);
+        rc = EXIT_REFUSED;
+        goto done;
+    }
+    if (o.row_idx && (s.row.shape[0] != N || s.row.shape[1] != K)) {
+        fprintf(stderr, "moeroute %s: input refused: row_idx has shape [%lld, %lld], expert_idx "
+                        "[%lld, %lld] (they must be equal)\n",
+                cmd, (long long)s.row.shape[0], (long long)s.row.shape[1], (long long)N, (long long)K);
+        rc = EXIT_REFUSED;
+        goto done;
+    }
+    if (!have_active) active_num = N;
+    /* N*K fits in size_t because expert_idx holds that many elements in memory */
+    const size_t L = s.expert.count;
+    if (L > (size_t)INT32_MAX) {
+        fprintf(stderr, "moeroute %s: input refused: N*K = %zu exceeds INT32_MAX (indices are "
+                        "int32)\n",
+                cmd, L);
+        rc = EXIT_REFUSED;
+        goto done;
+    }
+    /* a negative active_num is the library's to refuse; no rows are allocated for it */
+    const int64_t active_rows = active_num < 0 ? 0 : (active_num < N ? active_num : N);
+    const size_t xitem = quant ? 1 : s.x.itemsize;
+    const size_t A = (size_t)active_rows * (size_t)K; /* <= N*K = L */
+    /* H can exceed SIZE_MAX only when N = 0 (x then holds no element), and then A = 0 */
+    if (A && (uint64_t)H > SIZE_MAX / xitem / A) {
+        fprintf(stderr, "moeroute %s: input refused: expanded_x [%zu, %lld] is larger than this "
+                        "machine can address\n",
+                cmd, A, (long long)H);
+        rc = EXIT_REFUSED;
+        goto done;
+    }
+    const size_t xbytes = A * (size_t)H * xitem;
+    s.expanded_x = malloc(xbytes ? xbytes : 1);
+    s.expanded_row_idx = malloc(L ? L * sizeof(int32_t) : 1);
+    s.expanded_expert_idx = malloc(L ? L * sizeof(int32_t) : 1);
+    if (!s.expanded_x || !s.expanded_row_idx || !s.expanded_expert_idx) {
+        fprintf(stderr, "moeroute %s: out of memory allocating the outputs (%zu + 2 x %zu bytes)\n", cmd, xbytes,
+                L * sizeof(int32_t));
+        rc = EXIT_IO;
+        goto done;
+    }
+
+    moeroute_status st = moeroute_context_create(&mopt, &s.ctx);
+    if (st != MOEROUTE_OK) {
+        print_library_error(cmd, st);
+        rc = EXIT_REFUSED;
+        goto done;
+    }
+    moeroute_init_routing_args a;
+    memset(&a, 0, sizeof a);
+    a.num_rows = N;
+    a.k = K;
+    a.hidden = H;
+    a.active_num = active_num;
+    a.x_dtype = x_dtype;
+    a.x = s.x.data;
+    strides_2d(&s.x, &a.x_row_stride, &a.x_col_stride);
+    a.expert_idx = (const int32_t *)s.expert.data;
+    strides_2d(&s.expert, &a.expert_row_stride, &a.expert_col_stride);
+    if (o.row_idx) {
+        a.row_idx = (const int32_t *)s.row.data;
+        strides_2d(&s.row, &a.row_idx_row_stride, &a.row_idx_col_stride);
+    }
+    a.expanded_x_dtype = quant ? MOEROUTE_DTYPE_INT8 : x_dtype;
+    a.scale = scale;
+    a.offset = offset;
+    a.expanded_x = s.expanded_x;
+    a.expanded_row_idx = s.expanded_row_idx;
+    a.expanded_expert_idx = s.expanded_expert_idx;
+    st = moeroute_init_routing(s.ctx, &a);
+    if (st != MOEROUTE_OK) {
+        print_library_error(cmd, st);
+        rc = EXIT_REFUSED;
+        goto done;
+    }
+
+    rc = make_out_dir(cmd, o.out);
+    if (rc) goto done;
+    const int64_t xshape[2] = {(int64_t)A, H};
+    const int64_t lshape[1] = {(int64_t)L};
+    const npy_dtype xdt = quant ? NPY_DT_I1 : s.x.dtype;
+    rc = write_output(cmd, o.out, "expanded_x.npy", xdt, 2, xshape, s.expanded_x, o.verbose);
+    if (!rc) rc = write_output(cmd, o.out, "expanded_row_idx.npy", NPY_DT_I4, 1, lshape, s.expanded_row_idx, o.verbose);
+    if (!rc)
+        rc = write_output(cmd, o.out, "expanded_expert_idx.npy", NPY_DT_I4, 1, lshape, s.expanded_expert_idx,
+                          o.verbose);
+done:
+    routing_state_free(&s);
+    return rc;
+}
+
+/* ---- bench ------------------------------------------------------------------------------------------------ */
+
+/* Directory of this executable: /proc/self/exe where there is one, else argv[0] when it names a path. */
+static int self_dir(const char *argv0, char *buf, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    if (n > 0 && (size_t)n < cap - 1) {
+        buf[n] = '\0';
+    } else {
+        if (!argv0 || !strchr(argv0, '/') || strlen(argv0) >= cap) return -1;
+        strcpy(buf, argv0);
+    }
+    char *slash = strrchr(buf, '/');
+    if (!slash) return -1;
+    if (slash == buf) slash[1] = '\0';
+    else slash[0] = '\0';
+    return 0;
+}
+
+/* The moeroute_bench to run and where it was found; returns 0 when a candidate exists. */
+static int find_bench(const char *argv0, char *buf, size_t cap, const char **how)
+{
+    const char *env = getenv("MOEROUTE_BENCH");
+    if (env && *env) {
+        *how = "$MOEROUTE_BENCH";
+        if (strlen(env) >= cap) return -1;
+        strcpy(buf, env);
+        return 0; /* used as given: a wrong value must be reported, not silently replaced */
+    }
+    char dir[4096];
+    if (self_dir(argv0, dir, sizeof dir) == 0) {
+        int n = snprintf(buf, cap, "%s/moeroute_bench", dir);
+        if (n > 0 && (size_t)n < cap && access(buf, X_OK) == 0) {
+            *how = "next to moeroute";
+            return 0;
+        }
+    }
+    if (MOEROUTE_BENCH_PATH[0] && strlen(MOEROUTE_BENCH_PATH) < cap && access(MOEROUTE_BENCH_PATH, X_OK) == 0) {
+        strcpy(buf, MOEROUTE_BENCH_PATH);
+        *how = "build tree";
+        return 0;
+    }
+    *how = "not found";
+    return -1;
+}
+
+static int cmd_bench(const char *argv0, int argc, char **argv)
+{
+    int help = 0;
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) help = 1;
+    char path[4096];
+    const char *how = NULL;
+    const int found = find_bench(argv0, path, sizeof path, &how) == 0;
+    if (help) {
+        usage_bench(stdout);
+        if (!found) {
+            printf("\nmoeroute_bench was not found; set MOEROUTE_BENCH to its path.\n");
+            return 0;
+        }
+        printf("\nmoeroute_bench (%s: %s) takes these options:\n", how, path);
+        fflush(stdout);
+    }
+    if (!found) {
+        fprintf(stderr, "moeroute bench: moeroute_bench not found (looked at $MOEROUTE_BENCH, next to this program "
+                        "and in the build tree); set MOEROUTE_BENCH to its path\n");
+        return EXIT_IO;
+    }
+    /* exec keeps the terminal, the signals and the exit status moeroute_bench's own; it prints one line per
+     * case as it goes, which is the progress report */
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    if (!args) {
+        fprintf(stderr, "moeroute bench: out of memory\n");
+        return EXIT_IO;
+    }
+    args[0] = path;
+    for (int i = 0; i < argc; i++) args[i + 1] = help ? NULL : argv[i];
+    static char help_opt[] = "--help";
+    if (help) args[1] = help_opt;
+    fflush(stdout);
+    fflush(stderr);
+    execv(path, args);
+    const int e = errno;
+    fprintf(stderr, "moeroute bench: cannot run %s (%s): %s\n", path, how, strerror(e));
+    free(args);
+    return EXIT_IO;
+}
+
+/* ---- info ------------------------------------------------------------------------------------------------- */
+
+static int cmd_info(const char *argv0, int argc, char **argv)
+{
+    if (argc > 0) {
+        if (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) {
+            usage_info(stdout);
+            return EXIT_OK;
+        }
+        return usage_error("info", "unexpected argument '%s'", argv[0]);
+    }
+    moeroute_context *ctx = NULL;
+    moeroute_status st = moeroute_context_create(NULL, &ctx);
+    if (st != MOEROUTE_OK) {
+        print_library_error("info", st);
+        return EXIT_REFUSED;
+    }
+    printf("version: %s\n", moeroute_version_string());
+    printf("cli-built-against: %s\n", CLI_VERSION);
+    printf("detected-isa: %s\n", isa_name(moeroute_detected_isa()));
+    printf("context-isa: %s\n", isa_name(moeroute_context_isa(ctx)));
+    printf("context-threads: %d\n", (int)moeroute_context_threads(ctx));
+    moeroute_context_destroy(ctx);
+
+    const char *isa_env = getenv("MOEROUTE_ISA");
+    if (!isa_env) printf("MOEROUTE_ISA: (unset)\n");
+    else {
+        const int known = !strcmp(isa_env, "scalar") || !strcmp(isa_env, "avx2") || !strcmp(isa_env, "avx512") ||
+                          !strcmp(isa_env, "neon");
+        printf("MOEROUTE_ISA: %s%s\n", isa_env, known ? "" : " (not a known level: ignored)");
+    }
+    const char *thr_env = getenv("MOEROUTE_NUM_THREADS");
+    if (!thr_env) printf("MOEROUTE_NUM_THREADS: (unset)\n");
+    else {
+        int64_t v;
+        const int ok = thr_env[0] >= '0' && thr_env[0] <= '9' && parse_i64(thr_env, &v) == 0 && v > 0 && v <= INT_MAX;
+        printf("MOEROUTE_NUM_THREADS: %s%s\n", thr_env, ok ? "" : " (not a positive integer: ignored)");
+    }
+    char path[4096];
+    const char *how = NULL;
+    if (find_bench(argv0, path, sizeof path, &how) == 0) printf("bench: %s (%s)\n", path, how);
+    else printf("bench: (not found)\n");
+    return 0;
+}
+
+/* ---- main --------------------------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage_top(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+        usage_top(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        printf("moeroute %s\n", moeroute_version_string());
+        return 0;
+    }
+    if (!strcmp(cmd, "help")) {
+        if (argc < 3) {
+            usage_top(stdout);
+            return 0;
+        }
+        const char *c = argv[2];
+        if (!strcmp(c, "init-routing-quant")) usage_routing(stdout, 1);
+        else if (!strcmp(c, "init-routing")) usage_routing(stdout, 0);
+        else if (!strcmp(c, "bench")) usage_bench(stdout);
+        else if (!strcmp(c, "info")) usage_info(stdout);
+        else {
+            fprintf(stderr, "moeroute help: unknown command '%s' (see 'moeroute --help')\n", c);
+            return EXIT_USAGE;
+        }
+        return 0;
+    }
+    if (!strcmp(cmd, "init-routing-quant")) return cmd_routing(1, argc - 2, argv + 2);
+    if (!strcmp(cmd, "init-routing")) return cmd_routing(0, argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argv[0], argc - 2, argv + 2);
+    if (!strcmp(cmd, "info")) return cmd_info(argv[0], argc - 2, argv + 2);
+    fprintf(stderr, "moeroute: unknown command '%s' (see 'moeroute --help')\n", cmd);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,44 @@
+"""moeroute: CANN's MoE init-routing operators on the CPU, bit for bit, through ctypes.
+
+    import numpy as np, moeroute
+    expanded_x, expanded_row_idx, expanded_expert_idx = moeroute.moe_init_routing_quant(
+        x, None, expert_idx, active_num=x.shape[0], scale=20.0, offset=0.0)
+
+The functions take numpy arrays or CPU torch tensors (read in place through their strides, no copy) and
+return the same kind. libmoeroute.so is located at the first call: $MOEROUTE_LIB, a copy bundled in this
+package, ctypes.util.find_library('moeroute'), then the usual install prefixes. See README.md.
+"""
+
+from ._lib import MoerouteError, MoerouteLibraryError
+from ._routing import Context, moe_init_routing_quant, npu_moe_init_routing
+from ._version import __version__
+
+__all__ = [
+    "Context",
+    "MoerouteError",
+    "MoerouteLibraryError",
+    "__version__",
+    "detected_isa",
+    "library_path",
+    "library_version",
+    "moe_init_routing_quant",
+    "npu_moe_init_routing",
+]
+
+
+def library_path():
+    """The path (or name) libmoeroute was loaded from; loads it if needed."""
+    from . import _lib
+    return _lib.get().path
+
+
+def library_version():
+    """moeroute_version_string() of the loaded library."""
+    from . import _lib
+    return _lib.get().version()
+
+
+def detected_isa():
+    """The best instruction set the CPU supports ("scalar", "avx2", "avx512", "neon")."""
+    from . import _lib
+    return _lib.ISA_NAMES.get(_lib.get().detected_isa(), "unknown")
