@@ -19,6 +19,9 @@
 #define MR_MAX_PLAN_THREADS 256u
 /* Columns handled per step of a row: an L1-sized chunk so the quantized bytes are written K times from cache. */
 #define MR_ROW_CHUNK 8192
+/* Scratch per worker: a chunk of a strided row gathered in x's dtype (<= 4 bytes) and its quantized bytes.
+ * It lives in the workspace rather than on the stack: callers' threads may have small stacks. */
+#define MR_ROWBUF_BYTES (MR_ROW_CHUNK * 4 + MR_ROW_CHUNK)
 /* Below this much work threads cost more than they give (decode batches). Work counts output bytes, and
  * for the quantizing operator also 4 per element: its arithmetic, not memory, bounds small calls. */
 #define MR_PARALLEL_MIN_WORK (256u * 1024u)
@@ -27,7 +30,6 @@
 size_t mr_xtype_size(mr_xtype t) { return t == MR_X_F32 ? 4 : 2; }
 
 static size_t mr_align_up(size_t v) { return (v + (MR_WS_ALIGN - 1)) & ~(size_t)(MR_WS_ALIGN - 1); }
-
 
 /* The one place that decides the workspace layout: plan (size reported to the caller) and run (carving)
  * both read it from the plan. Every array is sized for L = n*k <= INT32_MAX, so no product overflows. */
@@ -46,6 +48,7 @@ static void mr_workspace_layout(mr_routing_workspace *ws, size_t L, size_t threa
     ws->hist_cap = threads * MR_HIST_PER_THREAD > MR_HIST_MIN_ENTRIES ? threads * MR_HIST_PER_THREAD
                                                                       : MR_HIST_MIN_ENTRIES;
     ws->hist = at;   at += mr_align_up(ws->hist_cap * sizeof(uint32_t));
+    ws->rowbuf = at; at += threads * MR_ROWBUF_BYTES; /* per worker: a gathered chunk and its quantized bytes */
     ws->size = at + MR_WS_ALIGN; /* slack so any caller alignment can be rounded up */
 }
 
@@ -171,6 +174,7 @@ typedef struct mr_scatter_job {
     const mr_routing_plan *plan;
     const mr_routing_io *io;
     size_t rows_per_task;
+    unsigned char *rowbuf; /* MR_ROWBUF_BYTES per worker, 64-byte aligned */
 } mr_scatter_job;
 
 /* Gather up to n elements of a strided row into a contiguous buffer. */
@@ -190,7 +194,6 @@ static void mr_gather_strided(void *dst, const char *src, size_t n, int64_t stri
  * to its K destinations. */
 static void mr_scatter_rows(void *ctx, size_t task, size_t worker)
 {
-    (void)worker;
     const mr_scatter_job *job = ctx;
     const mr_routing_plan *p = job->plan;
     const mr_routing_io *io = job->io;
@@ -200,8 +203,8 @@ static void mr_scatter_rows(void *ctx, size_t task, size_t worker)
     char *out = io->expanded_x;
     const mr_copy_fn copy = p->stream_stores ? p->kernels->copy_stream : p->kernels->copy;
     const mr_quant_fn quant = p->shape.quant ? p->kernels->quant[p->shape.xtype] : NULL;
-    _Alignas(64) unsigned char gathered[MR_ROW_CHUNK * 4];
-    _Alignas(64) int8_t quantized[MR_ROW_CHUNK];
+    unsigned char *gathered = job->rowbuf + worker * MR_ROWBUF_BYTES;
+    int8_t *quantized = (int8_t *)(gathered + MR_ROW_CHUNK * 4);
 
     size_t s_begin = task * job->rows_per_task;
     size_t s_end = s_begin + job->rows_per_task < (size_t)N ? s_begin + job->rows_per_task : (size_t)N;
@@ -291,6 +294,9 @@ moeroute_status mr_routing_run(const mr_routing_plan *plan, const mr_routing_io 
     const int64_t N = plan->shape.n, K = plan->shape.k, H = plan->shape.h;
     const size_t L = (size_t)plan->rows_total;
     const int64_t A = plan->rows_active;
+    /* The workspace holds scratch for plan->threads workers; a larger pool (never given by this library's
+     * callers, which plan with the pool they run on) would index past it, so it runs serially instead. */
+    if (mr_pool_threads(pool) > plan->threads) pool = NULL;
 
     /* 1. pointers: an array may be NULL only when it has no elements */
     int need_x = A > 0 && H > 0;
@@ -377,7 +383,7 @@ moeroute_status mr_routing_run(const mr_routing_plan *plan, const mr_routing_io 
     size_t work = plan->out_bytes + (plan->shape.quant ? plan->out_bytes * MR_QUANT_WORK_PER_ELEMENT : 0);
     size_t tasks = work < MR_PARALLEL_MIN_WORK ? 1 : mr_pool_threads(pool) * 8;
     if (tasks > (size_t)N) tasks = (size_t)N;
-    mr_scatter_job job = {plan, io, ((size_t)N + tasks - 1) / tasks};
+    mr_scatter_job job = {plan, io, ((size_t)N + tasks - 1) / tasks, (unsigned char *)ws + plan->ws.rowbuf};
     mr_run_tasks(pool, mr_scatter_rows, &job, ((size_t)N + job.rows_per_task - 1) / job.rows_per_task);
     return MOEROUTE_OK;
 }

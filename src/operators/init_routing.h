@@ -36,7 +36,7 @@ typedef struct mr_routing_io {
 
 /* Byte offsets of the scratch arrays inside the workspace (computed once, used by both phases). */
 typedef struct mr_routing_workspace {
-    size_t keys, rows, perm, tmp, bitmap, hist; /* offsets from the 64-byte aligned base */
+    size_t keys, rows, perm, tmp, bitmap, hist, rowbuf; /* offsets from the 64-byte aligned base */
     size_t hist_cap;                            /* counting-sort id range the histogram holds */
     size_t size;                                /* bytes to ask the caller for (includes alignment slack) */
 } mr_routing_workspace;
