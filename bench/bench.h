@@ -58,6 +58,13 @@ double bench_loadavg(void);
 /* Last-level cache size in bytes from sysfs, 0 if unknown. */
 size_t bench_llc_bytes(void);
 
+/* Large buffers (operator inputs and outputs, the memcpy reference): with bench_huge_pages set (--pages huge)
+ * they are 2 MiB aligned and advised to use transparent huge pages, as an inference engine's arena or
+ * aclrtMalloc(ACL_MEM_MALLOC_HUGE_FIRST) would be; ordinary pages by default, because whether the kernel
+ * grants huge pages varies from run to run and so would the numbers. Release with free(). */
+extern int bench_huge_pages;
+void *bench_alloc(size_t bytes);
+
 /* Parallel memcpy bandwidth: src -> dst of `bytes`, split into `threads` contiguous slices copied by as many
  * threads. Pages are first touched by the thread that later copies them. Returns the median over `reps`
  * (after one warm-up) in GB/s counting read + write bytes (2 * bytes), the routing's convention; also the

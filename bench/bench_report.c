@@ -30,8 +30,9 @@ void bench_print_header(FILE *f, const bench_run *run)
             run->threads, isa_name(moeroute_detected_isa()), isa_name(run->isa_requested),
             env_isa ? ", MOEROUTE_ISA=" : "", env_isa ? env_isa : "", isa_name(run->isa_effective));
     fprintf(f, "# memcpy reference: %zu MiB src -> dst in %d slices on %d threads, median: %.2f ms = %.2f GB/s"
-               " (read + write bytes)\n",
-            run->copy_bytes >> 20, run->threads, run->threads, run->copy_s * 1e3, run->copy_gbs);
+               " (read + write bytes)\n# pages: %s for the large buffers of the operator and of the memcpy reference\n",
+            run->copy_bytes >> 20, run->threads, run->threads, run->copy_s * 1e3, run->copy_gbs,
+            bench_huge_pages ? "transparent huge pages (2 MiB, --pages huge)" : "ordinary (--pages normal)");
     fprintf(f, "# bytes per call = read + write, with L = N*K, A = min(N, active_num)*K (active_num = %.3g*N):\n"
                "#   read  = D*H*sizeof(x) + 4*L (expert_idx)%s\n"
                "#           D = distinct x rows among the A active sorted positions (N when active_num = N)\n"
@@ -98,9 +99,9 @@ int bench_write_json(const char *path, const bench_run *run)
     else fputs("null", f);
     fprintf(f, ",\n    \"isa_effective\": \"%s\",\n    \"reps\": %d,\n    \"min_sample_ms\": %g,\n"
                "    \"active_frac\": %g,\n    \"row_idx\": \"%s\",\n    \"quant_scale\": 20.0,\n"
-               "    \"quant_offset\": 1.0\n  },\n",
+               "    \"quant_offset\": 1.0,\n    \"pages\": \"%s\"\n  },\n",
             isa_name(run->isa_effective), run->reps, run->min_sample_ms, run->active_frac,
-            run->explicit_row_idx ? "explicit" : "null");
+            run->explicit_row_idx ? "explicit" : "null", bench_huge_pages ? "huge" : "normal");
     fprintf(f, "  \"loadavg_1min\": {\"start\": %.2f, \"end\": %.2f},\n", run->load_start, run->load_end);
     fprintf(f, "  \"memcpy\": {\"bytes\": %zu, \"threads\": %d, \"median_s\": %.9g, \"gbs\": %.6g,"
                " \"counted\": \"read + write = 2 * bytes\"},\n",

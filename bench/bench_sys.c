@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,11 +144,25 @@ static double run_slices(copy_slice *slices, pthread_t *tids, int threads)
     return ok ? t : -1.0;
 }
 
+int bench_huge_pages = 0;
+
+void *bench_alloc(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (!bench_huge_pages || bytes < huge) return malloc(bytes ? bytes : 1);
+    size_t rounded = (bytes + huge - 1) & ~(huge - 1);
+    void *p = aligned_alloc(huge, rounded);
+#ifdef MADV_HUGEPAGE
+    if (p) (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only */
+#endif
+    return p;
+}
+
 double bench_copy_bandwidth(size_t bytes, int threads, int reps, double *median_s)
 {
     if (threads < 1) threads = 1;
     if (reps < 1) reps = 1;
-    unsigned char *src = malloc(bytes), *dst = malloc(bytes);
+    unsigned char *src = bench_alloc(bytes), *dst = bench_alloc(bytes);
     copy_slice *slices = calloc((size_t)threads, sizeof *slices);
     pthread_t *tids = calloc((size_t)threads, sizeof *tids);
     double *times = calloc((size_t)reps, sizeof *times);

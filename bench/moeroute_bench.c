@@ -61,6 +61,8 @@ static void usage(FILE *f)
             "  --active-frac F   active_num = round(F*N) (default 1)\n"
             "  --row-idx null|explicit  pass row_idx NULL (canonical) or as an explicit array (default null)\n"
             "  --copy-mib M      memcpy reference buffer (default 256, at least 8x the LLC)\n"
+            "  --pages normal|huge  large buffers on ordinary pages (default) or transparent huge pages,\n"
+            "                    for the operator and the memcpy reference alike\n"
             "  --json FILE       also write every field as JSON\n"
             "  --smoke           a few tiny cases, few reps: a seconds-long check that everything runs\n");
 }
@@ -176,6 +178,10 @@ static int parse_args(int argc, char **argv, bench_config *c)
             long m = strtol(v, &end, 10);
             if (errno || *end || m < 1 || m > 65536) goto bad;
             c->copy_mib = (size_t)m;
+        } else if (!strcmp(o, "--pages")) {
+            if (!strcmp(v, "huge")) bench_huge_pages = 1;
+            else if (!strcmp(v, "normal")) bench_huge_pages = 0;
+            else goto bad;
         } else if (!strcmp(o, "--json")) {
             c->json = v;
         } else {
@@ -284,7 +290,7 @@ static int time_case(moeroute_context *ctx, const bench_config *c, const case_in
     a.expanded_x_dtype = out_dt;
     a.scale = 20.0;
     a.offset = 1.0;
-    a.expanded_x = malloc(out_bytes ? out_bytes : 1);
+    a.expanded_x = bench_alloc(out_bytes);
     a.expanded_row_idx = malloc((size_t)(in->l ? in->l : 1) * sizeof(int32_t));
     a.expanded_expert_idx = malloc((size_t)(in->l ? in->l : 1) * sizeof(int32_t));
     double *samples = malloc((size_t)c->reps * sizeof *samples);
@@ -436,7 +442,7 @@ int main(int argc, char **argv)
             for (size_t di = 0; di < c.ndtypes; di++) {
                 in.dt = c.dtypes[di];
                 size_t xbytes = (size_t)in.n * (size_t)in.h * bench_dtype_size(in.dt);
-                in.x = malloc(xbytes ? xbytes : 1);
+                in.x = bench_alloc(xbytes);
                 if (!in.x) {
                     fprintf(stderr, "out of memory for x (%zu MiB)\n", xbytes >> 20);
                     failures++;

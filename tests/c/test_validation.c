@@ -313,6 +313,14 @@ static void test_runtime(void)
     CHECK(aclrtMalloc(&p, 100, ACL_MEM_MALLOC_HUGE_FIRST) == ACL_SUCCESS && ((uintptr_t)p % 64) == 0,
           "aclrtMalloc aligned to 64");
     expect_refusal("aclrtMalloc size 0", aclrtMalloc(&p, 0, ACL_MEM_MALLOC_HUGE_FIRST), ACL_ERROR_INVALID_PARAM, NULL);
+    void *big = NULL;
+    CHECK(aclrtMalloc(&big, 3u << 20, ACL_MEM_MALLOC_HUGE_FIRST) == ACL_SUCCESS && ((uintptr_t)big % (2u << 20)) == 0,
+          "a HUGE_FIRST block of 3 MiB is 2 MiB aligned (for transparent huge pages)");
+    memset(big, 1, 3u << 20);
+    CHECK(aclrtFree(big) == ACL_SUCCESS, "free the big block");
+    CHECK(aclrtMalloc(&big, 3u << 20, (aclrtMemMallocPolicy)(ACL_MEM_MALLOC_NORMAL_ONLY | ACL_MEM_TYPE_HIGH_BAND_WIDTH)) ==
+                  ACL_SUCCESS && ((uintptr_t)big % 64) == 0 && aclrtFree(big) == ACL_SUCCESS,
+          "NORMAL_ONLY with a bandwidth flag");
     char src[16] = "abcdefghijklmno", dst[16];
     memset(dst, SENTINEL, sizeof dst);
     expect_refusal("aclrtMemcpy count > destMax", aclrtMemcpy(dst, 8, src, 16, ACL_MEMCPY_HOST_TO_DEVICE),

@@ -8,8 +8,11 @@
  *  - Streams are ordered queues whose work runs on the enqueuing thread when it is enqueued; so
  *    aclrtSynchronizeStream only checks the handle, and data-dependent operator errors are returned by
  *    the enqueuing call itself. A NULL stream is the default stream.
- *  - aclrtMalloc returns host memory aligned to 64 bytes; aclrtFree/aclrtFreeHost refuse pointers that
- *    did not come from the matching allocator (ACL_ERROR_INVALID_PARAM), never crash on them.
+ *  - aclrtMalloc returns host memory aligned to 64 bytes. With a HUGE_* policy (the default HUGE_FIRST
+ *    included), blocks of 2 MiB or more are 2 MiB aligned and advised to use transparent huge pages (best
+ *    effort: HUGE_ONLY does not fail where the system has none); NORMAL_ONLY uses ordinary pages.
+ *    aclrtFree/aclrtFreeHost refuse pointers that did not come from the matching allocator
+ *    (ACL_ERROR_INVALID_PARAM), never crash on them.
  *  - aclrtMemcpy/aclrtMemset refuse count > destMax (ACL_ERROR_INVALID_PARAM) and write nothing then.
  * All functions are thread-safe. */
 #ifndef MOEROUTE_ACL_ACL_RT_H
