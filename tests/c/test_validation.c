@@ -346,7 +346,13 @@ static void test_runtime(void)
                    NULL);
     CHECK(aclrtResetDevice(0) == ACL_SUCCESS && aclFinalize() == ACL_SUCCESS, "reset + finalize");
     expect_refusal("aclrtSetDevice after aclFinalize", aclrtSetDevice(0), ACL_ERROR_UNINITIALIZE, NULL);
-    CHECK(aclInit(NULL) == ACL_SUCCESS && aclFinalize() == ACL_SUCCESS, "init again after finalize");
+    void *kept = NULL;
+    aclrtStream kept_stream = NULL;
+    CHECK(aclInit(NULL) == ACL_SUCCESS && aclrtMalloc(&kept, 64, ACL_MEM_MALLOC_HUGE_FIRST) == ACL_SUCCESS &&
+              aclrtCreateStream(&kept_stream) == ACL_SUCCESS && aclFinalize() == ACL_SUCCESS,
+          "init again after finalize");
+    CHECK(aclrtFree(kept) == ACL_SUCCESS && aclrtDestroyStream(kept_stream) == ACL_SUCCESS,
+          "release calls stay valid after aclFinalize");
 
     /* messages: newest first, cleared on read; bad tensors are refused with NULL */
     int64_t dims[2] = {2, -1};

@@ -2,8 +2,10 @@
  *
  * Semantics on moeroute (spec decision 10):
  *  - aclInit must come first; aclrt* calls made before it, or after aclFinalize, return
- *    ACL_ERROR_UNINITIALIZE. A second aclInit returns ACL_ERROR_REPEAT_INITIALIZE; aclFinalize without a
- *    live aclInit returns ACL_ERROR_REPEAT_FINALIZE. After aclFinalize, aclInit may be called again.
+ *    ACL_ERROR_UNINITIALIZE, except the release calls (aclrtFree, aclrtFreeHost, aclrtDestroyStream,
+ *    aclrtDestroyContext), which stay valid so that nothing has to leak. A second aclInit returns
+ *    ACL_ERROR_REPEAT_INITIALIZE; aclFinalize without a live aclInit returns ACL_ERROR_REPEAT_FINALIZE.
+ *    After aclFinalize, aclInit may be called again. The aclnn operators and tensor calls need no aclInit.
  *  - One device exists: id 0. Other ids give ACL_ERROR_RT_INVALID_DEVICEID.
  *  - Streams are ordered queues whose work runs on the enqueuing thread when it is enqueued; so
  *    aclrtSynchronizeStream only checks the handle, and data-dependent operator errors are returned by
