@@ -70,5 +70,7 @@ void *bench_alloc(size_t bytes);
  * (after one warm-up) in GB/s counting read + write bytes (2 * bytes), the routing's convention; also the
  * median seconds per copy via *median_s. Returns a negative value on allocation or thread failure. */
 double bench_copy_bandwidth(size_t bytes, int threads, int reps, double *median_s);
+/* Frees the reference buffers bench_copy_bandwidth keeps between calls. */
+void bench_copy_release(void);
 
 #endif /* MOEROUTE_BENCH_H */

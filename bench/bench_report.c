@@ -41,19 +41,21 @@ void bench_print_header(FILE *f, const bench_run *run)
             run->active_frac, run->explicit_row_idx ? " + 4*L (row_idx, explicit)" : " (row_idx NULL: canonical)");
     fprintf(f, "# time: median of %d samples after 2 warm-up calls (the first one verified); a sample repeats the\n"
                "#   call until it lasts >= %.3g ms. GB/s = bytes / median; xcopy = GB/s / memcpy GB/s (above 1 when\n"
-               "#   the case fits in cache, e.g. decode)\n",
-            run->reps, run->min_sample_ms);
+               "#   the case fits in cache, e.g. decode); memcpy GB/s (ref_GB/s) %s\n",
+            run->reps, run->min_sample_ms,
+            run->ref_per_case ? "re-measured (median of 3) right before each case (--ref per-case)"
+                              : "is the one measured at the start (--ref once)");
 }
 
 void bench_print_row(FILE *f, const bench_result *r, int first)
 {
     if (first) {
-        fprintf(f, "%-16s %6s %5s %-8s %-5s %8s %6s %10s %10s %8s %6s\n", "preset", "N", "dtype", "routing", "op",
-                "A", "D", "median_ms", "min_ms", "GB/s", "xcopy");
+        fprintf(f, "%-16s %6s %5s %-8s %-5s %8s %6s %10s %10s %8s %8s %6s\n", "preset", "N", "dtype", "routing",
+                "op", "A", "D", "median_ms", "min_ms", "GB/s", "ref_GB/s", "xcopy");
     }
-    fprintf(f, "%-16s %6lld %5s %-8s %-5s %8lld %6lld %10.4f %10.4f %8.2f %6.3f\n", r->preset, (long long)r->n,
-            r->dtype, r->routing, r->op, (long long)r->rows_out, (long long)r->distinct, r->median_s * 1e3,
-            r->min_s * 1e3, r->gbs, r->ratio);
+    fprintf(f, "%-16s %6lld %5s %-8s %-5s %8lld %6lld %10.4f %10.4f %8.2f %8.2f %6.3f\n", r->preset,
+            (long long)r->n, r->dtype, r->routing, r->op, (long long)r->rows_out, (long long)r->distinct,
+            r->median_s * 1e3, r->min_s * 1e3, r->gbs, r->copy_gbs, r->ratio);
     fflush(f);
 }
 
@@ -104,8 +106,8 @@ int bench_write_json(const char *path, const bench_run *run)
             run->explicit_row_idx ? "explicit" : "null", bench_huge_pages ? "huge" : "normal");
     fprintf(f, "  \"loadavg_1min\": {\"start\": %.2f, \"end\": %.2f},\n", run->load_start, run->load_end);
     fprintf(f, "  \"memcpy\": {\"bytes\": %zu, \"threads\": %d, \"median_s\": %.9g, \"gbs\": %.6g,"
-               " \"counted\": \"read + write = 2 * bytes\"},\n",
-            run->copy_bytes, run->threads, run->copy_s, run->copy_gbs);
+               " \"counted\": \"read + write = 2 * bytes\", \"per_case\": %s},\n",
+            run->copy_bytes, run->threads, run->copy_s, run->copy_gbs, run->ref_per_case ? "true" : "false");
     fprintf(f, "  \"bytes_formula\": \"read = D*H*sizeof(x) + 4*N*K (expert_idx) [+ 4*N*K row_idx if explicit]; "
                "write = A*H*sizeof(expanded_x) + 2*4*N*K; A = min(N, active_num)*K; D = distinct x rows among "
                "the A active sorted positions\",\n");
@@ -117,10 +119,10 @@ int bench_write_json(const char *path, const bench_run *run)
                 "\"active_num\": %lld, \"dtype\": \"%s\", \"routing\": \"%s\", \"op\": \"%s\", "
                 "\"rows_out\": %lld, \"distinct_rows\": %lld, \"calls_per_sample\": %ld, \"median_s\": %.9g, "
                 "\"min_s\": %.9g, \"bytes_read\": %.0f, \"bytes_written\": %.0f, \"gbs\": %.6g, "
-                "\"ratio_to_memcpy\": %.6g}%s\n",
+                "\"memcpy_gbs\": %.6g, \"ratio_to_memcpy\": %.6g}%s\n",
                 r->preset, (long long)r->hidden, (long long)r->experts, (long long)r->k, (long long)r->n,
                 (long long)r->active, r->dtype, r->routing, r->op, (long long)r->rows_out, (long long)r->distinct,
-                r->inner, r->median_s, r->min_s, r->bytes_read, r->bytes_written, r->gbs, r->ratio,
+                r->inner, r->median_s, r->min_s, r->bytes_read, r->bytes_written, r->gbs, r->copy_gbs, r->ratio,
                 i + 1 < run->nresults ? "," : "");
     }
     fprintf(f, "  ]\n}\n");

@@ -19,6 +19,7 @@ typedef struct {
     int64_t distinct; /* x rows read: distinct sources among the A active sorted positions */
     long inner;       /* calls averaged per sample */
     double median_s, min_s, bytes_read, bytes_written, gbs, ratio;
+    double copy_gbs; /* the memcpy reference this case's ratio uses */
 } bench_result;
 
 typedef struct {
@@ -27,6 +28,7 @@ typedef struct {
     int reps;
     double min_sample_ms, active_frac;
     int explicit_row_idx;
+    int ref_per_case; /* memcpy re-measured right before each case */
     char cpu_model[256];
     size_t llc_bytes, copy_bytes;
     double copy_gbs, copy_s;

@@ -40,6 +40,7 @@ typedef struct {
     double active_frac;
     int explicit_row_idx;
     size_t copy_mib;
+    int ref_once; /* 1: one memcpy reference for the whole run; 0 (default): re-measured before each case */
     const char *json;
 } bench_config;
 
@@ -61,6 +62,8 @@ static void usage(FILE *f)
             "  --active-frac F   active_num = round(F*N) (default 1)\n"
             "  --row-idx null|explicit  pass row_idx NULL (canonical) or as an explicit array (default null)\n"
             "  --copy-mib M      memcpy reference buffer (default 256, at least 8x the LLC)\n"
+            "  --ref per-case|once  memcpy reference re-measured right before each case (default: the copy\n"
+            "                    limit drifts on shared machines) or measured once at the start\n"
             "  --pages normal|huge  large buffers on ordinary pages (default) or transparent huge pages,\n"
             "                    for the operator and the memcpy reference alike\n"
             "  --json FILE       also write every field as JSON\n"
@@ -178,6 +181,10 @@ static int parse_args(int argc, char **argv, bench_config *c)
             long m = strtol(v, &end, 10);
             if (errno || *end || m < 1 || m > 65536) goto bad;
             c->copy_mib = (size_t)m;
+        } else if (!strcmp(o, "--ref")) {
+            if (!strcmp(v, "per-case")) c->ref_once = 0;
+            else if (!strcmp(v, "once")) c->ref_once = 1;
+            else goto bad;
         } else if (!strcmp(o, "--pages")) {
             if (!strcmp(v, "huge")) bench_huge_pages = 1;
             else if (!strcmp(v, "normal")) bench_huge_pages = 0;
@@ -389,6 +396,7 @@ int main(int argc, char **argv)
     run.min_sample_ms = c.min_sample_ms;
     run.active_frac = c.active_frac;
     run.explicit_row_idx = c.explicit_row_idx;
+    run.ref_per_case = !c.ref_once;
     bench_cpu_model(run.cpu_model, sizeof run.cpu_model);
     run.llc_bytes = bench_llc_bytes();
     run.copy_bytes = c.copy_mib << 20;
@@ -410,6 +418,7 @@ int main(int argc, char **argv)
     if (run.copy_gbs <= 0) {
         fprintf(stderr, "memcpy reference failed (allocation of 2 x %zu MiB or thread creation)\n",
                 run.copy_bytes >> 20);
+        bench_copy_release();
         moeroute_context_destroy(ctx);
         return 1;
     }
@@ -474,7 +483,12 @@ int main(int argc, char **argv)
                             failures++;
                             continue;
                         }
-                        r->ratio = r->gbs / run.copy_gbs;
+                        r->copy_gbs = run.copy_gbs;
+                        if (run.ref_per_case) { /* the copy limit drifts on shared machines: re-measure */
+                            double g = bench_copy_bandwidth(run.copy_bytes, run.threads, 3, NULL);
+                            if (g > 0) r->copy_gbs = g;
+                        }
+                        r->ratio = r->gbs / r->copy_gbs;
                         bench_print_row(stdout, r, run.nresults == 0);
                         run.nresults++;
                     }
@@ -486,6 +500,7 @@ int main(int argc, char **argv)
         }
     }
     moeroute_context_destroy(ctx);
+    bench_copy_release();
     run.load_end = bench_loadavg();
     printf("# load average (1 min) at end: %.2f\n", run.load_end);
 
