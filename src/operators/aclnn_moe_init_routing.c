@@ -46,19 +46,18 @@ static const char *mr_dtype_name(aclDataType t)
 /* Spec decision 8: every element of a view lies inside its storage. */
 static aclnnStatus mr_check_view(const char *api, const char *name, const aclTensor *t)
 {
-    int64_t lo = t->offset, hi = t->offset, offset_bytes;
+    int64_t lo, hi, offset_bytes;
     if (mr_mul_i64(t->offset, (int64_t)aclDataTypeSize(t->dtype), &offset_bytes)) {
         mr_error_push("%s: the view offset of %s (%lld) is beyond any addressable memory", api, name,
                       (long long)t->offset);
         return ACLNN_ERR_PARAM_INVALID;
     }
-    for (uint32_t d = 0; d < t->ndim; d++) {
+    for (uint32_t d = 0; d < t->ndim; d++)
         if (t->dims[d] == 0) return ACLNN_SUCCESS; /* empty view: addresses nothing */
-        int64_t span;
-        if (mr_mul_i64(t->dims[d] - 1, t->strides[d], &span) || mr_add_i64(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi)) {
-            mr_error_push("%s: the strides of %s overflow int64", api, name);
-            return ACLNN_ERR_PARAM_INVALID;
-        }
+    if (mr_view_span(t->dims, t->strides, t->ndim, &lo, &hi) || mr_add_i64(lo, t->offset, &lo) ||
+        mr_add_i64(hi, t->offset, &hi)) {
+        mr_error_push("%s: the strides of %s overflow int64", api, name);
+        return ACLNN_ERR_PARAM_INVALID;
     }
     int64_t end_bytes;
     if (mr_add_i64(hi, 1, &end_bytes) || mr_mul_i64(end_bytes, (int64_t)aclDataTypeSize(t->dtype), &end_bytes)) {

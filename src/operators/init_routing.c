@@ -106,9 +106,9 @@ static moeroute_status mr_view_range(const char *api, const char *name, const vo
 {
     out->lo = out->hi = (uintptr_t)base;
     if (rows == 0 || cols == 0) return MOEROUTE_OK;
-    int64_t a, b, lo, hi;
-    if (mr_mul_i64(rows - 1, s0, &a) || mr_mul_i64(cols - 1, s1, &b) ||
-        mr_add_i64(a < 0 ? a : 0, b < 0 ? b : 0, &lo) || mr_add_i64(a > 0 ? a : 0, b > 0 ? b : 0, &hi))
+    const int64_t dims[2] = {rows, cols}, strides[2] = {s0, s1};
+    int64_t lo, hi;
+    if (mr_view_span(dims, strides, 2, &lo, &hi))
         return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: the strides of %s overflow", api, name);
     int64_t lo_bytes, hi_bytes, end;
     if (mr_add_i64(hi, 1, &end) || mr_mul_i64(lo, (int64_t)esize, &lo_bytes) ||

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Smallest histogram a caller must provide to mr_i32_stable_argsort__scalar (256 radix buckets). */
+/* Buckets of the radix fallback's histogram (one byte of the key per pass). */
 #define MR_SORT_MIN_HIST 256u
 
 /* n >= 1. */
