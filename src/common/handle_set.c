@@ -50,28 +50,43 @@ int mr_handle_set_add(mr_handle_set *set, const void *handle)
     return rc;
 }
 
+/* Remove `handle` with the set locked; 1 if it was present. */
+static int mr_remove_locked(mr_handle_set *set, const void *handle)
+{
+    if (!set->capacity || !handle) return 0;
+    size_t mask = set->capacity - 1, i = mr_find_slot(set->slots, set->capacity, handle);
+    if (set->slots[i] != handle) return 0;
+    set->count--;
+    /* backward-shift deletion keeps every probe chain unbroken without tombstones */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (set->slots[j] == NULL) break;
+        size_t home = mr_hash_ptr(set->slots[j], mask);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            set->slots[i] = set->slots[j];
+            i = j;
+        }
+    }
+    set->slots[i] = NULL;
+    return 1;
+}
+
 int mr_handle_set_remove(mr_handle_set *set, const void *handle)
+{
+    pthread_mutex_lock(&set->mutex);
+    int found = mr_remove_locked(set, handle);
+    pthread_mutex_unlock(&set->mutex);
+    return found;
+}
+
+int mr_handle_set_visit(mr_handle_set *set, const void *handle, int (*fn)(const void *handle, void *ctx), void *ctx)
 {
     int found = 0;
     pthread_mutex_lock(&set->mutex);
-    if (set->capacity && handle) {
-        size_t mask = set->capacity - 1, i = mr_find_slot(set->slots, set->capacity, handle);
-        if (set->slots[i] == handle) {
-            found = 1;
-            set->count--;
-            /* backward-shift deletion keeps every probe chain unbroken without tombstones */
-            size_t j = i;
-            for (;;) {
-                j = (j + 1) & mask;
-                if (set->slots[j] == NULL) break;
-                size_t home = mr_hash_ptr(set->slots[j], mask);
-                if (((j - home) & mask) >= ((j - i) & mask)) {
-                    set->slots[i] = set->slots[j];
-                    i = j;
-                }
-            }
-            set->slots[i] = NULL;
-        }
+    if (set->capacity && handle && set->slots[mr_find_slot(set->slots, set->capacity, handle)] == handle) {
+        found = 1;
+        if (fn(handle, ctx)) mr_remove_locked(set, handle);
     }
     pthread_mutex_unlock(&set->mutex);
     return found;

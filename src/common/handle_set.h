@@ -20,5 +20,8 @@ int mr_handle_set_add(mr_handle_set *set, const void *handle);
 /* 1 if it was present (and is now removed), 0 otherwise. */
 int mr_handle_set_remove(mr_handle_set *set, const void *handle);
 int mr_handle_set_contains(mr_handle_set *set, const void *handle);
+/* If handle is present, call fn(handle, ctx) with the set locked (so no other thread can remove and free it
+ * meanwhile); fn returns 1 to remove the handle. Returns 1 if it was present, 0 otherwise. */
+int mr_handle_set_visit(mr_handle_set *set, const void *handle, int (*fn)(const void *handle, void *ctx), void *ctx);
 
 #endif /* MR_COMMON_HANDLE_SET_H */

@@ -1,61 +1,73 @@
-/* Kernel tables per ISA level and the choice between them. A table only exists when this build compiled its
- * kernels (MR_HAVE_*_KERNELS, set by src/CMakeLists.txt), and is only handed out when the CPU has its
- * level. Levels form one chain per architecture: SCALAR < AVX2 < AVX512 on x86, SCALAR < NEON on AArch64. */
+/* Kernel configs per family and the choice between them. A config only exists when this build compiled its
+ * kernels (MR_HAVE_*_KERNELS, set by src/CMakeLists.txt), and is only handed out when the CPU has its level.
+ * Levels form one chain per architecture: SCALAR < AVX2 < AVX512 on x86, SCALAR < NEON on AArch64. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "dispatch/cpu.h"
 #include "dispatch/dispatch.h"
 
-static const mr_kernel_table mr_table_scalar = {
+/* ---- quant family (static int8, spec 1.4) ---------------------------------------------------------------- */
+static const mr_quant_config mr_quant_scalar = {
+    MOEROUTE_ISA_SCALAR, {mr_f16_quant_i8__scalar, mr_bf16_quant_i8__scalar, mr_f32_quant_i8__scalar}};
+#ifdef MR_HAVE_AVX2_KERNELS
+static const mr_quant_config mr_quant_avx2 = {
+    MOEROUTE_ISA_AVX2, {mr_f16_quant_i8__avx2, mr_bf16_quant_i8__avx2, mr_f32_quant_i8__avx2}};
+#endif
+#ifdef MR_HAVE_AVX512_KERNELS
+static const mr_quant_config mr_quant_avx512 = {
+    MOEROUTE_ISA_AVX512, {mr_f16_quant_i8__avx512, mr_bf16_quant_i8__avx512, mr_f32_quant_i8__avx512}};
+#endif
+#ifdef MR_HAVE_NEON_KERNELS
+static const mr_quant_config mr_quant_neon = {
+    MOEROUTE_ISA_NEON, {mr_f16_quant_i8__neon, mr_bf16_quant_i8__neon, mr_f32_quant_i8__neon}};
+#endif
+static const mr_quant_config *const mr_quant_configs[] = {
+#ifdef MR_HAVE_AVX512_KERNELS
+    &mr_quant_avx512,
+#endif
+#ifdef MR_HAVE_AVX2_KERNELS
+    &mr_quant_avx2,
+#endif
+#ifdef MR_HAVE_NEON_KERNELS
+    &mr_quant_neon,
+#endif
+    &mr_quant_scalar,
+};
+
+/* ---- copy family: the plain copy is glibc's memcpy on every level (measured faster than our loops on cached
+ * rows); only the streaming copy has SIMD variants. ------------------------------------------------------------ */
+static const mr_copy_config mr_copy_scalar = {MOEROUTE_ISA_SCALAR, mr_copy__scalar, mr_copy__scalar};
+#ifdef MR_HAVE_AVX2_KERNELS
+static const mr_copy_config mr_copy_avx2 = {MOEROUTE_ISA_AVX2, mr_copy__scalar, mr_copy_stream__avx2};
+#endif
+#ifdef MR_HAVE_AVX512_KERNELS
+static const mr_copy_config mr_copy_avx512 = {MOEROUTE_ISA_AVX512, mr_copy__scalar, mr_copy_stream__avx512};
+#endif
+static const mr_copy_config *const mr_copy_configs[] = {
+#ifdef MR_HAVE_AVX512_KERNELS
+    &mr_copy_avx512,
+#endif
+#ifdef MR_HAVE_AVX2_KERNELS
+    &mr_copy_avx2,
+#endif
+    &mr_copy_scalar,
+};
+
+/* ---- dynamic quant family ----------------------------------------------------------------------------------- */
+static const mr_dquant_config mr_dquant_scalar = {
     MOEROUTE_ISA_SCALAR,
-    {mr_f16_quant_i8__scalar, mr_bf16_quant_i8__scalar, mr_f32_quant_i8__scalar},
-    mr_copy__scalar,
-    mr_copy__scalar,
-};
+    {mr_f16_absmax__scalar, mr_bf16_absmax__scalar, mr_f32_absmax__scalar},
+    {mr_f16_dquant_i8__scalar, mr_bf16_dquant_i8__scalar, mr_f32_dquant_i8__scalar},
+    {mr_f16_dquant_odd_i8__scalar, mr_bf16_dquant_odd_i8__scalar, mr_f32_dquant_odd_i8__scalar}};
+static const mr_dquant_config *const mr_dquant_configs[] = {&mr_dquant_scalar};
 
-#ifdef MR_HAVE_AVX2_KERNELS
-static const mr_kernel_table mr_table_avx2 = {
-    MOEROUTE_ISA_AVX2,
-    {mr_f16_quant_i8__avx2, mr_bf16_quant_i8__avx2, mr_f32_quant_i8__avx2},
-    mr_copy__scalar,
-    mr_copy_stream__avx2,
-};
-#endif
+/* ---- sort family -------------------------------------------------------------------------------------------- */
+static const mr_sort_config mr_sort_scalar = {MOEROUTE_ISA_SCALAR, mr_i32_minmax__scalar, mr_i32_histogram__scalar,
+                                              mr_i32_rank_perm__scalar, mr_i32_radix_argsort__scalar};
+static const mr_sort_config *const mr_sort_configs[] = {&mr_sort_scalar};
 
-#ifdef MR_HAVE_AVX512_KERNELS
-static const mr_kernel_table mr_table_avx512 = {
-    MOEROUTE_ISA_AVX512,
-    {mr_f16_quant_i8__avx512, mr_bf16_quant_i8__avx512, mr_f32_quant_i8__avx512},
-    mr_copy__scalar,
-    mr_copy_stream__avx512,
-};
-#endif
-
-#ifdef MR_HAVE_NEON_KERNELS
-static const mr_kernel_table mr_table_neon = {
-    MOEROUTE_ISA_NEON,
-    {mr_f16_quant_i8__neon, mr_bf16_quant_i8__neon, mr_f32_quant_i8__neon},
-    mr_copy__scalar,
-    mr_copy__scalar,
-};
-#endif
-
-/* Compiled tables, best first; the scalar one ends every list. */
-static const mr_kernel_table *const mr_tables[] = {
-#ifdef MR_HAVE_AVX512_KERNELS
-    &mr_table_avx512,
-#endif
-#ifdef MR_HAVE_AVX2_KERNELS
-    &mr_table_avx2,
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-    &mr_table_neon,
-#endif
-    &mr_table_scalar,
-};
-#define MR_TABLE_COUNT (sizeof mr_tables / sizeof mr_tables[0])
-
+/* ---- choice ------------------------------------------------------------------------------------------------- */
 static int mr_isa_is_x86(moeroute_isa isa) { return isa == MOEROUTE_ISA_AVX2 || isa == MOEROUTE_ISA_AVX512; }
 
 /* Whether `level` lies at or below `cap` on the same chain. Scalar is below everything; a level of another
@@ -67,18 +79,17 @@ static int mr_isa_within(moeroute_isa level, moeroute_isa cap)
     return mr_isa_is_x86(cap) && level <= cap;
 }
 
-/* Best compiled level within `cap` that the CPU can run. */
+/* Levels this build compiled kernels for, best first (the quant family has a variant on every level). */
 static moeroute_isa mr_best_within(moeroute_isa cap)
 {
     const moeroute_isa cpu = mr_cpu_isa();
-    for (size_t i = 0; i < MR_TABLE_COUNT; i++) {
-        const moeroute_isa level = (moeroute_isa)mr_tables[i]->isa;
+    for (size_t i = 0; i < sizeof mr_quant_configs / sizeof mr_quant_configs[0]; i++) {
+        const moeroute_isa level = (moeroute_isa)mr_quant_configs[i]->isa;
         if (mr_isa_within(level, cpu) && mr_isa_within(level, cap)) return level;
     }
     return MOEROUTE_ISA_SCALAR;
 }
 
-/* The machine's level, even where this build lacks its kernels: resolve says what actually runs. */
 moeroute_isa mr_dispatch_detected_isa(void) { return mr_cpu_isa(); }
 
 /* MOEROUTE_ISA as a level; AUTO when unset or not one of the names (an unknown value must not disable the
@@ -100,9 +111,18 @@ moeroute_isa mr_dispatch_resolve_isa(moeroute_isa requested)
     return mr_best_within(cap == MOEROUTE_ISA_AUTO ? mr_cpu_isa() : cap);
 }
 
-const mr_kernel_table *mr_dispatch_kernels(moeroute_isa resolved)
-{
-    for (size_t i = 0; i < MR_TABLE_COUNT; i++)
-        if (mr_tables[i]->isa == (int)resolved) return mr_tables[i];
-    return &mr_table_scalar;
-}
+/* First config (best first) whose level lies within `resolved`; every list ends in scalar. */
+#define MR_PICK(list, resolved)                                                                               \
+    do {                                                                                                      \
+        const size_t count_ = sizeof list / sizeof list[0];                                                   \
+        for (size_t i_ = 0; i_ + 1 < count_; i_++)                                                            \
+            if (mr_isa_within((moeroute_isa)list[i_]->isa, resolved) &&                                       \
+                mr_isa_within((moeroute_isa)list[i_]->isa, mr_cpu_isa()))                                     \
+                return list[i_];                                                                              \
+        return list[count_ - 1];                                                                              \
+    } while (0)
+
+const mr_quant_config *mr_dispatch_quant(moeroute_isa resolved) { MR_PICK(mr_quant_configs, resolved); }
+const mr_copy_config *mr_dispatch_copy(moeroute_isa resolved) { MR_PICK(mr_copy_configs, resolved); }
+const mr_dquant_config *mr_dispatch_dquant(moeroute_isa resolved) { MR_PICK(mr_dquant_configs, resolved); }
+const mr_sort_config *mr_dispatch_sort(moeroute_isa resolved) { MR_PICK(mr_sort_configs, resolved); }

@@ -1,20 +1,34 @@
-/* Run-time kernel selection. CPU features are detected once per process; each operator asks for the
- * table of the ISA level it may use and gets the best one available at or below it. */
+/* Run-time kernel selection, one config per kernel family (docs/framework.md "Dispatch"). CPU features are
+ * detected once per process; a plan resolves its ISA level once and asks each family for the best config at
+ * or below that level. Operators never name an ISA. */
 #ifndef MR_DISPATCH_H
 #define MR_DISPATCH_H
 
 #include "kernels/kernels.h"
+#include "kernels/sort/expert_sort.h"
 #include "moeroute.h"
 
 /* Best level the CPU and OS support (ignores MOEROUTE_ISA). Thread-safe, detects once. */
 moeroute_isa mr_dispatch_detected_isa(void);
 
 /* The level used for `requested`: MOEROUTE_ISA_AUTO means the detected level capped by the MOEROUTE_ISA
- * environment variable; any other level is lowered to what the machine has. Returns MOEROUTE_ISA_SCALAR
- * at worst. Values outside moeroute_isa are the caller's job to refuse. */
+ * environment variable; any other level is lowered to what the machine has and this build compiled. Returns
+ * MOEROUTE_ISA_SCALAR at worst. Values outside moeroute_isa are the caller's job to refuse. */
 moeroute_isa mr_dispatch_resolve_isa(moeroute_isa requested);
 
-/* Kernel table for a resolved level (result of mr_dispatch_resolve_isa). Never NULL. */
-const mr_kernel_table *mr_dispatch_kernels(moeroute_isa resolved);
+typedef struct mr_sort_config {
+    int isa;
+    mr_minmax_fn minmax;
+    mr_histogram_fn histogram;
+    mr_rank_fn rank;
+    mr_radix_fn radix;
+} mr_sort_config;
+
+/* The config of each family for a resolved level (result of mr_dispatch_resolve_isa): the best variant at or
+ * below it. Never NULL; unknown levels get the scalar config. */
+const mr_quant_config *mr_dispatch_quant(moeroute_isa resolved);
+const mr_copy_config *mr_dispatch_copy(moeroute_isa resolved);
+const mr_dquant_config *mr_dispatch_dquant(moeroute_isa resolved);
+const mr_sort_config *mr_dispatch_sort(moeroute_isa resolved);
 
 #endif /* MR_DISPATCH_H */

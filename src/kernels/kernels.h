@@ -1,7 +1,7 @@
 /* Kernel interfaces. Kernels are pure functions: no allocation, no threads, no status, no global state.
  * Each family has one folder; each ISA variant one file named <family>_<isa>.c, and the function names
- * encode dtype, op and ISA: mr_<src>_<op>_<dst>__<isa>. The dispatch layer (src/dispatch) fills an
- * mr_kernel_table best-first, ending in the scalar variants that every build has. */
+ * encode dtype, op and ISA: mr_<src>_<op>_<dst>__<isa>. The dispatch layer (src/dispatch) keeps one config
+ * per family, best ISA first and ending in the scalar variants that every build has (docs/framework.md). */
 #ifndef MR_KERNELS_H
 #define MR_KERNELS_H
 
@@ -30,12 +30,43 @@ typedef void (*mr_quant_fn)(const void *x, int8_t *y, size_t n, const mr_quant_p
  * (atomic_thread_fence(memory_order_seq_cst)) before anyone may read the destination. */
 typedef void (*mr_copy_fn)(void *dst, const void *src, size_t bytes);
 
-typedef struct mr_kernel_table {
+/* Dynamic per-row int8 quantization (docs/operators/init_routing_v2.md "Dynamic quantization"), two passes
+ * over a row of n elements of x (f16/bf16/f32 per mr_xtype) with optional fp32 smooth factors (NULL: none):
+ *   absmax: m = max |v[h]|, v[h] = f32(x[h]) * smooth[h] in fp32; NaN is skipped by the max (m starts at 0).
+ *   quant:  y[h] = round-half-away(v[h] / sc) in fp32, saturated to [-128, 127], NaN -> 0.
+ *   quant_odd: y[h] = to_i8_rne(f16_round_to_odd(v[h] / sc)), the device's full-load path (spec 5.4). */
+typedef float (*mr_dq_absmax_fn)(const void *x, const float *smooth, size_t n);
+typedef void (*mr_dq_quant_fn)(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+
+/* One config per kernel family, best ISA first; src/dispatch hands out the one for a resolved level. */
+typedef struct mr_quant_config {
     int isa;                          /* the moeroute_isa these kernels belong to                */
-    mr_quant_fn quant[MR_X_COUNT];    /* indexed by mr_xtype                                     */
+    mr_quant_fn fn[MR_X_COUNT];       /* indexed by mr_xtype                                     */
+} mr_quant_config;
+
+typedef struct mr_copy_config {
+    int isa;
     mr_copy_fn copy;                  /* cached stores                                           */
     mr_copy_fn copy_stream;           /* non-temporal stores                                     */
-} mr_kernel_table;
+} mr_copy_config;
+
+typedef struct mr_dquant_config {
+    int isa;
+    mr_dq_absmax_fn absmax[MR_X_COUNT];
+    mr_dq_quant_fn quant[MR_X_COUNT];
+    mr_dq_quant_fn quant_odd[MR_X_COUNT];
+} mr_dquant_config;
+
+/* dynamic quant family */
+float mr_f16_absmax__scalar(const void *x, const float *smooth, size_t n);
+float mr_bf16_absmax__scalar(const void *x, const float *smooth, size_t n);
+float mr_f32_absmax__scalar(const void *x, const float *smooth, size_t n);
+void mr_f16_dquant_i8__scalar(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+void mr_bf16_dquant_i8__scalar(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+void mr_f32_dquant_i8__scalar(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+void mr_f16_dquant_odd_i8__scalar(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+void mr_bf16_dquant_odd_i8__scalar(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+void mr_f32_dquant_odd_i8__scalar(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
 
 /* quant family */
 void mr_f16_quant_i8__scalar(const void *x, int8_t *y, size_t n, const mr_quant_params *params);

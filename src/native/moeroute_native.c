@@ -1,11 +1,12 @@
 /* The native C API (moeroute.h): argument checks, then the operator shared with the aclnn API. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/alloc.h"
 #include "common/error.h"
 #include "dispatch/dispatch.h"
 #include "moeroute.h"
-#include "operators/init_routing.h"
+#include "operators/routing.h"
 #include "threadpool/default_pool.h"
 
 struct moeroute_context {
@@ -57,62 +58,85 @@ int32_t moeroute_context_threads(const moeroute_context *ctx)
     return (int32_t)mr_pool_threads(ctx ? ctx->pool : mr_default_pool());
 }
 
-static moeroute_status mr_native_shape(const moeroute_init_routing_args *a, mr_routing_shape *shape)
+/* Scratch for a plan: the context's (grown as needed) or, without a context, a fresh block the caller frees. */
+static moeroute_status mr_native_scratch(moeroute_context *ctx, const char *api, size_t size, void **ws)
 {
-    mr_xtype xtype;
-    switch (a->x_dtype) {
-    case MOEROUTE_DTYPE_FLOAT16: xtype = MR_X_F16; break;
-    case MOEROUTE_DTYPE_BFLOAT16: xtype = MR_X_BF16; break;
-    case MOEROUTE_DTYPE_FLOAT32: xtype = MR_X_F32; break;
-    default:
-        return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: x_dtype must be FLOAT16, BFLOAT16 or FLOAT32, got %d", mr_api,
-                       (int)a->x_dtype);
+    *ws = NULL;
+    if (size == 0) return MOEROUTE_OK;
+    if (ctx && ctx->scratch_size >= size) {
+        *ws = ctx->scratch;
+        return MOEROUTE_OK;
     }
-    int quant = a->expanded_x_dtype == MOEROUTE_DTYPE_INT8;
-    if (!quant && a->expanded_x_dtype != a->x_dtype)
-        return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: expanded_x_dtype must be INT8 or equal to x_dtype, got %d",
-                       mr_api, (int)a->expanded_x_dtype);
-    mr_routing_shape s = {a->num_rows, a->k, a->hidden, a->active_num, xtype, quant, a->scale, a->offset};
-    *shape = s;
+    void *p = mr_malloc(size);
+    if (!p) return mr_fail(MOEROUTE_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", api, size);
+    if (ctx) {
+        mr_free(ctx->scratch);
+        ctx->scratch = p;
+        ctx->scratch_size = size;
+    }
+    *ws = p;
     return MOEROUTE_OK;
 }
+
+/* Plan and run a routing desc on views, in the context's pool and ISA. */
+static moeroute_status mr_native_route(moeroute_context *ctx, const char *api, const mr_route_desc *d, const mr_view *v)
+{
+    mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
+    mr_route_plan plan;
+    moeroute_status st = mr_route_plan_init(&plan, d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
+    void *ws = NULL;
+    if (st == MOEROUTE_OK) st = mr_native_scratch(ctx, api, plan.ws.size, &ws);
+    if (st == MOEROUTE_OK) st = mr_route_run(&plan, v, ws, plan.ws.size, pool, api);
+    if (!ctx) mr_free(ws);
+    return st;
+}
+
+static moeroute_status mr_native_xtype(const char *api, moeroute_dtype dt, mr_xtype *out)
+{
+    switch (dt) {
+    case MOEROUTE_DTYPE_FLOAT16: *out = MR_X_F16; return MOEROUTE_OK;
+    case MOEROUTE_DTYPE_BFLOAT16: *out = MR_X_BF16; return MOEROUTE_OK;
+    case MOEROUTE_DTYPE_FLOAT32: *out = MR_X_F32; return MOEROUTE_OK;
+    default:
+        return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: x_dtype must be FLOAT16, BFLOAT16 or FLOAT32, got %d", api,
+                       (int)dt);
+    }
+}
+
+static size_t mr_native_esize(moeroute_dtype dt) { return dt == MOEROUTE_DTYPE_FLOAT32 || dt == MOEROUTE_DTYPE_INT32 ? 4 : dt == MOEROUTE_DTYPE_INT8 ? 1 : 2; }
 
 moeroute_status moeroute_init_routing(moeroute_context *ctx, const moeroute_init_routing_args *args)
 {
     if (!args) return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: args is NULL", mr_api);
-    mr_routing_shape shape;
-    mr_routing_plan plan;
-    moeroute_status st = mr_native_shape(args, &shape);
-    mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
-    if (st == MOEROUTE_OK)
-        st = mr_routing_plan_init(&plan, &shape, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), mr_api);
+    const moeroute_init_routing_args *a = args;
+    mr_route_desc d = {.variant = MR_ROUTE_V1, .n = a->num_rows, .k = a->k, .h = a->hidden, .active = a->active_num,
+                       .scale = a->scale, .offset = a->offset};
+    moeroute_status st = mr_native_xtype(mr_api, a->x_dtype, &d.xtype);
     if (st != MOEROUTE_OK) return st;
-
-    void *ws = NULL;
-    if (plan.ws.size > 0) {
-        if (ctx && ctx->scratch_size >= plan.ws.size) {
-            ws = ctx->scratch;
-        } else {
-            ws = mr_malloc(plan.ws.size);
-            if (!ws) return mr_fail(MOEROUTE_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", mr_api,
-                                    plan.ws.size);
-            if (ctx) {
-                mr_free(ctx->scratch);
-                ctx->scratch = ws;
-                ctx->scratch_size = plan.ws.size;
-            }
-        }
-    }
-    mr_routing_io io = {
-        args->x, args->x_row_stride, args->x_col_stride,
-        args->expert_idx, args->expert_row_stride, args->expert_col_stride,
-        args->row_idx, args->row_idx_row_stride, args->row_idx_col_stride,
-        args->row_idx == NULL,
-        args->expanded_x, args->expanded_row_idx, args->expanded_expert_idx,
-    };
-    st = mr_routing_run(&plan, &io, ws, plan.ws.size, pool, mr_api);
-    if (!ctx) mr_free(ws);
-    return st;
+    int quant = a->expanded_x_dtype == MOEROUTE_DTYPE_INT8;
+    if (!quant && a->expanded_x_dtype != a->x_dtype)
+        return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: expanded_x_dtype must be INT8 or equal to x_dtype, got %d",
+                       mr_api, (int)a->expanded_x_dtype);
+    d.transform = quant ? MR_ROW_STATIC : MR_ROW_COPY;
+    if (d.n < 0 || d.k < 0 || d.h < 0)
+        return mr_fail(MOEROUTE_ERR_INVALID_SHAPE, "%s: dimensions must be >= 0 (N=%lld, K=%lld, H=%lld)", mr_api,
+                       (long long)d.n, (long long)d.k, (long long)d.h);
+    if (d.active < 0)
+        return mr_fail(MOEROUTE_ERR_INVALID_SHAPE, "%s: activeNum must be >= 0, got %lld", mr_api, (long long)d.active);
+    int64_t L;
+    if (mr_mul_i64(d.n, d.k, &L) || L > INT32_MAX)
+        return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: N*K = %lld*%lld exceeds INT32_MAX; indices are int32", mr_api,
+                       (long long)d.n, (long long)d.k);
+    const int64_t A = (d.active < d.n ? d.active : d.n) * d.k;
+    mr_view v[MR_RV_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_RV_X] = mr_view_2d(a->x, mr_native_esize(a->x_dtype), A > 0 ? d.n : 0, d.h, a->x_row_stride, a->x_col_stride);
+    v[MR_RV_EXPERT] = mr_view_2d(a->expert_idx, 4, d.n, d.k, a->expert_row_stride, a->expert_col_stride);
+    if (a->row_idx) v[MR_RV_ROW_IDX] = mr_view_2d(a->row_idx, 4, d.n, d.k, a->row_idx_row_stride, a->row_idx_col_stride);
+    v[MR_RV_OUT_X] = mr_view_contiguous(a->expanded_x, quant ? 1 : mr_native_esize(a->x_dtype), 2, (const int64_t[]){A, d.h});
+    v[MR_RV_OUT_ROW_IDX] = mr_view_contiguous(a->expanded_row_idx, 4, 1, &L);
+    v[MR_RV_OUT_EXPERT] = mr_view_contiguous(a->expanded_expert_idx, 4, 1, &L);
+    return mr_native_route(ctx, mr_api, &d, v);
 }
 
 const char *moeroute_error_message(void) { return mr_error_take(); }

@@ -16,24 +16,38 @@ struct aclTensor {
     int64_t strides[MOEROUTE_MAX_TENSOR_DIMS];
     int64_t storage_dims[MOEROUTE_MAX_TENSOR_DIMS];
     int64_t offset;      /* view offset, elements */
-    int64_t storage_len; /* elements in the storage; -1: not given (the view's own extent) */
+    int64_t storage_len; /* elements in the storage; -1: not given (the view's own extent from offset 0) */
     void *data;          /* storage base; the view starts at data + offset elements */
 };
 
-/* Operator behaviour behind the generic executor. */
+struct aclTensorList {
+    uint64_t size;
+    aclTensor **tensors; /* owned */
+};
+
+struct aclIntArray {
+    uint64_t size;
+    int64_t *values;
+};
+
+/* Operator behaviour behind the generic executor (src/aclnn/adapter.c). */
 typedef struct mr_executor_ops {
     const char *op_name; /* e.g. "aclnnMoeInitRoutingQuant" */
-    /* Re-point argument `index` (input or output) at addr; nonzero status if index is out of range. */
-    aclnnStatus (*set_addr)(void *state, int is_output, size_t index, const aclTensor *tensor, void *addr);
+    /* Re-point tensor `rel` of argument position `index` (inputs and outputs counted separately; rel is 0
+     * for plain tensors); `list` says which setter was called. Nonzero status if out of range. */
+    aclnnStatus (*set_addr)(void *state, int is_output, int list, size_t index, size_t rel, const void *arg,
+                            void *addr);
     void (*destroy)(void *state);
 } mr_executor_ops;
 
 /* Wrap an operator's state; NULL (state destroyed, message set) when memory runs out. */
 aclOpExecutor *mr_executor_create(const mr_executor_ops *ops, void *state);
 
-/* Take the executor for one run by op `ops`. On success *state is set and the caller must call
- * mr_executor_release afterwards. A one-shot executor is unregistered here, so a second run is refused. */
-aclnnStatus mr_executor_acquire(aclOpExecutor *executor, const mr_executor_ops *ops, void **state);
+/* Take the executor for one run by op `ops`, atomically: a one-shot executor leaves the live set here, so a
+ * second (or concurrent) run is refused and never sees freed memory. A one-shot executor refused here for
+ * belonging to another operator is released (docs/framework.md "Executors"). On success *state is set and
+ * the caller must call mr_executor_release after the run, whatever its outcome. */
+aclnnStatus mr_executor_acquire(aclOpExecutor *executor, const mr_executor_ops *ops, const char *api, void **state);
 /* End a run: frees a one-shot executor. */
 void mr_executor_release(aclOpExecutor *executor);
 

@@ -19,27 +19,27 @@ static int mr_dtype_known(aclDataType t)
     }
 }
 
-aclTensor *aclCreateTensor(const int64_t *viewDims, uint64_t viewDimsNum, aclDataType dataType,
-                           const int64_t *stride, int64_t offset, aclFormat format, const int64_t *storageDims,
-                           uint64_t storageDimsNum, void *tensorData)
+/* Validate a description and fill *t with it; nonzero (message pushed) when refused. */
+static int mr_tensor_fill(const char *api, aclTensor *t, const int64_t *viewDims, uint64_t viewDimsNum,
+                          aclDataType dataType, const int64_t *stride, int64_t offset, aclFormat format,
+                          const int64_t *storageDims, uint64_t storageDimsNum, void *tensorData)
 {
-    static const char api[] = "aclCreateTensor";
     if (viewDimsNum > MOEROUTE_MAX_TENSOR_DIMS || storageDimsNum > MOEROUTE_MAX_TENSOR_DIMS) {
         mr_error_push("%s: at most %d dims are supported (view %llu, storage %llu)", api, MOEROUTE_MAX_TENSOR_DIMS,
                       (unsigned long long)viewDimsNum, (unsigned long long)storageDimsNum);
-        return NULL;
+        return -1;
     }
     if ((viewDimsNum > 0 && !viewDims) || (storageDimsNum > 0 && !storageDims)) {
         mr_error_push("%s: viewDims or storageDims is NULL with a non-zero count", api);
-        return NULL;
+        return -1;
     }
     if (!mr_dtype_known(dataType)) {
         mr_error_push("%s: unknown dataType %d", api, (int)dataType);
-        return NULL;
+        return -1;
     }
     if (offset < 0) {
         mr_error_push("%s: negative view offset %lld", api, (long long)offset);
-        return NULL;
+        return -1;
     }
     int64_t storage_len = -1;
     if (storageDimsNum > 0) {
@@ -48,21 +48,17 @@ aclTensor *aclCreateTensor(const int64_t *viewDims, uint64_t viewDimsNum, aclDat
             if (storageDims[i] < 0 || mr_mul_i64(storage_len, storageDims[i], &storage_len)) {
                 mr_error_push("%s: storage dim %llu (%lld) is negative or the storage size overflows", api,
                               (unsigned long long)i, (long long)storageDims[i]);
-                return NULL;
+                return -1;
             }
         }
     }
     for (uint64_t i = 0; i < viewDimsNum; i++) {
         if (viewDims[i] < 0) {
             mr_error_push("%s: view dim %llu is negative (%lld)", api, (unsigned long long)i, (long long)viewDims[i]);
-            return NULL;
+            return -1;
         }
     }
-    aclTensor *t = mr_calloc(1, sizeof *t);
-    if (!t) {
-        mr_error_push("%s: out of memory", api);
-        return NULL;
-    }
+    memset(t, 0, sizeof *t);
     t->dtype = dataType;
     t->format = format;
     t->ndim = (uint32_t)viewDimsNum;
@@ -78,7 +74,40 @@ aclTensor *aclCreateTensor(const int64_t *viewDims, uint64_t viewDimsNum, aclDat
         if (mr_mul_i64(contiguous, viewDims[k] > 0 ? viewDims[k] : 1, &contiguous)) contiguous = INT64_MAX;
     }
     if (storageDimsNum > 0) memcpy(t->storage_dims, storageDims, storageDimsNum * sizeof *storageDims);
+    return 0;
+}
+
+aclTensor *aclCreateTensor(const int64_t *viewDims, uint64_t viewDimsNum, aclDataType dataType,
+                           const int64_t *stride, int64_t offset, aclFormat format, const int64_t *storageDims,
+                           uint64_t storageDimsNum, void *tensorData)
+{
+    aclTensor tmp;
+    if (mr_tensor_fill("aclCreateTensor", &tmp, viewDims, viewDimsNum, dataType, stride, offset, format, storageDims,
+                       storageDimsNum, tensorData))
+        return NULL;
+    aclTensor *t = mr_malloc(sizeof *t);
+    if (!t) {
+        mr_error_push("aclCreateTensor: out of memory");
+        return NULL;
+    }
+    *t = tmp;
     return t;
+}
+
+aclnnStatus aclInitTensor(aclTensor *tensor, const int64_t *viewDims, uint64_t viewDimsNum, aclDataType dataType,
+                          const int64_t *stride, int64_t offset, aclFormat format, const int64_t *storageDims,
+                          uint64_t storageDimsNum, void *tensorDataAddr)
+{
+    if (!tensor) {
+        mr_error_push("aclInitTensor: tensor is NULL");
+        return ACLNN_ERR_PARAM_NULLPTR;
+    }
+    aclTensor tmp;
+    if (mr_tensor_fill("aclInitTensor", &tmp, viewDims, viewDimsNum, dataType, stride, offset, format, storageDims,
+                       storageDimsNum, tensorDataAddr))
+        return ACLNN_ERR_PARAM_INVALID;
+    *tensor = tmp;
+    return ACLNN_SUCCESS;
 }
 
 aclnnStatus aclDestroyTensor(const aclTensor *tensor)

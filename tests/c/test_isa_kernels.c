@@ -31,6 +31,7 @@
 #include "common/fp16.h"
 #include "dispatch/dispatch.h"
 #include "kernels/kernels.h"
+#include "kernel_tables.h"
 
 /* Seeded from the command line or MOEROUTE_TEST_SEED (see harness.h). */
 static uint64_t g_rng;

@@ -23,6 +23,7 @@
 #include "common/fp16.h"
 #include "dispatch/dispatch.h"
 #include "kernels/kernels.h"
+#include "kernel_tables.h"
 
 #define NPAIRS 1500
 #define N16 65536

@@ -1,0 +1,93 @@
+/* The aclnn adapter layer (docs/framework.md "aclnn adapters"): everything an operator's CANN entry points
+ * share. An operator's adapter is a table of its tensor arguments plus its attribute and shape checks:
+ *
+ *   phase 1: mr_aclnn_begin      NULL tensors (161001), dtypes and formats against the table (161002)
+ *            (operator)          shapes and attributes (561002), via mr_aclnn_tiling()
+ *            mr_aclnn_finish     every view inside its storage, outputs contiguous (161002); an executor that
+ *                                keeps a copy of each view and of the operator's plan
+ *   phase 2: mr_aclnn_execute    live executor, live stream, then the operator's run on views rebuilt from
+ *                                the (possibly re-pointed) addresses; one-shot executors released whatever
+ *                                the outcome.
+ * Tensor-list arguments expand to consecutive view slots. */
+#ifndef MR_ACLNN_ADAPTER_H
+#define MR_ACLNN_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/view.h"
+#include "runtime/acl_internal.h"
+#include "threadpool/threadpool.h"
+
+#define MR_ACLNN_MAX_ARGS 16
+
+/* dtype sets */
+#define MR_DT(t) (1ull << (unsigned)(t))
+#define MR_DT_FLOATS (MR_DT(ACL_FLOAT16) | MR_DT(ACL_BF16) | MR_DT(ACL_FLOAT))
+
+typedef struct mr_arg_spec {
+    const char *name;
+    uint8_t output;   /* 0 input, 1 output                                                                  */
+    uint8_t optional; /* may be NULL                                                                         */
+    uint8_t list;     /* an aclTensorList                                                                    */
+    uint8_t slot;     /* view slot of the operator's run (first slot of a list)                             */
+    uint64_t dtypes;  /* MR_DT() set allowed; 0: checked by the operator                                    */
+    int8_t same_as;   /* -1, or the argument whose dtype this one must equal                               */
+} mr_arg_spec;
+
+typedef moeroute_status (*mr_op_run_fn)(const void *plan, const mr_view *views, void *workspace,
+                                        size_t workspace_size, mr_pool *pool, const char *api);
+
+typedef struct mr_aclnn_op {
+    mr_executor_ops exec;     /* exec.op_name is the phase-2 entry point name; set_addr/destroy are generic */
+    const char *prepare_name; /* the GetWorkspaceSize entry point name                                      */
+    const mr_arg_spec *args;
+    size_t nargs;
+    size_t nslots;
+    mr_op_run_fn run;
+} mr_aclnn_op;
+
+/* Generic executor behaviour for mr_aclnn_op.exec: MR_ACLNN_OP(...) fills it. */
+aclnnStatus mr_aclnn_set_addr(void *state, int is_output, int list, size_t index, size_t rel, const void *arg,
+                              void *addr);
+void mr_aclnn_destroy(void *state);
+#define MR_ACLNN_OP(exec_name, prepare, args, nslots, run)                                                    \
+    {{exec_name, mr_aclnn_set_addr, mr_aclnn_destroy}, prepare, args, sizeof args / sizeof args[0], nslots, run}
+
+typedef struct mr_aclnn_call {
+    const mr_aclnn_op *op;
+    const void *args[MR_ACLNN_MAX_ARGS]; /* const aclTensor * or const aclTensorList *, in table order */
+    uint64_t *workspace_size;
+    aclOpExecutor **executor;
+} mr_aclnn_call;
+
+/* Phase 1 start: record the arguments, check NULLs and dtypes/formats. */
+aclnnStatus mr_aclnn_begin(mr_aclnn_call *c, const mr_aclnn_op *op, const void *const *args, uint64_t *workspace_size,
+                           aclOpExecutor **executor);
+
+/* The tensor at table position i (NULL if absent). */
+static inline const aclTensor *mr_aclnn_tensor(const mr_aclnn_call *c, size_t i) { return (const aclTensor *)c->args[i]; }
+
+/* Record "<prepare_name>: <message>" and return ACLNN_ERR_INNER_TILING_ERROR (shape/attribute errors). */
+aclnnStatus mr_aclnn_tiling(const mr_aclnn_call *c, const char *fmt, ...) MR_PRINTF(2, 3);
+/* Same with ACLNN_ERR_PARAM_INVALID. */
+aclnnStatus mr_aclnn_invalid(const mr_aclnn_call *c, const char *fmt, ...) MR_PRINTF(2, 3);
+
+/* A tensor's shape as "[a, b, c]" into buf (for messages). */
+const char *mr_aclnn_shape_str(const aclTensor *t, char *buf, size_t size);
+/* 1 when t has rank `rank` and dims equal to dims[0..rank). */
+int mr_aclnn_shape_is(const aclTensor *t, uint32_t rank, const int64_t *dims);
+
+/* Phase 1 end: views inside storage and contiguous outputs, then an executor owning a copy of `plan`;
+ * reports plan_workspace bytes. */
+aclnnStatus mr_aclnn_finish(mr_aclnn_call *c, const void *plan, size_t plan_size, uint64_t plan_workspace);
+
+/* Phase 2. */
+aclnnStatus mr_aclnn_execute(const mr_aclnn_op *op, void *workspace, uint64_t workspace_size,
+                             aclOpExecutor *executor, aclrtStream stream);
+
+/* MOEROUTE_DEVICE_LIMITS=0 lifts the aclnn API's device capacity limits (layer spec decision 20). */
+int mr_aclnn_device_limits(void);
+
+#endif /* MR_ACLNN_ADAPTER_H */
