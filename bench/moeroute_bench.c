@@ -280,6 +280,7 @@ static int time_case(moeroute_context *ctx, const bench_config *c, const case_in
     size_t out_bytes = (size_t)in->a * (size_t)in->h * bench_dtype_size(out_dt);
     moeroute_init_routing_args a;
     memset(&a, 0, sizeof a);
+    a.struct_size = sizeof a;
     a.num_rows = in->n;
     a.k = in->k;
     a.hidden = in->h;

@@ -40,31 +40,20 @@ SCALE, OFFSET = 20.0, 1.0
 
 # ---- moeroute through ctypes ------------------------------------------------------------------------------
 
-class Options(ctypes.Structure):
-    _fields_ = [("num_threads", ctypes.c_int32), ("isa", ctypes.c_int32)]
-
-
-class InitRoutingArgs(ctypes.Structure):
-    """Mirror of moeroute_init_routing_args (moeroute.h); the enums are C ints."""
-    _fields_ = [
-        ("num_rows", ctypes.c_int64), ("k", ctypes.c_int64), ("hidden", ctypes.c_int64),
-        ("active_num", ctypes.c_int64),
-        ("x_dtype", ctypes.c_int), ("x", ctypes.c_void_p),
-        ("x_row_stride", ctypes.c_int64), ("x_col_stride", ctypes.c_int64),
-        ("expert_idx", ctypes.c_void_p), ("expert_row_stride", ctypes.c_int64),
-        ("expert_col_stride", ctypes.c_int64),
-        ("row_idx", ctypes.c_void_p), ("row_idx_row_stride", ctypes.c_int64),
-        ("row_idx_col_stride", ctypes.c_int64),
-        ("expanded_x_dtype", ctypes.c_int), ("scale", ctypes.c_double), ("offset", ctypes.c_double),
-        ("expanded_x", ctypes.c_void_p), ("expanded_row_idx", ctypes.c_void_p),
-        ("expanded_expert_idx", ctypes.c_void_p),
-    ]
-
-
 class Moeroute:
     def __init__(self, path, threads, isa):
         self.dll = ctypes.CDLL(path)
         d = self.dll
+        # the structs from the library's own description (python/moeroute/_layout.py, loaded by path)
+        here = os.path.dirname(os.path.abspath(__file__))
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            "moeroute_layout", os.path.join(here, "..", "python", "moeroute", "_layout.py"))
+        layout = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(layout)
+        global Options, InitRoutingArgs
+        Options = layout.struct_type(d, "moeroute_options")
+        InitRoutingArgs = layout.struct_type(d, "moeroute_init_routing_args")
         d.moeroute_context_create.restype = ctypes.c_int
         d.moeroute_context_create.argtypes = [ctypes.POINTER(Options), ctypes.POINTER(ctypes.c_void_p)]
         d.moeroute_context_destroy.restype = None

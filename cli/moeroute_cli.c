@@ -529,6 +529,7 @@ static int cmd_routing(int quant, int argc, char **argv)
     }
     moeroute_init_routing_args a;
     memset(&a, 0, sizeof a);
+    a.struct_size = sizeof a;
     a.num_rows = N;
     a.k = K;
     a.hidden = H;

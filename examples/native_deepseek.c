@@ -86,6 +86,7 @@ int main(int argc, char **argv)
     }
     moeroute_init_routing_args a;
     memset(&a, 0, sizeof a);
+    a.struct_size = sizeof a;
     a.num_rows = N;
     a.k = K;
     a.hidden = H;

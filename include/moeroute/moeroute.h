@@ -47,7 +47,8 @@ typedef enum moeroute_status {
     MOEROUTE_ERR_ALIASING = 6,       /* an output overlaps an input or another output                  */
     MOEROUTE_ERR_WORKSPACE = 7,      /* the workspace given is smaller than the size asked for         */
     MOEROUTE_ERR_OUT_OF_MEMORY = 8,  /* the library could not allocate memory                         */
-    MOEROUTE_ERR_INVALID_OPTION = 9  /* an option (thread count, ISA) has a value outside its range    */
+    MOEROUTE_ERR_INVALID_OPTION = 9, /* an option (thread count, ISA) has a value outside its range    */
+    MOEROUTE_ERR_INVALID_ARGS_SIZE = 10 /* an args struct's struct_size is smaller than its first layout */
 } moeroute_status;
 
 /* Element types. The numbers equal CANN's aclDataType values for the same type. */
@@ -68,6 +69,9 @@ typedef enum moeroute_isa {
     MOEROUTE_ISA_NEON = 4    /* AArch64 Advanced SIMD                                      */
 } moeroute_isa;
 
+/* Most threads a context may use (num_threads above it is refused; MOEROUTE_NUM_THREADS above it is capped). */
+#define MOEROUTE_MAX_THREADS 1024
+
 /* Execution options. Zero-initialize, then set what you need: {0} means "defaults". */
 typedef struct moeroute_options {
     /* Worker threads, including the caller. 0 = the environment variable MOEROUTE_NUM_THREADS if set,
@@ -87,7 +91,8 @@ typedef struct moeroute_context moeroute_context;
  * moeroute_context_create: make a context.
  *   options  NULL for defaults (all threads, best ISA); otherwise copied.
  *   out      receives the context; unchanged on error.
- * Errors: MOEROUTE_ERR_NULL_POINTER (out NULL), MOEROUTE_ERR_INVALID_OPTION (num_threads < 0, isa not a
+ * Errors: MOEROUTE_ERR_NULL_POINTER (out NULL), MOEROUTE_ERR_INVALID_OPTION (num_threads < 0 or above
+ *         MOEROUTE_MAX_THREADS, isa not a
  *         moeroute_isa value), MOEROUTE_ERR_OUT_OF_MEMORY.
  */
 MOEROUTE_API moeroute_status moeroute_context_create(const moeroute_options *options, moeroute_context **out);
@@ -100,8 +105,10 @@ MOEROUTE_API void moeroute_context_destroy(moeroute_context *ctx);
 MOEROUTE_API moeroute_isa moeroute_context_isa(const moeroute_context *ctx);
 MOEROUTE_API int32_t moeroute_context_threads(const moeroute_context *ctx);
 
-/* Arguments of moeroute_init_routing. Strides count elements, not bytes, and may be zero or negative. */
+/* Arguments of moeroute_init_routing. Strides count elements, not bytes, and may be zero or negative.
+ * struct_size: sizeof(moeroute_init_routing_args), so the struct can grow (see the routing family below). */
 typedef struct moeroute_init_routing_args {
+    size_t struct_size;
     int64_t num_rows;   /* N >= 0: tokens                                                          */
     int64_t k;          /* K >= 0: experts per token                                               */
     int64_t hidden;     /* H >= 0: elements per token row                                          */
@@ -149,6 +156,112 @@ typedef struct moeroute_init_routing_args {
  * Results are bit-identical for every thread count and ISA level.
  */
 MOEROUTE_API moeroute_status moeroute_init_routing(moeroute_context *ctx, const moeroute_init_routing_args *args);
+
+/*
+ * The routing family (docs/operators/). Every args struct below starts with struct_size: set it to
+ * sizeof(the struct) so later versions can add fields at the end and still read what older callers pass.
+ * A struct_size smaller than the first published layout is refused (MOEROUTE_ERR_INVALID_ARGS_SIZE).
+ * The native API applies the operators' semantic rules only, not the NPU's capacity limits.
+ * Strides count elements; x and expert_idx may be any strided 2-D view; the other arrays are contiguous.
+ */
+
+/* MoeInitRoutingV2 / MoeInitRoutingQuantV2 (docs/operators/init_routing_v2.md). */
+typedef struct moeroute_init_routing_v2_args {
+    size_t struct_size;
+    int64_t num_rows;            /* N >= 0                                                               */
+    int64_t k;                   /* K >= 0                                                               */
+    int64_t hidden;              /* H >= 0                                                               */
+    int64_t active_num;          /* dropless: rows written, 0 = all N*K                                  */
+    int64_t expert_capacity;     /* C: drop mode 1 <= C <= N                                             */
+    int64_t expert_num;          /* E                                                                    */
+    int32_t drop_pad_mode;       /* 0 dropless, 1 drop & pad                                             */
+    int32_t count_flag;          /* dropless: 0 none, 1 inclusive cumsum, 2 count -> expert_tokens       */
+    int32_t before_capacity_flag;/* drop: 1 -> expert_tokens_before_capacity                            */
+    int32_t quant_mode;          /* -1 none (V2), 0 static int8, 1 dynamic int8 (QuantV2)                */
+    moeroute_dtype x_dtype;      /* FLOAT16, BFLOAT16, FLOAT32                                           */
+    const void *x;
+    int64_t x_row_stride;
+    int64_t x_col_stride;
+    const int32_t *expert_idx;
+    int64_t expert_row_stride;
+    int64_t expert_col_stride;
+    const float *scale;          /* static: scale[0]; dynamic: NULL or smooth factors [scale_rows, H]    */
+    int64_t scale_rows;          /* dynamic: 1 (shared) or E (per expert)                                */
+    const float *offset;         /* static: offset[0]                                                    */
+    void *expanded_x;            /* dropless [A, H]; drop [E, C, H]; int8 when quant_mode >= 0           */
+    int32_t *expanded_row_idx;   /* [N*K]                                                                */
+    int32_t *expert_tokens;      /* [E] when count_flag != 0 (dropless)                                  */
+    int32_t *expert_tokens_before_capacity; /* [E] when before_capacity_flag (drop)                     */
+    float *dynamic_quant_scale;  /* [A] or [E*C] when quant_mode == 1                                    */
+} moeroute_init_routing_v2_args;
+
+/* Errors as moeroute_init_routing, plus MOEROUTE_ERR_INVALID_SHAPE for attribute values outside their
+ * documented sets and MOEROUTE_ERR_INVALID_VALUE for an expert id outside [0, E) where E indexes (drop mode,
+ * counts, per-expert smooth factors). */
+MOEROUTE_API moeroute_status moeroute_init_routing_v2(moeroute_context *ctx, const moeroute_init_routing_v2_args *args);
+
+/* MoeInitRoutingV3 (docs/operators/init_routing_v3.md): dropless, expert range, int64 token numbers. */
+typedef struct moeroute_init_routing_v3_args {
+    size_t struct_size;
+    int64_t num_rows;            /* N >= 0                                                               */
+    int64_t k;                   /* K >= 0                                                               */
+    int64_t hidden;              /* H >= 0                                                               */
+    int64_t expert_num;          /* E >= 1                                                               */
+    int64_t range_start;         /* experts in [range_start, range_end) are routed; 0, 0 = [0, E)        */
+    int64_t range_end;
+    int32_t tokens_num_type;     /* 1 count [end - start], 2 (id, count) pairs [E, 2]                    */
+    int32_t quant_mode;          /* -1 none, 1 dynamic int8                                              */
+    int32_t row_idx_type;        /* 0 gather (by flat position), 1 scatter (by expanded row)             */
+    moeroute_dtype x_dtype;      /* FLOAT16, BFLOAT16, FLOAT32, or INT8 with quant_mode -1               */
+    const void *x;
+    int64_t x_row_stride;
+    int64_t x_col_stride;
+    const int32_t *expert_idx;
+    int64_t expert_row_stride;
+    int64_t expert_col_stride;
+    const float *scale;          /* quant -1: NULL or [N] carried; quant 1: NULL or smooth [end-start, H] */
+    void *expanded_x;            /* [N*K, H]; rows from the routed count on are not written              */
+    int32_t *expanded_row_idx;   /* [N*K]                                                                */
+    int64_t *expert_tokens;      /* type 1 [end - start], type 2 [E, 2]                                  */
+    float *expanded_scale;       /* [N*K]; may be NULL when quant_mode -1 and scale NULL                 */
+} moeroute_init_routing_v3_args;
+
+MOEROUTE_API moeroute_status moeroute_init_routing_v3(moeroute_context *ctx, const moeroute_init_routing_v3_args *args);
+
+/* MoeComputeExpertTokens (docs/operators/compute_expert_tokens.md): out[e] = #{i : sorted_experts[i] <= e}. */
+typedef struct moeroute_compute_expert_tokens_args {
+    size_t struct_size;
+    int64_t length;              /* entries of sorted_experts (ascending, each in [0, num_experts))      */
+    int64_t num_experts;         /* >= 1                                                                 */
+    const int32_t *sorted_experts;
+    int32_t *out;                /* [num_experts]                                                        */
+} moeroute_compute_expert_tokens_args;
+
+MOEROUTE_API moeroute_status moeroute_compute_expert_tokens(moeroute_context *ctx,
+                                                            const moeroute_compute_expert_tokens_args *args);
+
+/*
+ * Struct descriptions for language bindings: moeroute_struct_layout("moeroute_init_routing_v2_args", &count,
+ * &size) gives the fields of a public struct in order (name, byte offset, kind) and its size, so a binding
+ * (ctypes, cffi) builds its mirror from the library it loaded instead of keeping a copy by hand. Names:
+ * "moeroute_options", "moeroute_init_routing_args", "moeroute_init_routing_v2_args",
+ * "moeroute_init_routing_v3_args", "moeroute_compute_expert_tokens_args". NULL for other names.
+ */
+typedef enum moeroute_field_kind {
+    MOEROUTE_FIELD_INT32 = 1,   /* int32_t and the enums                                                */
+    MOEROUTE_FIELD_INT64 = 2,
+    MOEROUTE_FIELD_SIZE = 3,    /* size_t                                                               */
+    MOEROUTE_FIELD_POINTER = 4,
+    MOEROUTE_FIELD_DOUBLE = 5
+} moeroute_field_kind;
+
+typedef struct moeroute_field {
+    const char *name;
+    uint32_t offset;
+    uint32_t kind; /* a moeroute_field_kind */
+} moeroute_field;
+
+MOEROUTE_API const moeroute_field *moeroute_struct_layout(const char *name, size_t *count, size_t *size);
 
 /*
  * moeroute_error_message: the messages of this thread's failed calls (native or CANN API), newest first,

@@ -10,6 +10,8 @@ import os
 import sys
 import threading
 
+from ._layout import struct_type
+
 from ._version import ABI_VERSION
 
 # ---- constants of moeroute.h (the numbers are ABI) --------------------------------------------------------
@@ -73,37 +75,6 @@ class MoerouteLibraryError(OSError):
 
 # ---- ctypes declarations ---------------------------------------------------------------------------------
 
-class Options(ctypes.Structure):
-    """moeroute_options"""
-    _fields_ = [("num_threads", ctypes.c_int32), ("isa", ctypes.c_int32)]
-
-
-class InitRoutingArgs(ctypes.Structure):
-    """moeroute_init_routing_args (moeroute.h); enums are C ints, strides count elements."""
-    _fields_ = [
-        ("num_rows", ctypes.c_int64),
-        ("k", ctypes.c_int64),
-        ("hidden", ctypes.c_int64),
-        ("active_num", ctypes.c_int64),
-        ("x_dtype", ctypes.c_int),
-        ("x", ctypes.c_void_p),
-        ("x_row_stride", ctypes.c_int64),
-        ("x_col_stride", ctypes.c_int64),
-        ("expert_idx", ctypes.c_void_p),
-        ("expert_row_stride", ctypes.c_int64),
-        ("expert_col_stride", ctypes.c_int64),
-        ("row_idx", ctypes.c_void_p),
-        ("row_idx_row_stride", ctypes.c_int64),
-        ("row_idx_col_stride", ctypes.c_int64),
-        ("expanded_x_dtype", ctypes.c_int),
-        ("scale", ctypes.c_double),
-        ("offset", ctypes.c_double),
-        ("expanded_x", ctypes.c_void_p),
-        ("expanded_row_idx", ctypes.c_void_p),
-        ("expanded_expert_idx", ctypes.c_void_p),
-    ]
-
-
 class Library:
     """The loaded shared library with typed entry points."""
 
@@ -118,14 +89,17 @@ class Library:
             return f
 
         vp = ctypes.c_void_p
+        # the structs come from the library's own description (moeroute_struct_layout), checked field by field
+        self.Options = struct_type(dll, "moeroute_options")
+        self.InitRoutingArgs = struct_type(dll, "moeroute_init_routing_args")
         self.version_string = fn("moeroute_version_string", ctypes.c_char_p, [])
         self.context_create = fn("moeroute_context_create", ctypes.c_int,
-                                 [ctypes.POINTER(Options), ctypes.POINTER(vp)])
+                                 [ctypes.POINTER(self.Options), ctypes.POINTER(vp)])
         self.context_destroy = fn("moeroute_context_destroy", None, [vp])
         self.context_isa = fn("moeroute_context_isa", ctypes.c_int, [vp])
         self.context_threads = fn("moeroute_context_threads", ctypes.c_int32, [vp])
         self.detected_isa = fn("moeroute_detected_isa", ctypes.c_int, [])
-        self.init_routing = fn("moeroute_init_routing", ctypes.c_int, [vp, ctypes.POINTER(InitRoutingArgs)])
+        self.init_routing = fn("moeroute_init_routing", ctypes.c_int, [vp, ctypes.POINTER(self.InitRoutingArgs)])
         self.error_message = fn("moeroute_error_message", ctypes.c_char_p, [])
         self.status_string = fn("moeroute_status_string", ctypes.c_char_p, [ctypes.c_int])
 

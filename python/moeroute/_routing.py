@@ -147,7 +147,7 @@ class Context:
         lib = _lib.get()
         if isa not in _lib.ISA_CODES:
             raise ValueError("isa must be one of %s" % ", ".join(sorted(_lib.ISA_CODES)))
-        opt = _lib.Options(operator.index(num_threads), _lib.ISA_CODES[isa])
+        opt = lib.Options(operator.index(num_threads), _lib.ISA_CODES[isa])
         h = _lib.ctypes.c_void_p(None)
         lib.check(lib.context_create(_lib.ctypes.byref(opt), _lib.ctypes.byref(h)))
         self._lib = lib
@@ -229,7 +229,7 @@ def _prepare(quant, x, row_idx, expert_idx, active_num, scale, offset, bf16):
         ee = np.empty((L,), dtype=np.int32)
         addr = lambda a: a.ctypes.data if a.size else None  # noqa: E731
 
-    a = _lib.InitRoutingArgs()
+    a = _lib.get().InitRoutingArgs()
     a.num_rows, a.k, a.hidden, a.active_num = N, K, H, c_active
     a.x_dtype = xo.dtype_code
     a.x = xo.address

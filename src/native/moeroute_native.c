@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "dispatch/dispatch.h"
 #include "moeroute.h"
+#include "operators/expert_tokens.h"
 #include "operators/routing.h"
 #include "threadpool/default_pool.h"
 
@@ -24,8 +25,9 @@ moeroute_status moeroute_context_create(const moeroute_options *options, moerout
     if (!out) return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: out is NULL", api);
     moeroute_options opt = {0, MOEROUTE_ISA_AUTO};
     if (options) opt = *options;
-    if (opt.num_threads < 0)
-        return mr_fail(MOEROUTE_ERR_INVALID_OPTION, "%s: num_threads must be >= 0, got %d", api, (int)opt.num_threads);
+    if (opt.num_threads < 0 || opt.num_threads > MOEROUTE_MAX_THREADS)
+        return mr_fail(MOEROUTE_ERR_INVALID_OPTION, "%s: num_threads must be in [0, %d] (0 = default), got %d", api,
+                       MOEROUTE_MAX_THREADS, (int)opt.num_threads);
     if (opt.isa < MOEROUTE_ISA_AUTO || opt.isa > MOEROUTE_ISA_NEON)
         return mr_fail(MOEROUTE_ERR_INVALID_OPTION, "%s: isa %d is not a moeroute_isa value", api, (int)opt.isa);
     moeroute_context *ctx = mr_calloc(1, sizeof *ctx);
@@ -105,9 +107,19 @@ static moeroute_status mr_native_xtype(const char *api, moeroute_dtype dt, mr_xt
 
 static size_t mr_native_esize(moeroute_dtype dt) { return dt == MOEROUTE_DTYPE_FLOAT32 || dt == MOEROUTE_DTYPE_INT32 ? 4 : dt == MOEROUTE_DTYPE_INT8 ? 1 : 2; }
 
+/* struct_size of a versioned args struct: at least the first published layout (all of it today). */
+#define MR_CHECK_ARGS(api, args, type)                                                                        \
+    do {                                                                                                      \
+        if (!(args)) return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: args is NULL", api);                     \
+        if ((args)->struct_size < sizeof(type))                                                               \
+            return mr_fail(MOEROUTE_ERR_INVALID_ARGS_SIZE,                                                    \
+                           "%s: args->struct_size is %zu; set it to sizeof(" #type ") = %zu", api,          \
+                           (args)->struct_size, sizeof(type));                                               \
+    } while (0)
+
 moeroute_status moeroute_init_routing(moeroute_context *ctx, const moeroute_init_routing_args *args)
 {
-    if (!args) return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: args is NULL", mr_api);
+    MR_CHECK_ARGS(mr_api, args, moeroute_init_routing_args);
     const moeroute_init_routing_args *a = args;
     mr_route_desc d = {.variant = MR_ROUTE_V1, .n = a->num_rows, .k = a->k, .h = a->hidden, .active = a->active_num,
                        .scale = a->scale, .offset = a->offset};
@@ -139,6 +151,143 @@ moeroute_status moeroute_init_routing(moeroute_context *ctx, const moeroute_init
     return mr_native_route(ctx, mr_api, &d, v);
 }
 
+static moeroute_status mr_native_dims(const char *api, int64_t n, int64_t k, int64_t h, int64_t *L)
+{
+    if (n < 0 || k < 0 || h < 0)
+        return mr_fail(MOEROUTE_ERR_INVALID_SHAPE, "%s: dimensions must be >= 0 (N=%lld, K=%lld, H=%lld)", api,
+                       (long long)n, (long long)k, (long long)h);
+    if (mr_mul_i64(n, k, L) || *L > INT32_MAX)
+        return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: N*K = %lld*%lld exceeds INT32_MAX; indices are int32", api,
+                       (long long)n, (long long)k);
+    return MOEROUTE_OK;
+}
+
+#define MR_SHAPE_FAIL(...) mr_fail(MOEROUTE_ERR_INVALID_SHAPE, __VA_ARGS__)
+
+moeroute_status moeroute_init_routing_v2(moeroute_context *ctx, const moeroute_init_routing_v2_args *args)
+{
+    static const char api[] = "moeroute_init_routing_v2";
+    MR_CHECK_ARGS(api, args, moeroute_init_routing_v2_args);
+    const moeroute_init_routing_v2_args *a = args;
+    int64_t L;
+    moeroute_status st = mr_native_dims(api, a->num_rows, a->k, a->hidden, &L);
+    mr_route_desc d = {.variant = MR_ROUTE_V2, .n = a->num_rows, .k = a->k, .h = a->hidden, .active = a->active_num,
+                       .drop = a->drop_pad_mode == 1, .capacity = a->expert_capacity, .experts = a->expert_num};
+    if (st == MOEROUTE_OK) st = mr_native_xtype(api, a->x_dtype, &d.xtype);
+    if (st != MOEROUTE_OK) return st;
+    const int64_t N = d.n, H = d.h, E = d.experts, C = d.capacity;
+    if (a->active_num < 0 || C < 0 || E < 0)
+        return MR_SHAPE_FAIL("%s: active_num, expert_capacity and expert_num must be >= 0", api);
+    if (a->drop_pad_mode != 0 && a->drop_pad_mode != 1)
+        return MR_SHAPE_FAIL("%s: drop_pad_mode must be 0 or 1, got %d", api, (int)a->drop_pad_mode);
+    if (a->count_flag < 0 || a->count_flag > 2)
+        return MR_SHAPE_FAIL("%s: count_flag must be 0, 1 or 2, got %d", api, (int)a->count_flag);
+    if (a->quant_mode < -1 || a->quant_mode > 1)
+        return MR_SHAPE_FAIL("%s: quant_mode must be -1, 0 or 1, got %d", api, (int)a->quant_mode);
+    if (d.drop && (C < 1 || E < 1 || C > N))
+        return MR_SHAPE_FAIL("%s: drop & pad needs 1 <= expert_capacity <= N and expert_num >= 1", api);
+    const int flag = d.drop ? 0 : a->count_flag;
+    d.before_capacity = d.drop && a->before_capacity_flag;
+    if (flag && E < 1) return MR_SHAPE_FAIL("%s: count_flag %d needs expert_num >= 1", api, flag);
+    d.count_kind = flag == 1 ? MR_COUNT_CUMSUM_I32 : flag == 2 ? MR_COUNT_I32 : MR_COUNT_NONE;
+    d.transform = a->quant_mode < 0 ? MR_ROW_COPY : a->quant_mode == 0 ? MR_ROW_STATIC : MR_ROW_DYNAMIC;
+    d.static_from_views = a->quant_mode == 0;
+    if (a->quant_mode == 1 && a->scale) {
+        if (a->scale_rows != 1 && a->scale_rows != E)
+            return MR_SHAPE_FAIL("%s: scale_rows must be 1 or expert_num (%lld), got %lld", api, (long long)E,
+                                 (long long)a->scale_rows);
+        d.smooth_rows = a->scale_rows;
+    }
+    if (a->quant_mode == 0 && (!a->scale || !a->offset))
+        return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: static quantization needs scale and offset", api);
+    const int64_t rows = d.drop ? E * C : (a->active_num == 0 || a->active_num > L ? L : a->active_num);
+    const int64_t one = 1;
+    mr_view v[MR_RV_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_RV_X] = mr_view_2d(a->x, mr_native_esize(a->x_dtype), N, H, a->x_row_stride, a->x_col_stride);
+    v[MR_RV_EXPERT] = mr_view_2d(a->expert_idx, 4, N, d.k, a->expert_row_stride, a->expert_col_stride);
+    if (a->quant_mode == 0) {
+        v[MR_RV_SCALE] = mr_view_contiguous(a->scale, 4, 1, &one);
+        v[MR_RV_OFFSET] = mr_view_contiguous(a->offset, 4, 1, &one);
+    } else if (d.smooth_rows) {
+        v[MR_RV_SCALE] = mr_view_contiguous(a->scale, 4, 2, (const int64_t[]){d.smooth_rows, H});
+    }
+    v[MR_RV_OUT_X] = mr_view_contiguous(a->expanded_x, a->quant_mode >= 0 ? 1 : mr_native_esize(a->x_dtype), 2,
+                                        (const int64_t[]){rows, H});
+    v[MR_RV_OUT_ROW_IDX] = mr_view_contiguous(a->expanded_row_idx, 4, 1, &L);
+    if (flag) v[MR_RV_OUT_COUNT] = mr_view_contiguous(a->expert_tokens, 4, 1, &E);
+    if (d.before_capacity) v[MR_RV_OUT_BEFORE] = mr_view_contiguous(a->expert_tokens_before_capacity, 4, 1, &E);
+    if (a->quant_mode == 1) v[MR_RV_OUT_SCALE] = mr_view_contiguous(a->dynamic_quant_scale, 4, 1, &rows);
+    return mr_native_route(ctx, api, &d, v);
+}
+
+moeroute_status moeroute_init_routing_v3(moeroute_context *ctx, const moeroute_init_routing_v3_args *args)
+{
+    static const char api[] = "moeroute_init_routing_v3";
+    MR_CHECK_ARGS(api, args, moeroute_init_routing_v3_args);
+    const moeroute_init_routing_v3_args *a = args;
+    int64_t L;
+    moeroute_status st = mr_native_dims(api, a->num_rows, a->k, a->hidden, &L);
+    if (st != MOEROUTE_OK) return st;
+    mr_route_desc d = {.variant = MR_ROUTE_V3, .n = a->num_rows, .k = a->k, .h = a->hidden, .experts = a->expert_num,
+                       .scatter_row_idx = a->row_idx_type == 1, .x_int8 = a->x_dtype == MOEROUTE_DTYPE_INT8};
+    if (d.x_int8) {
+        if (a->quant_mode != -1)
+            return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: x_dtype INT8 needs quant_mode -1", api);
+        d.xtype = MR_X_F16;
+    } else if ((st = mr_native_xtype(api, a->x_dtype, &d.xtype)) != MOEROUTE_OK) {
+        return st;
+    }
+    const int64_t E = a->expert_num, N = d.n, H = d.h;
+    if (E < 1 || E > INT32_MAX) return MR_SHAPE_FAIL("%s: expert_num must be in [1, INT32_MAX], got %lld", api, (long long)E);
+    int64_t lo = a->range_start, hi = a->range_end;
+    if (lo == 0 && hi == 0) hi = E;
+    if (lo < 0 || lo >= hi || hi > E)
+        return MR_SHAPE_FAIL("%s: the range [%lld, %lld) must satisfy 0 <= start < end <= expert_num (%lld)", api,
+                             (long long)lo, (long long)hi, (long long)E);
+    if (a->tokens_num_type != 1 && a->tokens_num_type != 2)
+        return MR_SHAPE_FAIL("%s: tokens_num_type must be 1 or 2, got %d", api, (int)a->tokens_num_type);
+    if (a->quant_mode != -1 && a->quant_mode != 1)
+        return MR_SHAPE_FAIL("%s: quant_mode must be -1 or 1, got %d", api, (int)a->quant_mode);
+    if (a->row_idx_type != 0 && a->row_idx_type != 1)
+        return MR_SHAPE_FAIL("%s: row_idx_type must be 0 or 1, got %d", api, (int)a->row_idx_type);
+    const int quant = a->quant_mode == 1;
+    d.range_lo = (int32_t)lo;
+    d.range_hi = (int32_t)hi;
+    d.count_kind = a->tokens_num_type == 1 ? MR_COUNT_I64 : MR_COUNT_KV_I64;
+    d.transform = quant ? MR_ROW_DYNAMIC : MR_ROW_COPY;
+    d.smooth_rows = quant && a->scale ? hi - lo : 0;
+    d.scale_carry = !quant && a->scale;
+    const int64_t span = hi - lo;
+    mr_view v[MR_RV_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_RV_X] = mr_view_2d(a->x, mr_native_esize(a->x_dtype), N, H, a->x_row_stride, a->x_col_stride);
+    v[MR_RV_EXPERT] = mr_view_2d(a->expert_idx, 4, N, d.k, a->expert_row_stride, a->expert_col_stride);
+    if (a->scale)
+        v[MR_RV_SCALE] = quant ? mr_view_contiguous(a->scale, 4, 2, (const int64_t[]){span, H})
+                               : mr_view_contiguous(a->scale, 4, 1, &N);
+    v[MR_RV_OUT_X] = mr_view_contiguous(a->expanded_x, quant ? 1 : mr_native_esize(a->x_dtype), 2, (const int64_t[]){L, H});
+    v[MR_RV_OUT_ROW_IDX] = mr_view_contiguous(a->expanded_row_idx, 4, 1, &L);
+    v[MR_RV_OUT_COUNT] = a->tokens_num_type == 1 ? mr_view_contiguous(a->expert_tokens, 8, 1, &span)
+                                                 : mr_view_contiguous(a->expert_tokens, 8, 2, (const int64_t[]){E, 2});
+    if (quant || a->scale) v[MR_RV_OUT_SCALE] = mr_view_contiguous(a->expanded_scale, 4, 1, &L);
+    return mr_native_route(ctx, api, &d, v);
+}
+
+moeroute_status moeroute_compute_expert_tokens(moeroute_context *ctx, const moeroute_compute_expert_tokens_args *args)
+{
+    static const char api[] = "moeroute_compute_expert_tokens";
+    MR_CHECK_ARGS(api, args, moeroute_compute_expert_tokens_args);
+    if (args->length < 0 || args->num_experts < 1 || args->num_experts > INT32_MAX)
+        return MR_SHAPE_FAIL("%s: length must be >= 0 and num_experts in [1, INT32_MAX] (got %lld, %lld)", api,
+                             (long long)args->length, (long long)args->num_experts);
+    mr_expert_tokens_plan plan = {args->length, args->num_experts};
+    mr_view v[MR_ET_COUNT];
+    v[MR_ET_SORTED] = mr_view_contiguous(args->sorted_experts, 4, 1, &args->length);
+    v[MR_ET_OUT] = mr_view_contiguous(args->out, 4, 1, &args->num_experts);
+    return mr_expert_tokens_run(&plan, v, NULL, 0, ctx ? ctx->pool : NULL, api);
+}
+
 const char *moeroute_error_message(void) { return mr_error_take(); }
 
 const char *moeroute_status_string(moeroute_status status)
@@ -154,6 +303,7 @@ const char *moeroute_status_string(moeroute_status status)
     case MOEROUTE_ERR_WORKSPACE: return "MOEROUTE_ERR_WORKSPACE";
     case MOEROUTE_ERR_OUT_OF_MEMORY: return "MOEROUTE_ERR_OUT_OF_MEMORY";
     case MOEROUTE_ERR_INVALID_OPTION: return "MOEROUTE_ERR_INVALID_OPTION";
+    case MOEROUTE_ERR_INVALID_ARGS_SIZE: return "MOEROUTE_ERR_INVALID_ARGS_SIZE";
     }
     return "unknown moeroute_status";
 }

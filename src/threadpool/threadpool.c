@@ -17,6 +17,7 @@
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT_S */
 
 #include "common/alloc.h"
+#include "moeroute.h"
 #include "threadpool/threadpool.h"
 
 #include <errno.h>
@@ -293,12 +294,14 @@ static size_t affinity_cpu_count(void)
     return 0;
 }
 
+static size_t mr_cap_threads(size_t n) { return n > MOEROUTE_MAX_THREADS ? MOEROUTE_MAX_THREADS : n; }
+
 size_t mr_default_thread_count(void)
 {
     size_t n = parse_thread_env(getenv("MOEROUTE_NUM_THREADS"));
-    if (n) return n;
+    if (n) return mr_cap_threads(n);
     n = affinity_cpu_count();
-    if (n) return n;
+    if (n) return mr_cap_threads(n);
     long online = sysconf(_SC_NPROCESSORS_ONLN);
-    return online > 0 ? (size_t)online : 1;
+    return online > 0 ? mr_cap_threads((size_t)online) : 1;
 }

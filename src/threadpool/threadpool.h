@@ -26,7 +26,7 @@ typedef void (*mr_pool_task_fn)(void *ctx, size_t task, size_t worker);
 void mr_pool_parallelize(mr_pool *pool, mr_pool_task_fn fn, void *ctx, size_t ntasks);
 
 /* Default thread count: MOEROUTE_NUM_THREADS if set to a positive integer, else the CPUs this process may
- * run on (sched_getaffinity), at least 1. */
+ * run on (sched_getaffinity), at least 1 and at most MOEROUTE_MAX_THREADS (moeroute.h). */
 size_t mr_default_thread_count(void);
 
 #endif /* MR_THREADPOOL_H */

@@ -74,7 +74,7 @@ static int sequence(long budget)
         CHECK(ms == MOEROUTE_ERR_OUT_OF_MEMORY && moeroute_error_message() && !ctx, "context: %d", ms);
         goto done;
     }
-    moeroute_init_routing_args a = {N, K, H, N, MOEROUTE_DTYPE_FLOAT32, x, H, 1, expert, K, 1, rows, K, 1,
+    moeroute_init_routing_args a = {sizeof(moeroute_init_routing_args), N, K, H, N, MOEROUTE_DTYPE_FLOAT32, x, H, 1, expert, K, 1, rows, K, 1,
                                     MOEROUTE_DTYPE_INT8, 1.0, 1.0, ex, erow, eexp};
     for (int with_ctx = 0; with_ctx <= 1; with_ctx++) {
         memset(ex, 0x77, sizeof ex);

@@ -275,7 +275,7 @@ static void test_native_threads(uint64_t *seed)
         moeroute_options opt = {threads, MOEROUTE_ISA_AUTO};
         moeroute_context *ctx = NULL;
         CHECK(moeroute_context_create(&opt, &ctx) == MOEROUTE_OK, "context");
-        moeroute_init_routing_args a = {n, k, h, active, MOEROUTE_DTYPE_FLOAT16, x, h, 1, e, k, 1, r, k, 1,
+        moeroute_init_routing_args a = {sizeof(moeroute_init_routing_args), n, k, h, active, MOEROUTE_DTYPE_FLOAT16, x, h, 1, e, k, 1, r, k, 1,
                                         MOEROUTE_DTYPE_INT8, 0.37, -3.0, out, erow, eexp};
         memset(out, 0, (size_t)(active * k * h));
         moeroute_status ms = moeroute_init_routing(ctx, &a);
@@ -324,7 +324,7 @@ static void test_sort_parallel(uint64_t *seed)
             moeroute_options opt = {threads, MOEROUTE_ISA_AUTO};
             moeroute_context *ctx = NULL;
             moeroute_status st = moeroute_context_create(&opt, &ctx);
-            moeroute_init_routing_args a = {n, k, 0, n, MOEROUTE_DTYPE_FLOAT32, NULL, 0, 1, keys, k, 1, rows, k, 1,
+            moeroute_init_routing_args a = {sizeof(moeroute_init_routing_args), n, k, 0, n, MOEROUTE_DTYPE_FLOAT32, NULL, 0, 1, keys, k, 1, rows, k, 1,
                                             MOEROUTE_DTYPE_INT8, 1, 0, NULL, erow, eexp};
             if (st == MOEROUTE_OK) st = moeroute_init_routing(ctx, &a);
             moeroute_context_destroy(ctx);

@@ -56,7 +56,7 @@ static void *worker(void *arg)
         j->failures += st != ACLNN_SUCCESS || memcmp(ex, j->ref_ex, (size_t)N * K * H) ||
                        memcmp(erow, j->ref_erow, (size_t)N * K * 4) || memcmp(eexp, j->ref_eexp, (size_t)N * K * 4);
         memset(ex, 0, (size_t)N * K * H);
-        moeroute_init_routing_args a = {N, K, H, N, MOEROUTE_DTYPE_FLOAT16, j->x, H, 1, j->expert, K, 1, j->rows, K,
+        moeroute_init_routing_args a = {sizeof(moeroute_init_routing_args), N, K, H, N, MOEROUTE_DTYPE_FLOAT16, j->x, H, 1, j->expert, K, 1, j->rows, K,
                                         1, MOEROUTE_DTYPE_INT8, 0.5, 1.0, ex, erow, eexp};
         j->failures += moeroute_init_routing(ctx, &a) != MOEROUTE_OK || memcmp(ex, j->ref_ex, (size_t)N * K * H);
         /* a refusal on this thread leaves a message here, and nowhere else */

@@ -369,7 +369,7 @@ static void test_native(void)
     const uint16_t x[4] = {0x3C00, 0x4000, 0x4200, 0x4400};
     int32_t expert[4] = {1, 0, 1, 0}, rows[4] = {0, 2, 1, 3}, erow[4], eexp[4];
     int8_t ex[8];
-    moeroute_init_routing_args a = {2, 2, 2, 2, MOEROUTE_DTYPE_FLOAT16, x, 2, 1, expert, 2, 1, rows, 2, 1,
+    moeroute_init_routing_args a = {sizeof(moeroute_init_routing_args), 2, 2, 2, 2, MOEROUTE_DTYPE_FLOAT16, x, 2, 1, expert, 2, 1, rows, 2, 1,
                                     MOEROUTE_DTYPE_INT8, 1.0, 0.0, ex, erow, eexp};
     CHECK(moeroute_init_routing(NULL, &a) == MOEROUTE_OK, "native ok: %s", moeroute_error_message());
     moeroute_init_routing_args b;

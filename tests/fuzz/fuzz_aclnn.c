@@ -145,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t *ex = malloc((size_t)(A * H) * oes + 1);
         int32_t *erow = malloc((size_t)L * 4 + 1), *eexp = malloc((size_t)L * 4 + 1);
         moeroute_init_routing_args a = {
-            N, K, H, active, (moeroute_dtype)adt, t[0].buf + t[0].offset * (int64_t)xes, t[0].strides[0],
+            sizeof(moeroute_init_routing_args), N, K, H, active, (moeroute_dtype)adt, t[0].buf + t[0].offset * (int64_t)xes, t[0].strides[0],
             t[0].strides[1], (int32_t *)(void *)t[2].buf + t[2].offset, t[2].strides[0], t[2].strides[1],
             (int32_t *)(void *)t[1].buf + t[1].offset, t[1].strides[0], t[1].strides[1],
             quant ? MOEROUTE_DTYPE_INT8 : (moeroute_dtype)adt, scale, offset, ex, erow, eexp};

@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ri[(int64_t)ro + a / K * rs0 + a % K * rs1] = (int32_t)FZ_PICK(&r, 0, -1, L, INT32_MAX, (int64_t)fz_bits(&r, 4));
     }
 
-    moeroute_init_routing_args a = {N, K, H, active, xdt, x + xo * xes, xs0, xs1, e + eo, es0, es1,
+    moeroute_init_routing_args a = {sizeof(moeroute_init_routing_args), N, K, H, active, xdt, x + xo * xes, xs0, xs1, e + eo, es0, es1,
                                     canonical ? NULL : ri + ro, rs0, rs1, odt, scale, offset,
                                     out1, erow1, eexp1};
     memset(out1, SENT, out_bytes + 1), memset(erow1, SENT, (size_t)L * 4 + 1), memset(eexp1, SENT, (size_t)L * 4 + 1);

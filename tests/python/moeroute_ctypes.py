@@ -53,34 +53,23 @@ _c_uint64_p = ctypes.POINTER(ctypes.c_uint64)
 _vp = ctypes.c_void_p
 
 
-class MoerouteOptions(ctypes.Structure):
-    _fields_ = [("num_threads", ctypes.c_int32), ("isa", ctypes.c_int32)]
+# The native structs are built from the library's own description (python/moeroute/_layout.py loaded by path,
+# so these tests stay independent of the package); load() fills these names in.
+_layout = None
+MoerouteOptions = None
+MoerouteInitRoutingArgs = None
 
 
-class MoerouteInitRoutingArgs(ctypes.Structure):
-    """Mirror of moeroute_init_routing_args (moeroute.h); enums are C ints."""
-    _fields_ = [
-        ("num_rows", ctypes.c_int64),
-        ("k", ctypes.c_int64),
-        ("hidden", ctypes.c_int64),
-        ("active_num", ctypes.c_int64),
-        ("x_dtype", ctypes.c_int),
-        ("x", ctypes.c_void_p),
-        ("x_row_stride", ctypes.c_int64),
-        ("x_col_stride", ctypes.c_int64),
-        ("expert_idx", ctypes.c_void_p),
-        ("expert_row_stride", ctypes.c_int64),
-        ("expert_col_stride", ctypes.c_int64),
-        ("row_idx", ctypes.c_void_p),
-        ("row_idx_row_stride", ctypes.c_int64),
-        ("row_idx_col_stride", ctypes.c_int64),
-        ("expanded_x_dtype", ctypes.c_int),
-        ("scale", ctypes.c_double),
-        ("offset", ctypes.c_double),
-        ("expanded_x", ctypes.c_void_p),
-        ("expanded_row_idx", ctypes.c_void_p),
-        ("expanded_expert_idx", ctypes.c_void_p),
-    ]
+def _layout_module():
+    global _layout
+    if _layout is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(here, "..", "..", "python", "moeroute", "_layout.py")
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("moeroute_layout", path)
+        _layout = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_layout)
+    return _layout
 
 
 class Lib:
@@ -90,6 +79,9 @@ class Lib:
         self.path = path
         d = ctypes.CDLL(path)
         self.dll = d
+        global MoerouteOptions, MoerouteInitRoutingArgs
+        MoerouteOptions = _layout_module().struct_type(d, "moeroute_options")
+        MoerouteInitRoutingArgs = _layout_module().struct_type(d, "moeroute_init_routing_args")
 
         def fn(name, restype, argtypes):
             f = getattr(d, name)

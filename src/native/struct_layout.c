@@ -1,0 +1,78 @@
+/* Field tables of the public structs for language bindings (moeroute.h moeroute_struct_layout). */
+#include <stddef.h>
+#include <string.h>
+
+#include "moeroute.h"
+
+#define F(type, field, kind) {#field, (uint32_t)offsetof(type, field), MOEROUTE_FIELD_##kind}
+
+static const moeroute_field mr_options_fields[] = {
+    F(moeroute_options, num_threads, INT32),
+    F(moeroute_options, isa, INT32),
+};
+
+#define T moeroute_init_routing_args
+static const moeroute_field mr_v1_fields[] = {
+    F(T, struct_size, SIZE), F(T, num_rows, INT64), F(T, k, INT64), F(T, hidden, INT64), F(T, active_num, INT64),
+    F(T, x_dtype, INT32), F(T, x, POINTER), F(T, x_row_stride, INT64), F(T, x_col_stride, INT64),
+    F(T, expert_idx, POINTER), F(T, expert_row_stride, INT64), F(T, expert_col_stride, INT64),
+    F(T, row_idx, POINTER), F(T, row_idx_row_stride, INT64), F(T, row_idx_col_stride, INT64),
+    F(T, expanded_x_dtype, INT32), F(T, scale, DOUBLE), F(T, offset, DOUBLE), F(T, expanded_x, POINTER),
+    F(T, expanded_row_idx, POINTER), F(T, expanded_expert_idx, POINTER),
+};
+#undef T
+
+#define T moeroute_init_routing_v2_args
+static const moeroute_field mr_v2_fields[] = {
+    F(T, struct_size, SIZE), F(T, num_rows, INT64), F(T, k, INT64), F(T, hidden, INT64), F(T, active_num, INT64),
+    F(T, expert_capacity, INT64), F(T, expert_num, INT64), F(T, drop_pad_mode, INT32), F(T, count_flag, INT32),
+    F(T, before_capacity_flag, INT32), F(T, quant_mode, INT32), F(T, x_dtype, INT32), F(T, x, POINTER),
+    F(T, x_row_stride, INT64), F(T, x_col_stride, INT64), F(T, expert_idx, POINTER), F(T, expert_row_stride, INT64),
+    F(T, expert_col_stride, INT64), F(T, scale, POINTER), F(T, scale_rows, INT64), F(T, offset, POINTER),
+    F(T, expanded_x, POINTER), F(T, expanded_row_idx, POINTER), F(T, expert_tokens, POINTER),
+    F(T, expert_tokens_before_capacity, POINTER), F(T, dynamic_quant_scale, POINTER),
+};
+#undef T
+
+#define T moeroute_init_routing_v3_args
+static const moeroute_field mr_v3_fields[] = {
+    F(T, struct_size, SIZE), F(T, num_rows, INT64), F(T, k, INT64), F(T, hidden, INT64), F(T, expert_num, INT64),
+    F(T, range_start, INT64), F(T, range_end, INT64), F(T, tokens_num_type, INT32), F(T, quant_mode, INT32),
+    F(T, row_idx_type, INT32), F(T, x_dtype, INT32), F(T, x, POINTER), F(T, x_row_stride, INT64),
+    F(T, x_col_stride, INT64), F(T, expert_idx, POINTER), F(T, expert_row_stride, INT64),
+    F(T, expert_col_stride, INT64), F(T, scale, POINTER), F(T, expanded_x, POINTER),
+    F(T, expanded_row_idx, POINTER), F(T, expert_tokens, POINTER), F(T, expanded_scale, POINTER),
+};
+#undef T
+
+#define T moeroute_compute_expert_tokens_args
+static const moeroute_field mr_cet_fields[] = {
+    F(T, struct_size, SIZE), F(T, length, INT64), F(T, num_experts, INT64), F(T, sorted_experts, POINTER),
+    F(T, out, POINTER),
+};
+#undef T
+
+#define ENTRY(name, fields) {#name, fields, sizeof fields / sizeof fields[0], sizeof(name)}
+static const struct {
+    const char *name;
+    const moeroute_field *fields;
+    size_t count, size;
+} mr_layouts[] = {
+    ENTRY(moeroute_options, mr_options_fields),
+    ENTRY(moeroute_init_routing_args, mr_v1_fields),
+    ENTRY(moeroute_init_routing_v2_args, mr_v2_fields),
+    ENTRY(moeroute_init_routing_v3_args, mr_v3_fields),
+    ENTRY(moeroute_compute_expert_tokens_args, mr_cet_fields),
+};
+
+const moeroute_field *moeroute_struct_layout(const char *name, size_t *count, size_t *size)
+{
+    if (!name) return NULL;
+    for (size_t i = 0; i < sizeof mr_layouts / sizeof mr_layouts[0]; i++)
+        if (!strcmp(mr_layouts[i].name, name)) {
+            if (count) *count = mr_layouts[i].count;
+            if (size) *size = mr_layouts[i].size;
+            return mr_layouts[i].fields;
+        }
+    return NULL;
+}
