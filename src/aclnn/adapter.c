@@ -261,7 +261,7 @@ aclnnStatus mr_aclnn_finish(mr_aclnn_call *c, const void *plan, size_t plan_size
     s->plan = (char *)s + plan_at;
     memcpy(s->plan, plan, plan_size);
     for (size_t i = 0; i < op->nargs; i++) {
-        if (!c->args[i]) continue;
+        if (!c->args[i] || (c->unused & (1u << i))) continue;
         if (op->args[i].list) {
             const aclTensorList *l = c->args[i];
             s->list_id[i] = l;

@@ -60,6 +60,7 @@ typedef struct mr_aclnn_call {
     const void *args[MR_ACLNN_MAX_ARGS]; /* const aclTensor * or const aclTensorList *, in table order */
     uint64_t *workspace_size;
     aclOpExecutor **executor;
+    uint32_t unused;                     /* arguments the mode does not use: checked, but not run on */
 } mr_aclnn_call;
 
 /* Phase 1 start: record the arguments, check NULLs and dtypes/formats. */
@@ -78,6 +79,10 @@ aclnnStatus mr_aclnn_invalid(const mr_aclnn_call *c, const char *fmt, ...) MR_PR
 const char *mr_aclnn_shape_str(const aclTensor *t, char *buf, size_t size);
 /* 1 when t has rank `rank` and dims equal to dims[0..rank). */
 int mr_aclnn_shape_is(const aclTensor *t, uint32_t rank, const int64_t *dims);
+
+/* Argument i is given but the operator's mode neither reads nor writes it: its view is still checked in
+ * mr_aclnn_finish, but it takes no part in the run (no aliasing check, never written). */
+static inline void mr_aclnn_unused(mr_aclnn_call *c, size_t i) { c->unused |= 1u << i; }
 
 /* Phase 1 end: views inside storage and contiguous outputs, then an executor owning a copy of `plan`;
  * reports plan_workspace bytes. */

@@ -135,10 +135,10 @@ static aclnnStatus mr_prepare(const mr_aclnn_op *op, const void *const *targs, c
             return mr_aclnn_tiling(&c, "dynamicQuantScaleOutOptional must be 1-D [%lld]", (long long)len);
     }
     /* tensors the mode does not use take no part in the run */
-    if (!flag) c.args[quant ? 6 : 4] = NULL;
-    if (!before) c.args[quant ? 7 : 5] = NULL;
-    if (quant && a->quant_mode == 1) c.args[A_OFFSET] = NULL;
-    if (quant && a->quant_mode == 0) c.args[A_OUT_DSCALE] = NULL;
+    if (!flag) mr_aclnn_unused(&c, quant ? 6 : 4);
+    if (!before) mr_aclnn_unused(&c, quant ? 7 : 5);
+    if (quant && a->quant_mode == 1) mr_aclnn_unused(&c, A_OFFSET);
+    if (quant && a->quant_mode == 0) mr_aclnn_unused(&c, A_OUT_DSCALE);
     mr_route_desc d = {.variant = MR_ROUTE_V2, .n = N, .k = K, .h = H, .active = a->active, .drop = drop,
                        .capacity = C, .experts = E,
                        .count_kind = flag == 1 ? MR_COUNT_CUMSUM_I32 : flag == 2 ? MR_COUNT_I32 : MR_COUNT_NONE,

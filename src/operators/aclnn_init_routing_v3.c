@@ -102,8 +102,8 @@ aclnnStatus aclnnMoeInitRoutingV3GetWorkspaceSize(
                                      (long long)expertNum);
     if (!mr_aclnn_shape_is(expandedScaleOut, 1, &L))
         return mr_aclnn_tiling(&c, "expandedScaleOut must be 1-D [N*K] = [%lld]", (long long)L);
-    c.args[A_OFFSET] = NULL; /* takes no part in the run */
-    if (!quant && !scale) c.args[A_OUT_SCALE] = NULL; /* not written: not an argument of the run */
+    mr_aclnn_unused(&c, A_OFFSET);
+    if (!quant && !scale) mr_aclnn_unused(&c, A_OUT_SCALE); /* not written */
     mr_route_desc d = {.variant = MR_ROUTE_V3, .n = N, .k = K, .h = H, .experts = expertNum,
                        .count_kind = expertTokensNumType == 1 ? MR_COUNT_I64 : MR_COUNT_KV_I64,
                        .range_lo = (int32_t)lo, .range_hi = (int32_t)hi, .scatter_row_idx = rowIdxType == 1,

@@ -192,7 +192,7 @@ static void mr_write_counts(const mr_route_plan *p, const uint32_t *counts, cons
 #undef CNT
 }
 
-moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *v, void *workspace, size_t workspace_size,
+moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, void *workspace, size_t workspace_size,
                              mr_pool *pool, const char *api)
 {
     const mr_route_desc *d = &plan->d;
@@ -200,6 +200,17 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *v, void *
     const size_t L = (size_t)plan->L;
     pool = mr_backend_pool(&plan->backend, pool);
     moeroute_status st;
+    /* Only the arrays this run touches take part in the checks: with N*K = 0 only the count outputs (and the
+     * pad rows of drop & pad) are written, and x is read only when rows with columns are written. */
+    mr_view v[MR_RV_COUNT];
+    memcpy(v, views, sizeof v);
+    if (L == 0) {
+        static const int untouched[] = {MR_RV_X, MR_RV_EXPERT, MR_RV_ROW_IDX, MR_RV_SCALE, MR_RV_OFFSET,
+                                        MR_RV_OUT_ROW_IDX, MR_RV_OUT_EXPERT};
+        for (size_t i = 0; i < sizeof untouched / sizeof untouched[0]; i++) memset(&v[untouched[i]], 0, sizeof v[0]);
+        if (!d->drop) memset(&v[MR_RV_OUT_SCALE], 0, sizeof v[0]), memset(&v[MR_RV_OUT_X], 0, sizeof v[0]);
+    }
+    if (H == 0 || plan->rows_limit == 0) memset(&v[MR_RV_X], 0, sizeof v[0]);
 
     /* 1. pointers, workspace, aliasing: nothing is written before every check has passed */
     if ((st = mr_views_check_data(api, v, mr_route_slot_names, MR_RV_COUNT)) != MOEROUTE_OK) return st;
@@ -231,7 +242,7 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *v, void *
     }
     if (plan->check_ids && (st = mr_check_ids(api, keys, K, L, d->experts)) != MOEROUTE_OK) return st;
     mr_quant_params qp = plan->quant;
-    if (d->transform == MR_ROW_STATIC && d->static_from_views)
+    if (d->transform == MR_ROW_STATIC && d->static_from_views && L)
         mr_quant_params_init(&qp, (double)mr_view_f32(&v[MR_RV_SCALE], 0), (double)mr_view_f32(&v[MR_RV_OFFSET], 0));
 
     /* 3. route-sort */
@@ -298,7 +309,7 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *v, void *
     const mr_view *sv = &v[MR_RV_SCALE];
     const float *smooth = NULL;
     int64_t pitch = H;
-    if (d->transform == MR_ROW_DYNAMIC && d->smooth_rows > 0 && H > 0) {
+    if (d->transform == MR_ROW_DYNAMIC && d->smooth_rows > 0 && H > 0 && L) {
         if (sv->strides[1] == 1 || H == 1) {
             smooth = (const float *)sv->data;
             pitch = d->smooth_rows > 1 ? sv->strides[0] : 0;
