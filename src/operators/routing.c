@@ -192,6 +192,19 @@ static void mr_write_counts(const mr_route_plan *p, const uint32_t *counts, cons
 #undef CNT
 }
 
+/* Zero the unfilled slots of every expert in drop & pad mode (cnt NULL: no tokens). */
+static void mr_pad_rows(const mr_route_plan *p, const mr_view *v, const uint32_t *cnt)
+{
+    const mr_route_desc *d = &p->d;
+    if (d->variant != MR_ROUTE_V2 || !d->drop) return;
+    const size_t row_bytes = (size_t)d->h * p->out_esize;
+    for (int64_t e = 0; e < d->experts; e++) {
+        int64_t filled = cnt ? (cnt[e] < (uint64_t)d->capacity ? (int64_t)cnt[e] : d->capacity) : 0;
+        mr_rows_zero(v[MR_RV_OUT_X].data, row_bytes, e * d->capacity + filled, d->capacity - filled,
+                     d->transform == MR_ROW_DYNAMIC ? (float *)v[MR_RV_OUT_SCALE].data : NULL);
+    }
+}
+
 moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, void *workspace, size_t workspace_size,
                              mr_pool *pool, const char *api)
 {
@@ -222,12 +235,18 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, vo
     if ((st = mr_views_check_disjoint(api, v, mr_route_slot_names, MR_RV_COUNT, MR_RV_FIRST_OUTPUT, workspace,
                                       L ? plan->ws.size : 0)) != MOEROUTE_OK)
         return st;
+    if (L == 0) { /* N = 0 or K = 0: only the count outputs (zero) and the pad rows of drop & pad exist */
+        if (d->count_kind != MR_COUNT_NONE) mr_write_counts(plan, NULL, &v[MR_RV_OUT_COUNT]);
+        if (d->before_capacity) memset(v[MR_RV_OUT_BEFORE].data, 0, (size_t)d->experts * sizeof(int32_t));
+        mr_pad_rows(plan, v, NULL);
+        return MOEROUTE_OK;
+    }
     char *ws = (char *)workspace + ((MR_WS_ALIGN - (uintptr_t)workspace % MR_WS_ALIGN) % MR_WS_ALIGN);
 
     /* 2. flatten the index inputs and check the data */
-    const int32_t *keys = L ? mr_flat_i32((int32_t *)(ws + plan->ws.keys), &v[MR_RV_EXPERT], N, K) : NULL;
+    const int32_t *keys = mr_flat_i32((int32_t *)(ws + plan->ws.keys), &v[MR_RV_EXPERT], N, K);
     const int32_t *rows = NULL;
-    if (d->variant == MR_ROUTE_V1 && L) {
+    if (d->variant == MR_ROUTE_V1) {
         if (mr_view_present(&v[MR_RV_ROW_IDX])) {
             rows = mr_flat_i32((int32_t *)(ws + plan->ws.rows), &v[MR_RV_ROW_IDX], N, K);
             if ((st = mr_check_permutation(api, rows, K, L, (uint64_t *)(ws + plan->ws.bitmap))) != MOEROUTE_OK)
@@ -242,7 +261,7 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, vo
     }
     if (plan->check_ids && (st = mr_check_ids(api, keys, K, L, d->experts)) != MOEROUTE_OK) return st;
     mr_quant_params qp = plan->quant;
-    if (d->transform == MR_ROW_STATIC && d->static_from_views && L)
+    if (d->transform == MR_ROW_STATIC && d->static_from_views)
         mr_quant_params_init(&qp, (double)mr_view_f32(&v[MR_RV_SCALE], 0), (double)mr_view_f32(&v[MR_RV_OFFSET], 0));
 
     /* 3. route-sort */
@@ -250,7 +269,7 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, vo
     mr_route_sort_args sa = {keys, L, d->variant == MR_ROUTE_V3, d->range_lo, d->range_hi - 1, perm,
                              (uint32_t *)(ws + plan->ws.tmp), (uint32_t *)(ws + plan->ws.hist), plan->ws.hist_entries,
                              plan->backend.threads};
-    const size_t V = L ? mr_route_sort(plan->backend.sort, &sa, pool) : 0;
+    const size_t V = mr_route_sort(plan->backend.sort, &sa, pool);
 
     /* 4. per-expert counts (V2: [0, E); V3: [lo, hi)) */
     uint32_t *cnt = (uint32_t *)(ws + plan->ws.cnt);
@@ -265,51 +284,47 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, vo
 
     /* 5. destination map */
     int32_t *dst = (int32_t *)(ws + plan->ws.dst);
-    if (L) {
-        if (d->variant == MR_ROUTE_V1) {
-            for (size_t i = 0; i < L; i++) dst[rows[perm[i]]] = (int32_t)i;
-        } else if (d->variant == MR_ROUTE_V2 && d->drop) {
-            int64_t first = 0, e_prev = -1;
-            for (size_t i = 0; i < L; i++) {
-                int32_t e = keys[perm[i]];
-                if (e != e_prev) first = (int64_t)i, e_prev = e;
-                int64_t rank = (int64_t)i - first;
-                dst[perm[i]] = rank < d->capacity ? (int32_t)(e * d->capacity + rank) : -1;
-            }
-        } else {
-            if (V < L)
-                for (size_t f = 0; f < L; f++) dst[f] = -1;
-            for (size_t i = 0; i < V; i++) dst[perm[i]] = (int32_t)i;
+    if (d->variant == MR_ROUTE_V1) {
+        for (size_t i = 0; i < L; i++) dst[rows[perm[i]]] = (int32_t)i;
+    } else if (d->variant == MR_ROUTE_V2 && d->drop) {
+        int64_t first = 0, e_prev = -1;
+        for (size_t i = 0; i < L; i++) {
+            int32_t e = keys[perm[i]];
+            if (e != e_prev) first = (int64_t)i, e_prev = e;
+            int64_t rank = (int64_t)i - first;
+            dst[perm[i]] = rank < d->capacity ? (int32_t)(e * d->capacity + rank) : -1;
         }
+    } else {
+        if (V < L)
+            for (size_t f = 0; f < L; f++) dst[f] = -1;
+        for (size_t i = 0; i < V; i++) dst[perm[i]] = (int32_t)i;
     }
 
     /* 6. index outputs */
-    if (L) {
-        int32_t *out_row = (int32_t *)v[MR_RV_OUT_ROW_IDX].data;
-        if (d->variant == MR_ROUTE_V3 && d->scatter_row_idx) {
-            for (size_t i = 0; i < V; i++) out_row[i] = (int32_t)perm[i];
-            for (size_t i = V; i < L; i++) out_row[i] = -1;
-        } else {
-            memcpy(out_row, dst, L * sizeof *dst);
-        }
-        if (d->variant == MR_ROUTE_V1) {
-            int32_t *out_exp = (int32_t *)v[MR_RV_OUT_EXPERT].data;
-            for (size_t i = 0; i < L; i++) out_exp[i] = keys[perm[i]];
-        }
+    int32_t *out_row = (int32_t *)v[MR_RV_OUT_ROW_IDX].data;
+    if (d->variant == MR_ROUTE_V3 && d->scatter_row_idx) {
+        for (size_t i = 0; i < V; i++) out_row[i] = (int32_t)perm[i];
+        for (size_t i = V; i < L; i++) out_row[i] = -1;
+    } else {
+        memcpy(out_row, dst, L * sizeof *dst);
+    }
+    if (d->variant == MR_ROUTE_V1) {
+        int32_t *out_exp = (int32_t *)v[MR_RV_OUT_EXPERT].data;
+        for (size_t i = 0; i < L; i++) out_exp[i] = keys[perm[i]];
     }
 
     /* 7. count outputs */
-    if (d->count_kind != MR_COUNT_NONE) mr_write_counts(plan, L ? cnt : NULL, &v[MR_RV_OUT_COUNT]);
+    if (d->count_kind != MR_COUNT_NONE) mr_write_counts(plan, cnt, &v[MR_RV_OUT_COUNT]);
     if (d->before_capacity) {
         int32_t *o = (int32_t *)v[MR_RV_OUT_BEFORE].data;
-        for (int64_t e = 0; e < d->experts; e++) o[e] = L ? (int32_t)cnt[e] : 0;
+        for (int64_t e = 0; e < d->experts; e++) o[e] = (int32_t)cnt[e];
     }
 
     /* 8. row step */
     const mr_view *sv = &v[MR_RV_SCALE];
     const float *smooth = NULL;
     int64_t pitch = H;
-    if (d->transform == MR_ROW_DYNAMIC && d->smooth_rows > 0 && H > 0 && L) {
+    if (d->transform == MR_ROW_DYNAMIC && d->smooth_rows > 0 && H > 0) {
         if (sv->strides[1] == 1 || H == 1) {
             smooth = (const float *)sv->data;
             pitch = d->smooth_rows > 1 ? sv->strides[0] : 0;
@@ -342,16 +357,9 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, vo
         .work = plan->out_bytes + (d->transform != MR_ROW_COPY ? plan->out_bytes * 4 : 0),
     };
     if (d->transform != MR_ROW_DYNAMIC) rs.out_scale = d->scale_carry ? rs.out_scale : NULL;
-    if (L && (plan->out_bytes || rs.carry || rs.out_scale)) mr_row_step_run(&rs, pool);
+    if (plan->out_bytes || rs.carry || rs.out_scale) mr_row_step_run(&rs, pool);
 
     /* 9. pad rows of drop & pad */
-    if (d->variant == MR_ROUTE_V2 && d->drop) {
-        const size_t row_bytes = (size_t)H * plan->out_esize;
-        for (int64_t e = 0; e < d->experts; e++) {
-            int64_t filled = L ? (cnt[e] < (uint64_t)d->capacity ? (int64_t)cnt[e] : d->capacity) : 0;
-            mr_rows_zero(v[MR_RV_OUT_X].data, row_bytes, e * d->capacity + filled, d->capacity - filled,
-                         d->transform == MR_ROW_DYNAMIC ? (float *)v[MR_RV_OUT_SCALE].data : NULL);
-        }
-    }
+    mr_pad_rows(plan, v, cnt);
     return MOEROUTE_OK;
 }

@@ -2,7 +2,7 @@
 through the aclnn API (ctypes), byte for byte against routing_family_golden.
 
 Every randomized case comes from (session seed, operator, index): replay a failure with
-    MOEROUTE_TEST_SEED=<seed> MOEROUTE_LIB=... python3 -m pytest 'tests/python/test_routing_family.py::test_v3_random[17]'
+  MOEROUTE_TEST_SEED=<seed> MOEROUTE_LIB=... python3 -m pytest 'tests/python/test_routing_family.py::test_v3_random[7]'
 MOEROUTE_TEST_SCALE multiplies the number of randomized cases.
 
 Every output byte is checked: elements the operator writes equal the golden model, elements it does not
@@ -831,6 +831,43 @@ def test_compute_expert_tokens_longest(lib, fam):
         run_ok(lib, fam, call, np.random.default_rng(0))
         want = [0 if e < value else L for e in range(E)]
         assert call.args["out"].guarded_array().tolist() == want
+
+
+@pytest.mark.parametrize("E,values", [(2048, []), (2048, [2047]), (1, [0, 0, 0]), (2048, [0, 5, 5, 2047]),
+                                      (5, [4, 4])], ids=["E2048-empty", "E2048-last", "E1", "E2048", "E5-top"])
+def test_compute_expert_tokens_edges(lib, fam, E, values):
+    run_and_check(lib, fam, {"op": "cet", "E": E, "sorted": np.array(values, np.int32)}, np.random.default_rng(0))
+
+
+def test_device_limits_lifted(lib, fam, request):
+    """MOEROUTE_DEVICE_LIMITS=0 lifts V3's end <= 10240 / 5120 and MoeComputeExpertTokens' 2048 experts and
+    length < 2^24 (run in a child process when the variable is not set here)."""
+    if os.environ.get("MOEROUTE_DEVICE_LIMITS") != "0":
+        import subprocess
+        import sys
+        env = dict(os.environ, MOEROUTE_DEVICE_LIMITS="0")
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "%s::test_device_limits_lifted" % os.path.abspath(__file__)],
+                           env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        return
+    rng = np.random.default_rng(4)
+    for ntype, E in ((1, 10241), (2, 5121), (2, 12000)):
+        e = rng.integers(E - 30, E, (7, 3)).astype(np.int32)
+        p = {"op": "v3", "dtype": "f32", "x": rng.standard_normal((7, 5)).astype(np.float32), "expert": e,
+             "scale": None, "offset": None, "active": -1, "C": -1, "E": E, "drop": 0, "ntype": ntype, "nflag": True,
+             "qm": -1, "range": [0, E], "rit": 1}
+        run_and_check(lib, fam, p, rng)
+    for E in (2049, 4096):
+        v = np.sort(rng.integers(0, E, 500)).astype(np.int32)
+        run_and_check(lib, fam, {"op": "cet", "E": E, "sorted": v}, rng)
+    L = 2 ** 24
+    call = cet_call({"E": 3, "sorted": np.zeros(1, np.int32)})
+    a = call.args["sorted_experts"]
+    a.array = np.array([1], np.int32)
+    a.dims, a.strides, a.offset, a.storage_dims = (L,), (0,), 0, (1,)
+    run_ok(lib, fam, call, rng)
+    assert call.args["out"].guarded_array().tolist() == [0, L, L]
 
 
 # ---------------------------------------------------------------------------------------------------------

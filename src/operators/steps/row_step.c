@@ -82,7 +82,8 @@ static void mr_row_task(void *ctx, size_t task, size_t worker)
     size_t s_begin = task * job->rows_per_task;
     size_t s_end = s_begin + job->rows_per_task < (size_t)s->n_src ? s_begin + job->rows_per_task : (size_t)s->n_src;
     for (size_t src_row = s_begin; src_row < s_end; src_row++) {
-        const char *xrow = s->x + (int64_t)src_row * s->x_s0 * (int64_t)s->x_esize;
+        /* x is NULL when no column of it is read (H = 0) */
+        const char *xrow = s->x ? s->x + (int64_t)src_row * s->x_s0 * (int64_t)s->x_esize : NULL;
         /* destinations in slot order, in groups of up to 64 (K beyond 64 takes several rounds) */
         for (int64_t j0 = 0; j0 < K; j0 += 64) {
             int64_t jn = K - j0 < 64 ? K - j0 : 64;
