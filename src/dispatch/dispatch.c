@@ -60,7 +60,30 @@ static const mr_dquant_config mr_dquant_scalar = {
     {mr_f16_absmax__scalar, mr_bf16_absmax__scalar, mr_f32_absmax__scalar},
     {mr_f16_dquant_i8__scalar, mr_bf16_dquant_i8__scalar, mr_f32_dquant_i8__scalar},
     {mr_f16_dquant_odd_i8__scalar, mr_bf16_dquant_odd_i8__scalar, mr_f32_dquant_odd_i8__scalar}};
-static const mr_dquant_config *const mr_dquant_configs[] = {&mr_dquant_scalar};
+/* the round-to-odd recipe (one decode shape, spec 5.4) stays scalar on every level */
+#ifdef MR_HAVE_AVX2_KERNELS
+static const mr_dquant_config mr_dquant_avx2 = {
+    MOEROUTE_ISA_AVX2,
+    {mr_f16_absmax__avx2, mr_bf16_absmax__avx2, mr_f32_absmax__avx2},
+    {mr_f16_dquant_i8__avx2, mr_bf16_dquant_i8__avx2, mr_f32_dquant_i8__avx2},
+    {mr_f16_dquant_odd_i8__scalar, mr_bf16_dquant_odd_i8__scalar, mr_f32_dquant_odd_i8__scalar}};
+#endif
+#ifdef MR_HAVE_AVX512_KERNELS
+static const mr_dquant_config mr_dquant_avx512 = {
+    MOEROUTE_ISA_AVX512,
+    {mr_f16_absmax__avx512, mr_bf16_absmax__avx512, mr_f32_absmax__avx512},
+    {mr_f16_dquant_i8__avx512, mr_bf16_dquant_i8__avx512, mr_f32_dquant_i8__avx512},
+    {mr_f16_dquant_odd_i8__scalar, mr_bf16_dquant_odd_i8__scalar, mr_f32_dquant_odd_i8__scalar}};
+#endif
+static const mr_dquant_config *const mr_dquant_configs[] = {
+#ifdef MR_HAVE_AVX512_KERNELS
+    &mr_dquant_avx512,
+#endif
+#ifdef MR_HAVE_AVX2_KERNELS
+    &mr_dquant_avx2,
+#endif
+    &mr_dquant_scalar,
+};
 
 /* ---- sort family -------------------------------------------------------------------------------------------- */
 static const mr_sort_config mr_sort_scalar = {MOEROUTE_ISA_SCALAR, mr_i32_minmax__scalar, mr_i32_histogram__scalar,

@@ -67,6 +67,18 @@ void mr_f32_dquant_i8__scalar(const void *x, const float *smooth, size_t n, floa
 void mr_f16_dquant_odd_i8__scalar(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
 void mr_bf16_dquant_odd_i8__scalar(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
 void mr_f32_dquant_odd_i8__scalar(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+float mr_f16_absmax__avx2(const void *x, const float *smooth, size_t n);
+float mr_bf16_absmax__avx2(const void *x, const float *smooth, size_t n);
+float mr_f32_absmax__avx2(const void *x, const float *smooth, size_t n);
+void mr_f16_dquant_i8__avx2(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+void mr_bf16_dquant_i8__avx2(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+void mr_f32_dquant_i8__avx2(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+float mr_f16_absmax__avx512(const void *x, const float *smooth, size_t n);
+float mr_bf16_absmax__avx512(const void *x, const float *smooth, size_t n);
+float mr_f32_absmax__avx512(const void *x, const float *smooth, size_t n);
+void mr_f16_dquant_i8__avx512(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+void mr_bf16_dquant_i8__avx512(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+void mr_f32_dquant_i8__avx512(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
 
 /* quant family */
 void mr_f16_quant_i8__scalar(const void *x, int8_t *y, size_t n, const mr_quant_params *params);
