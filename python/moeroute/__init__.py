@@ -1,8 +1,12 @@
-"""moeroute: CANN's MoE init-routing operators on the CPU, bit for bit, through ctypes.
+"""moeroute: CANN's MoE routing operators on the CPU, bit for bit, through ctypes.
 
     import numpy as np, moeroute
     expanded_x, expanded_row_idx, expanded_expert_idx = moeroute.moe_init_routing_quant(
         x, None, expert_idx, active_num=x.shape[0], scale=20.0, offset=0.0)
+
+Also the routing family under torch_npu's names: npu_moe_init_routing_v2 (aclnnMoeInitRoutingV3),
+npu_moe_init_routing_quant (aclnnMoeInitRoutingQuantV2), moe_init_routing_v2 (aclnnMoeInitRoutingV2) and
+npu_moe_compute_expert_tokens (aclnnMoeComputeExpertTokens).
 
 The functions take numpy arrays or CPU torch tensors (read in place through their strides, no copy) and
 return the same kind. libmoeroute.so is located at the first call: $MOEROUTE_LIB, a copy bundled in this
@@ -11,6 +15,8 @@ package, ctypes.util.find_library('moeroute'), then the usual install prefixes. 
 
 from ._lib import MoerouteError, MoerouteLibraryError
 from ._routing import Context, moe_init_routing_quant, npu_moe_init_routing
+from ._routing_family import (moe_init_routing_v2, npu_moe_compute_expert_tokens, npu_moe_init_routing_quant,
+                              npu_moe_init_routing_v2)
 from ._version import __version__
 
 __all__ = [
@@ -22,7 +28,11 @@ __all__ = [
     "library_path",
     "library_version",
     "moe_init_routing_quant",
+    "moe_init_routing_v2",
+    "npu_moe_compute_expert_tokens",
     "npu_moe_init_routing",
+    "npu_moe_init_routing_quant",
+    "npu_moe_init_routing_v2",
 ]
 
 

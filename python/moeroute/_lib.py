@@ -25,6 +25,7 @@ MOEROUTE_ERR_ALIASING = 6
 MOEROUTE_ERR_WORKSPACE = 7
 MOEROUTE_ERR_OUT_OF_MEMORY = 8
 MOEROUTE_ERR_INVALID_OPTION = 9
+MOEROUTE_ERR_INVALID_ARGS_SIZE = 10
 
 STATUS_NAMES = {
     0: "MOEROUTE_OK",
@@ -37,6 +38,7 @@ STATUS_NAMES = {
     7: "MOEROUTE_ERR_WORKSPACE",
     8: "MOEROUTE_ERR_OUT_OF_MEMORY",
     9: "MOEROUTE_ERR_INVALID_OPTION",
+    10: "MOEROUTE_ERR_INVALID_ARGS_SIZE",
 }
 
 DTYPE_FLOAT32 = 0
@@ -92,6 +94,9 @@ class Library:
         # the structs come from the library's own description (moeroute_struct_layout), checked field by field
         self.Options = struct_type(dll, "moeroute_options")
         self.InitRoutingArgs = struct_type(dll, "moeroute_init_routing_args")
+        self.InitRoutingV2Args = struct_type(dll, "moeroute_init_routing_v2_args")
+        self.InitRoutingV3Args = struct_type(dll, "moeroute_init_routing_v3_args")
+        self.ComputeExpertTokensArgs = struct_type(dll, "moeroute_compute_expert_tokens_args")
         self.version_string = fn("moeroute_version_string", ctypes.c_char_p, [])
         self.context_create = fn("moeroute_context_create", ctypes.c_int,
                                  [ctypes.POINTER(self.Options), ctypes.POINTER(vp)])
@@ -100,6 +105,12 @@ class Library:
         self.context_threads = fn("moeroute_context_threads", ctypes.c_int32, [vp])
         self.detected_isa = fn("moeroute_detected_isa", ctypes.c_int, [])
         self.init_routing = fn("moeroute_init_routing", ctypes.c_int, [vp, ctypes.POINTER(self.InitRoutingArgs)])
+        self.init_routing_v2 = fn("moeroute_init_routing_v2", ctypes.c_int,
+                                  [vp, ctypes.POINTER(self.InitRoutingV2Args)])
+        self.init_routing_v3 = fn("moeroute_init_routing_v3", ctypes.c_int,
+                                  [vp, ctypes.POINTER(self.InitRoutingV3Args)])
+        self.compute_expert_tokens = fn("moeroute_compute_expert_tokens", ctypes.c_int,
+                                        [vp, ctypes.POINTER(self.ComputeExpertTokensArgs)])
         self.error_message = fn("moeroute_error_message", ctypes.c_char_p, [])
         self.status_string = fn("moeroute_status_string", ctypes.c_char_p, [ctypes.c_int])
 
