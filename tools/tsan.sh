@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # ThreadSanitizer build of the threaded paths: the pool's own tests, application threads running separate
-# executors and contexts at once (each operator using a pool), and the parallel sort.
+# executors and contexts at once (each operator using a pool), the parallel sort, and two threads racing for
+# one one-shot executor (test_hardening).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOEROUTE_TSAN=ON -DMOEROUTE_BUILD_EXAMPLES=OFF \
   -DMOEROUTE_BUILD_BENCH=OFF >/dev/null
-cmake --build build-tsan -j "$(nproc)" --target test_threadpool test_concurrency test_cases
+cmake --build build-tsan -j "$(nproc)" --target test_threadpool test_concurrency test_cases test_hardening
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 export MOEROUTE_NUM_THREADS=3
-ctest --test-dir build-tsan --output-on-failure -R '^(test_threadpool|test_concurrency|test_cases)$'
+ctest --test-dir build-tsan --output-on-failure -R '^(test_threadpool|test_concurrency|test_cases|test_hardening)$'

@@ -26,9 +26,43 @@ static inline uint64_t fz_bits(fz_reader *r, unsigned bytes)
 /* A value in [0, range) (range >= 1). */
 static inline uint64_t fz_below(fz_reader *r, uint64_t range) { return fz_bits(r, 2) % range; }
 
+/* A second stream of decisions, read backwards from the end of the input, for choices added after a harness's
+ * seed corpus was made: they do not shift what the forward reader sees, and an exhausted tail reads 0, so
+ * give 0 the meaning "as before". (Tail and forward reads may overlap; that only correlates choices.) */
+static inline uint64_t fz_tail_bits(fz_reader *r, unsigned bytes)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < bytes; i++) {
+        v = v << 8 | (r->n ? r->p[r->n - 1] : 0);
+        if (r->n) r->n--;
+    }
+    return v;
+}
+
+static inline uint64_t fz_tail_below(fz_reader *r, uint64_t range) { return fz_tail_bits(r, 1) % range; }
+
+/* Element span [*lo, *hi] of a strided view relative to its offset (elements, not bytes). Returns 0 for a
+ * view with no elements (it addresses nothing), else 1. Callers keep dims and strides small enough not to
+ * overflow. */
+static inline int fz_view_span(uint64_t rank, const int64_t *dims, const int64_t *strides, int64_t *lo, int64_t *hi)
+{
+    *lo = *hi = 0;
+    for (uint64_t d = 0; d < rank; d++) {
+        if (dims[d] == 0) return 0;
+        int64_t span = (dims[d] - 1) * strides[d];
+        if (span < 0) *lo += span;
+        else *hi += span;
+    }
+    return 1;
+}
+
 /* Pick one of the listed values. */
 #define FZ_PICK(r, ...)                                                                                      \
     ((const int64_t[]){__VA_ARGS__}[fz_below((r), sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))])
+
+/* The same from the tail reader. */
+#define FZ_TAIL_PICK(r, ...)                                                                                 \
+    ((const int64_t[]){__VA_ARGS__}[fz_tail_below((r), sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))])
 
 #define FZ_ASSERT(cond, ...)                                                                                  \
     do {                                                                                                      \
@@ -63,6 +97,15 @@ static inline int fz_all_equal(const uint8_t *b, size_t n, uint8_t v)
     for (size_t i = 0; i < n; i++)
         if (b[i] != v) return 0;
     return 1;
+}
+
+/* Every byte of b[0, n) outside [from, to) equals v (from/to are clamped to [0, n]). */
+static inline int fz_equal_outside(const uint8_t *b, size_t n, size_t from, size_t to, uint8_t v)
+{
+    if (from > n) from = n;
+    if (to > n) to = n;
+    if (to < from) to = from;
+    return fz_all_equal(b, from, v) && fz_all_equal(b + to, n - to, v);
 }
 
 #endif /* MR_FUZZ_COMMON_H */
