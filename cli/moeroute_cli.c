@@ -4,6 +4,8 @@
  *   moeroute init-routing-quant --x X.npy --expert-idx E.npy [--row-idx R.npy] [--active-num N]
  *                               --scale S --offset O --out DIR
  *   moeroute init-routing       --x X.npy --expert-idx E.npy [--row-idx R.npy] [--active-num N] --out DIR
+ *   moeroute init-routing-v2 | init-routing-quant-v2 | init-routing-v3 | compute-expert-tokens ...
+ *            (routing_family_cmds.c)
  *   moeroute bench [moeroute_bench options]
  *   moeroute info
  *
@@ -24,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_common.h"
 #include "moeroute.h"
 #include "npy.h"
 
@@ -32,17 +35,17 @@
 #define MOEROUTE_BENCH_PATH ""
 #endif
 
-enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_IO = 3 };
-
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define CLI_VERSION STR(MOEROUTE_VERSION_MAJOR) "." STR(MOEROUTE_VERSION_MINOR) "." STR(MOEROUTE_VERSION_PATCH)
 
-static const char EXIT_HELP[] =
+const char CLI_EXIT_HELP[] =
     "exit status:\n"
     "  0  success\n"
     "  1  the library refused the input (its message is printed): row_idx not a permutation, negative\n"
-    "     --active-num, array shapes that do not fit together, sizes beyond the library's limits\n"
+    "     --active-num, an attribute outside its set of values, an expert id outside [0, expert-num)\n"
+    "     where it indexes, sorted experts out of order, array shapes that do not fit together, sizes\n"
+    "     beyond the library's limits\n"
     "  2  usage error: unknown command or option, missing or malformed option value\n"
     "  3  file, I/O or format error: missing or unreadable file, malformed or truncated .npy, unsupported\n"
     "     dtype, big-endian data, wrong number of dimensions, output not writable, out of memory,\n"
@@ -54,15 +57,19 @@ static void usage_top(FILE *f)
             "usage: moeroute <command> [options]\n"
             "       moeroute --version | --help\n"
             "\n"
-            "MoE token routing on the CPU, bit for bit what CANN's aclnnMoeInitRoutingQuant and\n"
-            "aclnnMoeInitRouting compute on Ascend NPUs. Arrays are NumPy .npy files.\n"
+            "MoE token routing on the CPU, bit for bit what CANN's aclnnMoeInitRoutingQuant,\n"
+            "aclnnMoeInitRouting, their V2/V3 successors and aclnnMoeComputeExpertTokens compute on Ascend\n"
+            "NPUs. Arrays are NumPy .npy files.\n"
             "\n"
             "commands:\n"
-            "  init-routing-quant  route tokens, write the expanded rows quantized to int8\n"
-            "  init-routing        route tokens, write the expanded rows in x's dtype (bit copy)\n"
-            "  bench               run the benchmark presets (moeroute_bench)\n"
-            "  info                versions, CPU instruction set, threads, environment overrides\n"
-            "  help [COMMAND]      this text, or a command's\n"
+            "  %-21s  route tokens, write the expanded rows quantized to int8\n"
+            "  %-21s  route tokens, write the expanded rows in x's dtype (bit copy)\n",
+            "init-routing-quant", "init-routing");
+    for (const cli_command *c = CLI_FAMILY_COMMANDS; c->name; c++) fprintf(f, "  %-21s  %s\n", c->name, c->summary);
+    fprintf(f,
+            "  %-21s  run the benchmark presets (moeroute_bench)\n"
+            "  %-21s  versions, CPU instruction set, threads, environment overrides\n"
+            "  %-21s  this text, or a command's\n"
             "\n"
             "'moeroute COMMAND --help' describes each command.\n"
             "\n"
@@ -72,7 +79,7 @@ static void usage_top(FILE *f)
             "  MOEROUTE_BENCH        path of the moeroute_bench program used by 'moeroute bench'\n"
             "\n"
             "%s",
-            EXIT_HELP);
+            "bench", "info", "help [COMMAND]", CLI_EXIT_HELP);
 }
 
 static void usage_routing(FILE *f, int quant)
@@ -123,7 +130,7 @@ static void usage_routing(FILE *f, int quant)
             "Options take their value as the next argument or after '=' (--active-num=4).\n"
             "\n"
             "%s",
-            quant ? "int8 ('|i1')" : "dtype of x ('<u2' bits for bf16)", EXIT_HELP);
+            quant ? "int8 ('|i1')" : "dtype of x ('<u2' bits for bf16)", CLI_EXIT_HELP);
 }
 
 static void usage_info(FILE *f)
@@ -136,7 +143,7 @@ static void usage_info(FILE *f)
             "overrides in effect and the moeroute_bench program 'moeroute bench' would run.\n"
             "\n"
             "%s",
-            EXIT_HELP);
+            CLI_EXIT_HELP);
 }
 
 static void usage_bench(FILE *f)
@@ -152,7 +159,7 @@ static void usage_bench(FILE *f)
 
 /* ---- small helpers ------------------------------------------------------------------------------------ */
 
-static int parse_i64(const char *s, int64_t *out)
+int cli_parse_i64(const char *s, int64_t *out)
 {
     if (!s || !*s) return -1;
     errno = 0;
@@ -163,7 +170,7 @@ static int parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
-static int parse_double(const char *s, double *out)
+int cli_parse_double(const char *s, double *out)
 {
     if (!s || !*s) return -1;
     errno = 0;
@@ -181,49 +188,16 @@ static const char *isa_name(moeroute_isa isa)
     return n ? n : "unknown";
 }
 
-static void print_library_error(const char *cmd, moeroute_status st)
+void cli_print_library_error(const char *cmd, moeroute_status st)
 {
     const char *msg = moeroute_error_message();
     fprintf(stderr, "moeroute %s: the library refused the input: %s\n", cmd, moeroute_status_string(st));
     if (msg && *msg) fprintf(stderr, "%s\n", msg);
 }
 
-/* ---- option parsing for the routing commands ------------------------------------------------------------ */
+/* ---- option parsing ------------------------------------------------------------------------------------ */
 
-typedef struct {
-    const char *x, *expert_idx, *row_idx, *out;
-    const char *active_num_s, *scale_s, *offset_s, *threads_s, *isa_s;
-    int x_bf16, verbose, help;
-} routing_opts;
-
-typedef struct {
-    const char *name;
-    size_t field; /* offset of the const char * in routing_opts; (size_t)-1 for flags */
-    int *(*flag)(routing_opts *);
-} opt_spec;
-
-static int *flag_bf16(routing_opts *o) { return &o->x_bf16; }
-static int *flag_verbose(routing_opts *o) { return &o->verbose; }
-
-#define VALUE_OPT(n, f) {n, offsetof(routing_opts, f), NULL}
-#define FLAG_OPT(n, fn) {n, (size_t)-1, fn}
-
-static const opt_spec ROUTING_OPTS[] = {
-    VALUE_OPT("x", x),
-    VALUE_OPT("expert-idx", expert_idx),
-    VALUE_OPT("row-idx", row_idx),
-    VALUE_OPT("out", out),
-    VALUE_OPT("active-num", active_num_s),
-    VALUE_OPT("scale", scale_s),
-    VALUE_OPT("offset", offset_s),
-    VALUE_OPT("threads", threads_s),
-    VALUE_OPT("isa", isa_s),
-    FLAG_OPT("x-bf16", flag_bf16),
-    FLAG_OPT("verbose", flag_verbose),
-};
-#define N_ROUTING_OPTS (sizeof ROUTING_OPTS / sizeof ROUTING_OPTS[0])
-
-static int usage_error(const char *cmd, const char *fmt, const char *arg)
+int cli_usage_error(const char *cmd, const char *fmt, const char *arg)
 {
     fprintf(stderr, "moeroute %s: ", cmd);
     fprintf(stderr, fmt, arg);
@@ -231,45 +205,95 @@ static int usage_error(const char *cmd, const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
-/* Returns 0 or EXIT_USAGE (message printed). */
-static int parse_routing_opts(const char *cmd, int argc, char **argv, routing_opts *o)
+int cli_parse_opts(const char *cmd, int argc, char **argv, const cli_opt *table, size_t n, void *opts, int *help,
+                   int *verbose)
 {
-    memset(o, 0, sizeof *o);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            o->help = 1;
+            *help = 1;
             return 0;
         }
-        if (!strcmp(a, "-v")) {
-            o->verbose = 1;
+        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            *verbose = 1;
             continue;
         }
-        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') return usage_error(cmd, "unexpected argument '%s'", a);
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') return cli_usage_error(cmd, "unexpected argument '%s'", a);
         const char *name = a + 2;
         const char *eq = strchr(name, '=');
         const size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-        const opt_spec *spec = NULL;
-        for (size_t k = 0; k < N_ROUTING_OPTS; k++)
-            if (strlen(ROUTING_OPTS[k].name) == nlen && !strncmp(ROUTING_OPTS[k].name, name, nlen))
-                spec = &ROUTING_OPTS[k];
-        if (!spec) return usage_error(cmd, "unknown option '%s'", a);
-        if (spec->flag) {
-            if (eq) return usage_error(cmd, "option '%s' takes no value", a);
-            *spec->flag(o) = 1;
+        if (eq && nlen == strlen("verbose") && !strncmp(name, "verbose", nlen))
+            return cli_usage_error(cmd, "option '%s' takes no value", a);
+        const cli_opt *spec = NULL;
+        for (size_t k = 0; k < n; k++)
+            if (strlen(table[k].name) == nlen && !strncmp(table[k].name, name, nlen)) spec = &table[k];
+        if (!spec) return cli_usage_error(cmd, "unknown option '%s'", a);
+        if (spec->is_flag) {
+            if (eq) return cli_usage_error(cmd, "option '%s' takes no value", a);
+            *(int *)(void *)((char *)opts + spec->field) = 1;
             continue;
         }
-        const char **slot = (const char **)(void *)((char *)o + spec->field);
-        if (*slot) return usage_error(cmd, "option '--%s' given twice", spec->name);
+        const char **slot = (const char **)(void *)((char *)opts + spec->field);
+        if (*slot) return cli_usage_error(cmd, "option '--%s' given twice", spec->name);
         if (eq) {
             *slot = eq + 1;
         } else {
-            if (i + 1 >= argc) return usage_error(cmd, "option '%s' needs a value", a);
+            if (i + 1 >= argc) return cli_usage_error(cmd, "option '%s' needs a value", a);
             *slot = argv[++i];
         }
     }
     return 0;
 }
+
+int cli_exec_options(const char *cmd, const char *threads_s, const char *isa_s, moeroute_options *out)
+{
+    moeroute_options mopt = {0, MOEROUTE_ISA_AUTO};
+    if (threads_s) {
+        int64_t t;
+        if (cli_parse_i64(threads_s, &t) || t < 0 || t > INT32_MAX)
+            return cli_usage_error(cmd, "--threads: '%s' is not a thread count (0 or more)", threads_s);
+        mopt.num_threads = (int32_t)t;
+    }
+    if (isa_s) {
+        static const struct {
+            const char *name;
+            moeroute_isa isa;
+        } isas[] = {{"auto", MOEROUTE_ISA_AUTO},
+                    {"scalar", MOEROUTE_ISA_SCALAR},
+                    {"avx2", MOEROUTE_ISA_AVX2},
+                    {"avx512", MOEROUTE_ISA_AVX512},
+                    {"neon", MOEROUTE_ISA_NEON}};
+        int found = 0;
+        for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++)
+            if (!strcmp(isa_s, isas[i].name)) {
+                mopt.isa = (int32_t)isas[i].isa;
+                found = 1;
+            }
+        if (!found) return cli_usage_error(cmd, "--isa: '%s' is not one of auto, scalar, avx2, avx512, neon", isa_s);
+    }
+    *out = mopt;
+    return 0;
+}
+
+/* options of init-routing and init-routing-quant */
+typedef struct {
+    const char *x, *expert_idx, *row_idx, *out;
+    const char *active_num_s, *scale_s, *offset_s, *threads_s, *isa_s;
+    int x_bf16, verbose, help;
+} routing_opts;
+
+static const cli_opt ROUTING_OPTS[] = {
+    CLI_VALUE_OPT("x", routing_opts, x),
+    CLI_VALUE_OPT("expert-idx", routing_opts, expert_idx),
+    CLI_VALUE_OPT("row-idx", routing_opts, row_idx),
+    CLI_VALUE_OPT("out", routing_opts, out),
+    CLI_VALUE_OPT("active-num", routing_opts, active_num_s),
+    CLI_VALUE_OPT("scale", routing_opts, scale_s),
+    CLI_VALUE_OPT("offset", routing_opts, offset_s),
+    CLI_VALUE_OPT("threads", routing_opts, threads_s),
+    CLI_VALUE_OPT("isa", routing_opts, isa_s),
+    CLI_FLAG_OPT("x-bf16", routing_opts, x_bf16),
+};
 
 /* ---- the routing commands -------------------------------------------------------------------------------- */
 
@@ -292,7 +316,7 @@ static void routing_state_free(routing_state *s)
 }
 
 /* element strides of a 2-D array as stored (C or Fortran order) */
-static void strides_2d(const npy_array *a, int64_t *row_stride, int64_t *col_stride)
+void cli_strides_2d(const npy_array *a, int64_t *row_stride, int64_t *col_stride)
 {
     if (a->fortran_order) {
         *row_stride = 1;
@@ -303,7 +327,7 @@ static void strides_2d(const npy_array *a, int64_t *row_stride, int64_t *col_str
     }
 }
 
-static int check_index_array(const char *cmd, const char *opt, const char *path, const npy_array *a)
+int cli_check_index_array(const char *cmd, const char *opt, const char *path, const npy_array *a)
 {
     if (a->ndim != 2) {
         fprintf(stderr, "moeroute %s: %s: --%s must be 2-D [N, K], the file holds %d dimension%s\n", cmd, path, opt,
@@ -319,7 +343,65 @@ static int check_index_array(const char *cmd, const char *opt, const char *path,
     return 0;
 }
 
-static int make_out_dir(const char *cmd, const char *dir)
+int cli_x_dtype(const char *cmd, const char *path, const npy_array *x, int x_bf16, int allow_int8,
+                moeroute_dtype *dtype)
+{
+    if (x->ndim != 2) {
+        fprintf(stderr, "moeroute %s: %s: --x must be 2-D [N, H], the file holds %d dimension%s\n", cmd, path, x->ndim,
+                x->ndim == 1 ? "" : "s");
+        return EXIT_IO;
+    }
+    if (x_bf16) {
+        if (x->dtype != NPY_DT_U2) {
+            fprintf(stderr, "moeroute %s: %s: --x-bf16 expects a uint16 array ('<u2') of raw bfloat16 bits, the "
+                            "file holds '%s'\n",
+                    cmd, path, x->descr);
+            return EXIT_IO;
+        }
+        *dtype = MOEROUTE_DTYPE_BFLOAT16;
+    } else if (x->dtype == NPY_DT_F2) {
+        *dtype = MOEROUTE_DTYPE_FLOAT16;
+    } else if (x->dtype == NPY_DT_F4) {
+        *dtype = MOEROUTE_DTYPE_FLOAT32;
+    } else if (allow_int8 && x->dtype == NPY_DT_I1) {
+        *dtype = MOEROUTE_DTYPE_INT8;
+    } else {
+        const char *extra =
+            x->dtype == NPY_DT_U2 ? " (for raw bfloat16 bits in '<u2' pass --x-bf16)" : ", or '<u2' with --x-bf16";
+        fprintf(stderr, "moeroute %s: %s: --x must be float16 ('<f2')%s float32 ('<f4')%s%s, the file holds '%s'\n",
+                cmd, path, allow_int8 ? "," : " or", allow_int8 ? " or int8 ('|i1')" : "", extra, x->descr);
+        return EXIT_IO;
+    }
+    return 0;
+}
+
+int cli_check_routing_shapes(const char *cmd, const npy_array *x, const npy_array *expert, const npy_array *row)
+{
+    /* the native API takes one N and one K, so the check is made here with the words the aclnn API would use */
+    const int64_t N = x->shape[0], K = expert->shape[1];
+    if (expert->shape[0] != N) {
+        fprintf(stderr, "moeroute %s: input refused: x has %lld rows but expert_idx has %lld "
+                        "(both must be N)\n",
+                cmd, (long long)N, (long long)expert->shape[0]);
+        return EXIT_REFUSED;
+    }
+    if (row && (row->shape[0] != N || row->shape[1] != K)) {
+        fprintf(stderr, "moeroute %s: input refused: row_idx has shape [%lld, %lld], expert_idx "
+                        "[%lld, %lld] (they must be equal)\n",
+                cmd, (long long)row->shape[0], (long long)row->shape[1], (long long)N, (long long)K);
+        return EXIT_REFUSED;
+    }
+    /* N*K fits in size_t because expert_idx holds that many elements in memory */
+    if (expert->count > (size_t)INT32_MAX) {
+        fprintf(stderr, "moeroute %s: input refused: N*K = %zu exceeds INT32_MAX (indices are "
+                        "int32)\n",
+                cmd, expert->count);
+        return EXIT_REFUSED;
+    }
+    return 0;
+}
+
+int cli_make_out_dir(const char *cmd, const char *dir)
 {
     struct stat st;
     if (stat(dir, &st) == 0) {
@@ -334,17 +416,22 @@ static int make_out_dir(const char *cmd, const char *dir)
     return 0;
 }
 
-static int write_output(const char *cmd, const char *dir, const char *name, npy_dtype dt, int ndim,
-                        const int64_t *shape, const void *data, int verbose)
+char *cli_out_path(const char *dir, const char *name)
 {
-    const size_t n = strlen(dir) + strlen(name) + 2;
+    const size_t dl = strlen(dir), n = dl + strlen(name) + 2;
     char *path = malloc(n);
+    if (path) snprintf(path, n, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name);
+    return path;
+}
+
+int cli_write_output(const char *cmd, const char *dir, const char *name, npy_dtype dt, int ndim, const int64_t *shape,
+                     const void *data, int verbose)
+{
+    char *path = cli_out_path(dir, name);
     if (!path) {
         fprintf(stderr, "moeroute %s: out of memory\n", cmd);
         return EXIT_IO;
     }
-    const size_t dl = strlen(dir);
-    snprintf(path, n, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name);
     char err[512];
     if (npy_write(path, dt, ndim, shape, data, err, sizeof err) != NPY_OK) {
         fprintf(stderr, "moeroute %s: %s\n", cmd, err);
@@ -352,17 +439,16 @@ static int write_output(const char *cmd, const char *dir, const char *name, npy_
         return EXIT_IO;
     }
     if (verbose) {
-        if (ndim == 2)
-            printf("wrote %s '%s' [%lld, %lld]\n", path, npy_dtype_descr(dt), (long long)shape[0], (long long)shape[1]);
-        else
-            printf("wrote %s '%s' [%lld]\n", path, npy_dtype_descr(dt), (long long)shape[0]);
+        printf("wrote %s '%s' [", path, npy_dtype_descr(dt));
+        for (int i = 0; i < ndim; i++) printf("%s%lld", i ? ", " : "", (long long)shape[i]);
+        printf("]\n");
     }
     free(path);
     return 0;
 }
 
 /* hint: what the option wants, added when the file holds a dtype the reader does not take at all */
-static int read_input(const char *cmd, const char *path, npy_array *a, const char *hint)
+int cli_read_input(const char *cmd, const char *path, npy_array *a, const char *hint)
 {
     char err[512];
     const npy_result r = npy_read(path, a, err, sizeof err);
@@ -378,126 +464,65 @@ static int cmd_routing(int quant, int argc, char **argv)
 {
     const char *cmd = quant ? "init-routing-quant" : "init-routing";
     routing_opts o;
-    int rc = parse_routing_opts(cmd, argc, argv, &o);
+    memset(&o, 0, sizeof o);
+    int rc = cli_parse_opts(cmd, argc, argv, ROUTING_OPTS, sizeof ROUTING_OPTS / sizeof ROUTING_OPTS[0], &o, &o.help,
+                            &o.verbose);
     if (rc) return rc;
     if (o.help) {
         usage_routing(stdout, quant);
         return 0;
     }
-    if (!o.x) return usage_error(cmd, "missing %s", "--x FILE");
-    if (!o.expert_idx) return usage_error(cmd, "missing %s", "--expert-idx FILE");
-    if (!o.out) return usage_error(cmd, "missing %s", "--out DIR");
-    if (!*o.out) return usage_error(cmd, "%s is empty", "--out");
+    if (!o.x) return cli_usage_error(cmd, "missing %s", "--x FILE");
+    if (!o.expert_idx) return cli_usage_error(cmd, "missing %s", "--expert-idx FILE");
+    if (!o.out) return cli_usage_error(cmd, "missing %s", "--out DIR");
+    if (!*o.out) return cli_usage_error(cmd, "%s is empty", "--out");
 
     double scale = 0.0, offset = 0.0;
     if (quant) {
-        if (!o.scale_s) return usage_error(cmd, "missing %s", "--scale S");
-        if (!o.offset_s) return usage_error(cmd, "missing %s", "--offset O");
-        if (parse_double(o.scale_s, &scale)) return usage_error(cmd, "--scale: '%s' is not a number", o.scale_s);
-        if (parse_double(o.offset_s, &offset)) return usage_error(cmd, "--offset: '%s' is not a number", o.offset_s);
+        if (!o.scale_s) return cli_usage_error(cmd, "missing %s", "--scale S");
+        if (!o.offset_s) return cli_usage_error(cmd, "missing %s", "--offset O");
+        if (cli_parse_double(o.scale_s, &scale))
+            return cli_usage_error(cmd, "--scale: '%s' is not a number", o.scale_s);
+        if (cli_parse_double(o.offset_s, &offset))
+            return cli_usage_error(cmd, "--offset: '%s' is not a number", o.offset_s);
     } else if (o.scale_s || o.offset_s) {
-        return usage_error(cmd, "%s: --scale and --offset belong to init-routing-quant", "init-routing copies rows");
+        return cli_usage_error(cmd, "%s: --scale and --offset belong to init-routing-quant",
+                               "init-routing copies rows");
     }
     int64_t active_num = -1;
     const int have_active = o.active_num_s != NULL;
-    if (have_active && parse_i64(o.active_num_s, &active_num))
-        return usage_error(cmd, "--active-num: '%s' is not an integer", o.active_num_s);
-    moeroute_options mopt = {0, MOEROUTE_ISA_AUTO};
-    if (o.threads_s) {
-        int64_t t;
-        if (parse_i64(o.threads_s, &t) || t < 0 || t > INT32_MAX)
-            return usage_error(cmd, "--threads: '%s' is not a thread count (0 or more)", o.threads_s);
-        mopt.num_threads = (int32_t)t;
-    }
-    if (o.isa_s) {
-        static const struct {
-            const char *name;
-            moeroute_isa isa;
-        } isas[] = {{"auto", MOEROUTE_ISA_AUTO},
-                    {"scalar", MOEROUTE_ISA_SCALAR},
-                    {"avx2", MOEROUTE_ISA_AVX2},
-                    {"avx512", MOEROUTE_ISA_AVX512},
-                    {"neon", MOEROUTE_ISA_NEON}};
-        int found = 0;
-        for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++)
-            if (!strcmp(o.isa_s, isas[i].name)) {
-                mopt.isa = (int32_t)isas[i].isa;
-                found = 1;
-            }
-        if (!found) return usage_error(cmd, "--isa: '%s' is not one of auto, scalar, avx2, avx512, neon", o.isa_s);
-    }
+    if (have_active && cli_parse_i64(o.active_num_s, &active_num))
+        return cli_usage_error(cmd, "--active-num: '%s' is not an integer", o.active_num_s);
+    moeroute_options mopt;
+    rc = cli_exec_options(cmd, o.threads_s, o.isa_s, &mopt);
+    if (rc) return rc;
 
     routing_state s;
     memset(&s, 0, sizeof s);
-    rc = read_input(cmd, o.x, &s.x,
-                    "--x must be float16 ('<f2'), float32 ('<f4') or, with --x-bf16, raw bfloat16 bits ('<u2')");
+    rc = cli_read_input(cmd, o.x, &s.x,
+                        "--x must be float16 ('<f2'), float32 ('<f4') or, with --x-bf16, raw bfloat16 bits ('<u2')");
     if (!rc)
-        rc = read_input(cmd, o.expert_idx, &s.expert,
-                        "--expert-idx must be int32 ('<i4'): convert with a.astype(np.int32)");
+        rc = cli_read_input(cmd, o.expert_idx, &s.expert,
+                            "--expert-idx must be int32 ('<i4'): convert with a.astype(np.int32)");
     if (!rc && o.row_idx)
-        rc = read_input(cmd, o.row_idx, &s.row, "--row-idx must be int32 ('<i4'): convert with a.astype(np.int32)");
+        rc = cli_read_input(cmd, o.row_idx, &s.row,
+                            "--row-idx must be int32 ('<i4'): convert with a.astype(np.int32)");
     if (rc) goto done;
 
     /* dtypes and ranks: properties of the files (exit 3) */
     moeroute_dtype x_dtype;
-    if (s.x.ndim != 2) {
-        fprintf(stderr, "moeroute %s: %s: --x must be 2-D [N, H], the file holds %d dimension%s\n", cmd, o.x,
-                s.x.ndim, s.x.ndim == 1 ? "" : "s");
-        rc = EXIT_IO;
-        goto done;
-    }
-    if (o.x_bf16) {
-        if (s.x.dtype != NPY_DT_U2) {
-            fprintf(stderr, "moeroute %s: %s: --x-bf16 expects a uint16 array ('<u2') of raw bfloat16 bits, the "
-                            "file holds '%s'\n",
-                    cmd, o.x, s.x.descr);
-            rc = EXIT_IO;
-            goto done;
-        }
-        x_dtype = MOEROUTE_DTYPE_BFLOAT16;
-    } else if (s.x.dtype == NPY_DT_F2) {
-        x_dtype = MOEROUTE_DTYPE_FLOAT16;
-    } else if (s.x.dtype == NPY_DT_F4) {
-        x_dtype = MOEROUTE_DTYPE_FLOAT32;
-    } else {
-        const char *extra =
-            s.x.dtype == NPY_DT_U2 ? " (for raw bfloat16 bits in '<u2' pass --x-bf16)" : ", or '<u2' with --x-bf16";
-        fprintf(stderr, "moeroute %s: %s: --x must be float16 ('<f2') or float32 ('<f4')%s, the file holds '%s'\n", cmd,
-                o.x, extra, s.x.descr);
-        rc = EXIT_IO;
-        goto done;
-    }
-    rc = check_index_array(cmd, "expert-idx", o.expert_idx, &s.expert);
-    if (!rc && o.row_idx) rc = check_index_array(cmd, "row-idx", o.row_idx, &s.row);
+    rc = cli_x_dtype(cmd, o.x, &s.x, o.x_bf16, 0, &x_dtype);
+    if (rc) goto done;
+    rc = cli_check_index_array(cmd, "expert-idx", o.expert_idx, &s.expert);
+    if (!rc && o.row_idx) rc = cli_check_index_array(cmd, "row-idx", o.row_idx, &s.row);
     if (rc) goto done;
 
-    /* shapes that do not fit together: the operator refuses them (exit 1); the native API takes one N and
-     * one K, so the check is made here with the words the aclnn API would use */
+    /* shapes that do not fit together: the operator refuses them (exit 1) */
+    rc = cli_check_routing_shapes(cmd, &s.x, &s.expert, o.row_idx ? &s.row : NULL);
+    if (rc) goto done;
     const int64_t N = s.x.shape[0], H = s.x.shape[1], K = s.expert.shape[1];
-    if (s.expert.shape[0] != N) {
-        fprintf(stderr, "moeroute %s: input refused: x has %lld rows but expert_idx has %lld "
-                        "(both must be N)\n",
-                cmd, (long long)N, (long long)s.expert.shape[0]);
-        rc = EXIT_REFUSED;
-        goto done;
-    }
-    if (o.row_idx && (s.row.shape[0] != N || s.row.shape[1] != K)) {
-        fprintf(stderr, "moeroute %s: input refused: row_idx has shape [%lld, %lld], expert_idx "
-                        "[%lld, %lld] (they must be equal)\n",
-                cmd, (long long)s.row.shape[0], (long long)s.row.shape[1], (long long)N, (long long)K);
-        rc = EXIT_REFUSED;
-        goto done;
-    }
-    if (!have_active) active_num = N;
-    /* N*K fits in size_t because expert_idx holds that many elements in memory */
     const size_t L = s.expert.count;
-    if (L > (size_t)INT32_MAX) {
-        fprintf(stderr, "moeroute %s: input refused: N*K = %zu exceeds INT32_MAX (indices are "
-                        "int32)\n",
-                cmd, L);
-        rc = EXIT_REFUSED;
-        goto done;
-    }
+    if (!have_active) active_num = N;
     /* a negative active_num is the library's to refuse; no rows are allocated for it */
     const int64_t active_rows = active_num < 0 ? 0 : (active_num < N ? active_num : N);
     const size_t xitem = quant ? 1 : s.x.itemsize;
@@ -523,7 +548,7 @@ static int cmd_routing(int quant, int argc, char **argv)
 
     moeroute_status st = moeroute_context_create(&mopt, &s.ctx);
     if (st != MOEROUTE_OK) {
-        print_library_error(cmd, st);
+        cli_print_library_error(cmd, st);
         rc = EXIT_REFUSED;
         goto done;
     }
@@ -536,12 +561,12 @@ static int cmd_routing(int quant, int argc, char **argv)
     a.active_num = active_num;
     a.x_dtype = x_dtype;
     a.x = s.x.data;
-    strides_2d(&s.x, &a.x_row_stride, &a.x_col_stride);
+    cli_strides_2d(&s.x, &a.x_row_stride, &a.x_col_stride);
     a.expert_idx = (const int32_t *)s.expert.data;
-    strides_2d(&s.expert, &a.expert_row_stride, &a.expert_col_stride);
+    cli_strides_2d(&s.expert, &a.expert_row_stride, &a.expert_col_stride);
     if (o.row_idx) {
         a.row_idx = (const int32_t *)s.row.data;
-        strides_2d(&s.row, &a.row_idx_row_stride, &a.row_idx_col_stride);
+        cli_strides_2d(&s.row, &a.row_idx_row_stride, &a.row_idx_col_stride);
     }
     a.expanded_x_dtype = quant ? MOEROUTE_DTYPE_INT8 : x_dtype;
     a.scale = scale;
@@ -551,21 +576,23 @@ static int cmd_routing(int quant, int argc, char **argv)
     a.expanded_expert_idx = s.expanded_expert_idx;
     st = moeroute_init_routing(s.ctx, &a);
     if (st != MOEROUTE_OK) {
-        print_library_error(cmd, st);
+        cli_print_library_error(cmd, st);
         rc = EXIT_REFUSED;
         goto done;
     }
 
-    rc = make_out_dir(cmd, o.out);
+    rc = cli_make_out_dir(cmd, o.out);
     if (rc) goto done;
     const int64_t xshape[2] = {(int64_t)A, H};
     const int64_t lshape[1] = {(int64_t)L};
     const npy_dtype xdt = quant ? NPY_DT_I1 : s.x.dtype;
-    rc = write_output(cmd, o.out, "expanded_x.npy", xdt, 2, xshape, s.expanded_x, o.verbose);
-    if (!rc) rc = write_output(cmd, o.out, "expanded_row_idx.npy", NPY_DT_I4, 1, lshape, s.expanded_row_idx, o.verbose);
+    rc = cli_write_output(cmd, o.out, "expanded_x.npy", xdt, 2, xshape, s.expanded_x, o.verbose);
     if (!rc)
-        rc = write_output(cmd, o.out, "expanded_expert_idx.npy", NPY_DT_I4, 1, lshape, s.expanded_expert_idx,
-                          o.verbose);
+        rc = cli_write_output(cmd, o.out, "expanded_row_idx.npy", NPY_DT_I4, 1, lshape, s.expanded_row_idx,
+                              o.verbose);
+    if (!rc)
+        rc = cli_write_output(cmd, o.out, "expanded_expert_idx.npy", NPY_DT_I4, 1, lshape, s.expanded_expert_idx,
+                              o.verbose);
 done:
     routing_state_free(&s);
     return rc;
@@ -668,12 +695,12 @@ static int cmd_info(const char *argv0, int argc, char **argv)
             usage_info(stdout);
             return EXIT_OK;
         }
-        return usage_error("info", "unexpected argument '%s'", argv[0]);
+        return cli_usage_error("info", "unexpected argument '%s'", argv[0]);
     }
     moeroute_context *ctx = NULL;
     moeroute_status st = moeroute_context_create(NULL, &ctx);
     if (st != MOEROUTE_OK) {
-        print_library_error("info", st);
+        cli_print_library_error("info", st);
         return EXIT_REFUSED;
     }
     printf("version: %s\n", moeroute_version_string());
@@ -694,7 +721,8 @@ static int cmd_info(const char *argv0, int argc, char **argv)
     if (!thr_env) printf("MOEROUTE_NUM_THREADS: (unset)\n");
     else {
         int64_t v;
-        const int ok = thr_env[0] >= '0' && thr_env[0] <= '9' && parse_i64(thr_env, &v) == 0 && v > 0 && v <= INT_MAX;
+        const int ok =
+            thr_env[0] >= '0' && thr_env[0] <= '9' && cli_parse_i64(thr_env, &v) == 0 && v > 0 && v <= INT_MAX;
         printf("MOEROUTE_NUM_THREADS: %s%s\n", thr_env, ok ? "" : " (not a positive integer: ignored)");
     }
     char path[4096];
@@ -702,6 +730,13 @@ static int cmd_info(const char *argv0, int argc, char **argv)
     if (find_bench(argv0, path, sizeof path, &how) == 0) printf("bench: %s (%s)\n", path, how);
     else printf("bench: (not found)\n");
     return 0;
+}
+
+static const cli_command *find_family_command(const char *name)
+{
+    for (const cli_command *c = CLI_FAMILY_COMMANDS; c->name; c++)
+        if (!strcmp(c->name, name)) return c;
+    return NULL;
 }
 
 /* ---- main --------------------------------------------------------------------------------------------------- */
@@ -727,8 +762,10 @@ int main(int argc, char **argv)
             return 0;
         }
         const char *c = argv[2];
+        const cli_command *fc = find_family_command(c);
         if (!strcmp(c, "init-routing-quant")) usage_routing(stdout, 1);
         else if (!strcmp(c, "init-routing")) usage_routing(stdout, 0);
+        else if (fc) fc->usage(stdout);
         else if (!strcmp(c, "bench")) usage_bench(stdout);
         else if (!strcmp(c, "info")) usage_info(stdout);
         else {
@@ -739,6 +776,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "init-routing-quant")) return cmd_routing(1, argc - 2, argv + 2);
     if (!strcmp(cmd, "init-routing")) return cmd_routing(0, argc - 2, argv + 2);
+    const cli_command *fc = find_family_command(cmd);
+    if (fc) return fc->run(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argv[0], argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argv[0], argc - 2, argv + 2);
     fprintf(stderr, "moeroute: unknown command '%s' (see 'moeroute --help')\n", cmd);

@@ -37,7 +37,7 @@ static const struct {
     const char *descr;
 } NPY_TYPES[] = {
     {NPY_DT_F2, 'f', 2, "<f2"}, {NPY_DT_F4, 'f', 4, "<f4"}, {NPY_DT_I1, 'i', 1, "|i1"},
-    {NPY_DT_I4, 'i', 4, "<i4"}, {NPY_DT_U2, 'u', 2, "<u2"},
+    {NPY_DT_I4, 'i', 4, "<i4"}, {NPY_DT_U2, 'u', 2, "<u2"}, {NPY_DT_I8, 'i', 8, "<i8"},
 };
 #define NPY_NTYPES (sizeof NPY_TYPES / sizeof NPY_TYPES[0])
 

@@ -2,7 +2,7 @@
  * npy.h -- reading and writing NumPy .npy files, just what the moeroute CLI needs.
  *
  * Read: format versions 1.0, 2.0 and 3.0; little-endian; C or Fortran order; dtypes float16 '<f2',
- * float32 '<f4', int8 '|i1', int32 '<i4' and uint16 '<u2' (the CLI's carrier of raw bfloat16 bits).
+ * float32 '<f4', int8 '|i1', int32 '<i4', int64 '<i8' and uint16 '<u2' (the CLI's carrier of raw bfloat16 bits).
  * Write: format version 1.0, C order, the same dtypes.
  *
  * Files come from users and scripts, so every header field is validated and every size is computed with
@@ -21,7 +21,8 @@ typedef enum npy_dtype {
     NPY_DT_F4,     /* '<f4' float32                 */
     NPY_DT_I1,     /* '|i1' int8                    */
     NPY_DT_I4,     /* '<i4' int32                   */
-    NPY_DT_U2      /* '<u2' uint16: raw bf16 bits    */
+    NPY_DT_U2,     /* '<u2' uint16: raw bf16 bits    */
+    NPY_DT_I8      /* '<i8' int64 (token counts)     */
 } npy_dtype;
 
 /* Result codes: everything that is not NPY_OK is a file, I/O, format or memory problem (CLI exit 3). */
@@ -29,7 +30,7 @@ typedef enum npy_result {
     NPY_OK = 0,
     NPY_ERR_IO,      /* cannot open / read / write / rename                                  */
     NPY_ERR_FORMAT,  /* not a valid .npy file, or one this reader does not support          */
-    NPY_ERR_DTYPE,   /* a valid .npy file whose dtype is not one of the five above           */
+    NPY_ERR_DTYPE,   /* a valid .npy file whose dtype is not one of the six above           */
     NPY_ERR_NOMEM    /* allocation failed                                                    */
 } npy_result;
 
@@ -48,7 +49,7 @@ typedef struct npy_array {
     char descr[32];    /* the descr string as found in the file, for messages                           */
 } npy_array;
 
-/* The canonical descr of a dtype: "<f2", "<f4", "|i1", "<i4", "<u2". */
+/* The canonical descr of a dtype: "<f2", "<f4", "|i1", "<i4", "<u2", "<i8". */
 const char *npy_dtype_descr(npy_dtype dt);
 
 /* Read path into *out (zeroed first). On failure *out holds nothing to free and err gets a message that

@@ -198,6 +198,8 @@ moeroute_status moeroute_init_routing_v2(moeroute_context *ctx, const moeroute_i
                                  (long long)a->scale_rows);
         d.smooth_rows = a->scale_rows;
     }
+    /* E indexes the slots, the counts or the per-expert smooth rows: ids must lie in [0, E) */
+    d.check_ids = d.drop || flag || (a->quant_mode == 1 && a->scale && a->scale_rows == E && E != 1);
     if (a->quant_mode == 0 && (!a->scale || !a->offset))
         return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: static quantization needs scale and offset", api);
     const int64_t rows = d.drop ? E * C : (a->active_num == 0 || a->active_num > L ? L : a->active_num);

@@ -101,6 +101,7 @@ static aclnnStatus mr_prepare(const mr_aclnn_op *op, const void *const *targs, c
     if (mr_mul_i64(N, K, &L) || L > INT32_MAX)
         return mr_aclnn_tiling(&c, "N*K = %lld*%lld exceeds INT32_MAX; indices are int32", (long long)N, (long long)K);
     int64_t smooth_rows = 0;
+    int per_expert_smooth = 0; /* [E, H] smooth rows are indexed by the id: ids must be in [0, E) */
     if (quant) {
         if (a->quant_mode != 0 && a->quant_mode != 1)
             return mr_aclnn_tiling(&c, "quantMode must be 0 (static) or 1 (dynamic), got %lld", (long long)a->quant_mode);
@@ -116,6 +117,7 @@ static aclnnStatus mr_prepare(const mr_aclnn_op *op, const void *const *targs, c
                 return mr_aclnn_tiling(&c, "smooth scales must be [1, H] or [expertNum, H] = [%lld, %lld]", (long long)E,
                                        (long long)H);
             smooth_rows = scale->dims[0];
+            per_expert_smooth = smooth_rows == E && E != 1;
         }
     }
     /* outputs */
@@ -144,7 +146,8 @@ static aclnnStatus mr_prepare(const mr_aclnn_op *op, const void *const *targs, c
                        .count_kind = flag == 1 ? MR_COUNT_CUMSUM_I32 : flag == 2 ? MR_COUNT_I32 : MR_COUNT_NONE,
                        .before_capacity = before, .xtype = mr_aclnn_xtype(x->dtype),
                        .transform = !quant ? MR_ROW_COPY : a->quant_mode == 0 ? MR_ROW_STATIC : MR_ROW_DYNAMIC,
-                       .static_from_views = quant && a->quant_mode == 0, .smooth_rows = smooth_rows};
+                       .static_from_views = quant && a->quant_mode == 0, .smooth_rows = smooth_rows,
+                       .check_ids = drop || flag || per_expert_smooth};
     return mr_route_finish_aclnn(&c, &d);
 }
 

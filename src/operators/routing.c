@@ -64,8 +64,10 @@ moeroute_status mr_route_plan_init(mr_route_plan *plan, const mr_route_desc *des
         break;
     case MR_ROUTE_V2:
         if (d->drop) {
-            if (mr_mul_i64(d->experts, d->capacity, &out_rows))
-                return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: expertNum * expertCapacity overflows", api);
+            if (mr_mul_i64(d->experts, d->capacity, &out_rows) || out_rows > INT32_MAX)
+                return mr_fail(MOEROUTE_ERR_TOO_LARGE,
+                               "%s: expertNum * expertCapacity = %lld * %lld exceeds INT32_MAX; slot indices are int32",
+                               api, (long long)d->experts, (long long)d->capacity);
         } else {
             out_rows = d->active == 0 || d->active > L ? L : d->active;
         }
@@ -91,8 +93,6 @@ moeroute_status mr_route_plan_init(mr_route_plan *plan, const mr_route_desc *des
     mr_backend_init(&plan->backend, isa, threads);
     plan->stream_stores = mr_backend_stream_output(out_bytes);
     if (d->transform == MR_ROW_STATIC && !d->static_from_views) mr_quant_params_init(&plan->quant, d->scale, d->offset);
-    plan->check_ids = d->variant == MR_ROUTE_V2 &&
-                      (d->drop || d->count_kind != MR_COUNT_NONE || d->smooth_rows > 1);
     /* spec 5.4: one shape (DeepSeek-V3 decode, batch 1) takes the device's full-load rounding */
     plan->dyn_odd = d->variant == MR_ROUTE_V3 && d->transform == MR_ROW_DYNAMIC && !d->x_int8 &&
                     d->xtype == MR_X_BF16 && d->n == 1 && d->h == 7168 && d->k == 8 && d->smooth_rows == 256 &&
@@ -259,7 +259,7 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, vo
             rows = canon;
         }
     }
-    if (plan->check_ids && (st = mr_check_ids(api, keys, K, L, d->experts)) != MOEROUTE_OK) return st;
+    if (d->check_ids && (st = mr_check_ids(api, keys, K, L, d->experts)) != MOEROUTE_OK) return st;
     mr_quant_params qp = plan->quant;
     if (d->transform == MR_ROW_STATIC && d->static_from_views)
         mr_quant_params_init(&qp, (double)mr_view_f32(&v[MR_RV_SCALE], 0), (double)mr_view_f32(&v[MR_RV_OFFSET], 0));

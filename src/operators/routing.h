@@ -68,6 +68,7 @@ typedef struct mr_route_desc {
     double scale, offset;      /* V1 static attributes                                                      */
     int64_t smooth_rows;       /* dynamic: 0 none, 1 one row for all, else rows indexed by expert - lo      */
     int scale_carry;           /* V3 quantMode -1 with scale [N]                                            */
+    int check_ids;             /* V2: every id must be in [0, E) (drop, counts, per-expert smooth scales)   */
 } mr_route_desc;
 
 typedef struct mr_route_ws {
@@ -84,7 +85,6 @@ typedef struct mr_route_plan {
     size_t x_esize, out_esize, out_bytes;
     int stream_stores;
     int dyn_odd;               /* the DeepSeek-V3 decode recipe of spec 5.4                                 */
-    int check_ids;             /* every id must be in [0, E)                                                */
     mr_quant_params quant;
     mr_route_ws ws;
 } mr_route_plan;

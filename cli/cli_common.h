@@ -1,0 +1,101 @@
+/*
+ * cli_common.h -- what the moeroute CLI's command files share: exit codes, option parsing, the input and
+ * output helpers (defined in moeroute_cli.c), and the commands of routing_family_cmds.c.
+ *
+ * Every helper that reports a problem prints one message on stderr, prefixed "moeroute CMD: ", and returns
+ * the exit status that goes with it (see cli/README.md, EXIT STATUS); 0 means success.
+ */
+#ifndef MOEROUTE_CLI_COMMON_H
+#define MOEROUTE_CLI_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "moeroute.h"
+#include "npy.h"
+
+enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_IO = 3 };
+
+/* The "exit status:" paragraph that ends every command's --help. */
+extern const char CLI_EXIT_HELP[];
+
+/* ---- option parsing ------------------------------------------------------------------------------------ */
+
+/* One --name option of a command: a value option stores its argument (const char *) at `field` of the
+ * command's options struct, a flag stores 1 in the int at `field`. */
+typedef struct cli_opt {
+    const char *name; /* without the leading "--" */
+    size_t field;     /* offsetof the const char * or int in the options struct */
+    int is_flag;
+} cli_opt;
+
+#define CLI_VALUE_OPT(name, type, member) {name, offsetof(type, member), 0}
+#define CLI_FLAG_OPT(name, type, member) {name, offsetof(type, member), 1}
+
+/* Parse argv against table into opts (which the caller zeroes first). -h/--help sets *help and stops;
+ * -v/--verbose sets *verbose. Values come as the next argument or after '='. Returns 0 or EXIT_USAGE with
+ * the message printed: unknown option, option given twice, missing value, a value given to a flag, a stray
+ * argument. */
+int cli_parse_opts(const char *cmd, int argc, char **argv, const cli_opt *table, size_t n, void *opts, int *help,
+                   int *verbose);
+
+/* "moeroute CMD: <fmt with arg>\n(see 'moeroute CMD --help')" on stderr; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, const char *arg);
+
+/* Whole-string decimal integer / floating-point number; 0 on success, -1 otherwise. */
+int cli_parse_i64(const char *s, int64_t *out);
+int cli_parse_double(const char *s, double *out);
+
+/* --threads and --isa (either may be NULL: the default) into *out; 0 or EXIT_USAGE. */
+int cli_exec_options(const char *cmd, const char *threads_s, const char *isa_s, moeroute_options *out);
+
+/* The library's status name and message after a refused call (the caller returns EXIT_REFUSED). */
+void cli_print_library_error(const char *cmd, moeroute_status st);
+
+/* ---- inputs ------------------------------------------------------------------------------------------------ */
+
+/* npy_read with the messages of the CLI; hint is printed when the file's dtype is one the reader does not
+ * take at all. 0 or EXIT_IO. */
+int cli_read_input(const char *cmd, const char *path, npy_array *a, const char *hint);
+
+/* x must be 2-D; its dtype gives *dtype: '<f2', '<f4', '<u2' with --x-bf16 (x_bf16), '|i1' when allow_int8.
+ * 0 or EXIT_IO. */
+int cli_x_dtype(const char *cmd, const char *path, const npy_array *x, int x_bf16, int allow_int8,
+                moeroute_dtype *dtype);
+
+/* an index array (--expert-idx, --row-idx): 2-D int32. 0 or EXIT_IO. */
+int cli_check_index_array(const char *cmd, const char *opt, const char *path, const npy_array *a);
+
+/* x [N, H] and expert_idx [N, K] (and row_idx, when not NULL, [N, K]) fit together and N*K <= INT32_MAX;
+ * 0 or EXIT_REFUSED. */
+int cli_check_routing_shapes(const char *cmd, const npy_array *x, const npy_array *expert, const npy_array *row);
+
+/* element strides of a 2-D array as stored (C or Fortran order) */
+void cli_strides_2d(const npy_array *a, int64_t *row_stride, int64_t *col_stride);
+
+/* ---- outputs ----------------------------------------------------------------------------------------------- */
+
+/* --out DIR: created if missing (its parent must exist). 0 or EXIT_IO. */
+int cli_make_out_dir(const char *cmd, const char *dir);
+
+/* "DIR/name" (one '/' between them), malloc'd; NULL when out of memory. */
+char *cli_out_path(const char *dir, const char *name);
+
+/* DIR/name as a C-order .npy (temporary name, then rename); -v prints it. 0 or EXIT_IO. */
+int cli_write_output(const char *cmd, const char *dir, const char *name, npy_dtype dt, int ndim, const int64_t *shape,
+                     const void *data, int verbose);
+
+/* ---- the routing-family commands (routing_family_cmds.c) ----------------------------------------------------- */
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;             /* one line for 'moeroute --help' */
+    int (*run)(int argc, char **argv); /* argv: the arguments after the command name */
+    void (*usage)(FILE *f);
+} cli_command;
+
+/* init-routing-v2, init-routing-quant-v2, init-routing-v3, compute-expert-tokens; NULL-name terminated. */
+extern const cli_command CLI_FAMILY_COMMANDS[];
+
+#endif /* MOEROUTE_CLI_COMMON_H */
