@@ -69,7 +69,7 @@ moeroute_status mr_route_plan_init(mr_route_plan *plan, const mr_route_desc *des
                                "%s: expertNum * expertCapacity = %lld * %lld exceeds INT32_MAX; slot indices are int32",
                                api, (long long)d->experts, (long long)d->capacity);
         } else {
-            out_rows = d->active == 0 || d->active > L ? L : d->active;
+            out_rows = d->rows_exact ? d->active : d->active == 0 || d->active > L ? L : d->active;
         }
         plan->rows_limit = out_rows;
         break;
@@ -113,6 +113,29 @@ static const int32_t *mr_flat_i32(int32_t *scratch, const mr_view *v, int64_t n,
     for (int64_t r = 0; r < n; r++)
         for (int64_t j = 0; j < k; j++) scratch[f++] = src[r * s0 + j * s1];
     return scratch;
+}
+
+/* Expert ids as flat int32 keys: int32 views as above; int64 views (MoeTokenPermute's INT64 indices) are
+ * narrowed into scratch, and an id outside int32 is refused (indices are int32 throughout, decision 5). */
+static moeroute_status mr_flat_keys(const char *api, int32_t *scratch, const mr_view *v, int64_t n, int64_t k,
+                                    const int32_t **keys)
+{
+    if (v->esize == 4) {
+        *keys = mr_flat_i32(scratch, v, n, k);
+        return MOEROUTE_OK;
+    }
+    const int64_t *src = (const int64_t *)(const void *)v->data;
+    size_t f = 0;
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t j = 0; j < k; j++) {
+            int64_t id = src[r * v->strides[0] + j * v->strides[1]];
+            if (id < INT32_MIN || id > INT32_MAX)
+                return mr_fail(MOEROUTE_ERR_INVALID_VALUE, "%s: indices[%lld][%lld] = %lld is outside int32", api,
+                               (long long)r, (long long)j, (long long)id);
+            scratch[f++] = (int32_t)id;
+        }
+    *keys = scratch;
+    return MOEROUTE_OK;
 }
 
 /* Spec decision 4: rowIdx must be a permutation of 0..L-1, checked before any output is written. */
@@ -244,7 +267,9 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, vo
     char *ws = (char *)workspace + ((MR_WS_ALIGN - (uintptr_t)workspace % MR_WS_ALIGN) % MR_WS_ALIGN);
 
     /* 2. flatten the index inputs and check the data */
-    const int32_t *keys = mr_flat_i32((int32_t *)(ws + plan->ws.keys), &v[MR_RV_EXPERT], N, K);
+    const int32_t *keys;
+    if ((st = mr_flat_keys(api, (int32_t *)(ws + plan->ws.keys), &v[MR_RV_EXPERT], N, K, &keys)) != MOEROUTE_OK)
+        return st;
     const int32_t *rows = NULL;
     if (d->variant == MR_ROUTE_V1) {
         if (mr_view_present(&v[MR_RV_ROW_IDX])) {

@@ -36,7 +36,7 @@ typedef enum mr_count_kind {
 /* Argument slots of a run; absent arguments are zero views (mr_view_present() == 0). */
 enum {
     MR_RV_X,          /* [N, H]                                                                           */
-    MR_RV_EXPERT,     /* [N, K] int32                                                                     */
+    MR_RV_EXPERT,     /* [N, K] int32 (int64 for MoeTokenPermute: narrowed, checked)                      */
     MR_RV_ROW_IDX,    /* V1: [N, K] int32 permutation; absent = canonical j*N + r                         */
     MR_RV_SCALE,      /* static [1] f32 (QuantV2) | smooth [R, H] f32 | V3 carried scale [N] f32          */
     MR_RV_OFFSET,     /* static [1] f32 (QuantV2)                                                         */
@@ -55,6 +55,7 @@ typedef struct mr_route_desc {
     mr_route_variant variant;
     int64_t n, k, h;
     int64_t active;            /* V1: tokens (clamped to N); V2 dropless: rows, 0 = all; V3: unused        */
+    int rows_exact;            /* V2 dropless: active is the exact row count in [0, N*K] (MoeTokenPermute)  */
     int drop;                  /* V2 drop & pad                                                             */
     int64_t capacity, experts; /* C and E                                                                   */
     mr_count_kind count_kind;
