@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOEROUTE_TSAN=ON -DMOEROUTE_BUILD_EXAMPLES=OFF \
   -DMOEROUTE_BUILD_BENCH=OFF >/dev/null
-cmake --build build-tsan -j "$(nproc)" --target test_threadpool test_concurrency test_cases test_hardening
+cmake --build build-tsan -j "$(nproc)" --target test_threadpool test_concurrency test_cases test_hardening test_routing_determinism
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 export MOEROUTE_NUM_THREADS=3
-ctest --test-dir build-tsan --output-on-failure -R '^(test_threadpool|test_concurrency|test_cases|test_hardening)$'
+ctest --test-dir build-tsan --output-on-failure -R '^(test_threadpool|test_concurrency|test_cases|test_hardening|test_routing_determinism)$'
