@@ -240,12 +240,34 @@ typedef struct moeroute_compute_expert_tokens_args {
 MOEROUTE_API moeroute_status moeroute_compute_expert_tokens(moeroute_context *ctx,
                                                             const moeroute_compute_expert_tokens_args *args);
 
+/* MoeTokenPermute (docs/operators/token_permute.md): copies grouped by expert, num_out_tokens rows. */
+typedef struct moeroute_token_permute_args {
+    size_t struct_size;
+    int64_t num_tokens;          /* T >= 0                                                               */
+    int64_t k;                   /* copies per token >= 1                                                */
+    int64_t hidden;              /* H >= 0: elements per token row                                       */
+    int64_t num_out_tokens;      /* 0: all T*k rows; > 0: that many (at most T*k); < 0: T*k + value      */
+    moeroute_dtype tokens_dtype; /* FLOAT16, BFLOAT16, FLOAT32 or INT8 (bit copies)                      */
+    const void *tokens;          /* element (t, h) at tokens[t * tokens_row_stride + h * tokens_col_stride] */
+    int64_t tokens_row_stride;
+    int64_t tokens_col_stride;
+    int32_t indices_int64;       /* 0: indices are int32; 1: int64 (each must fit int32)                 */
+    const void *indices;         /* element (t, j) at indices[t * indices_row_stride + j * indices_col_stride] */
+    int64_t indices_row_stride;
+    int64_t indices_col_stride;
+    void *permuted_tokens;       /* [n, H] contiguous, tokens_dtype                                      */
+    int32_t *sorted_indices;     /* [T*k]                                                                */
+} moeroute_token_permute_args;
+
+MOEROUTE_API moeroute_status moeroute_token_permute(moeroute_context *ctx, const moeroute_token_permute_args *args);
+
 /*
  * Struct descriptions for language bindings: moeroute_struct_layout("moeroute_init_routing_v2_args", &count,
  * &size) gives the fields of a public struct in order (name, byte offset, kind) and its size, so a binding
  * (ctypes, cffi) builds its mirror from the library it loaded instead of keeping a copy by hand. Names:
  * "moeroute_options", "moeroute_init_routing_args", "moeroute_init_routing_v2_args",
- * "moeroute_init_routing_v3_args", "moeroute_compute_expert_tokens_args". NULL for other names.
+ * "moeroute_init_routing_v3_args", "moeroute_compute_expert_tokens_args", "moeroute_token_permute_args".
+ * NULL for other names.
  */
 typedef enum moeroute_field_kind {
     MOEROUTE_FIELD_INT32 = 1,   /* int32_t and the enums                                                */

@@ -13,16 +13,18 @@ return the same kind. libmoeroute.so is located at the first call: $MOEROUTE_LIB
 package, ctypes.util.find_library('moeroute'), then the usual install prefixes. See README.md.
 """
 
-from ._lib import MoerouteError, MoerouteLibraryError
+from ._lib import MoerouteError, MoerouteLibraryError, MoerouteTypeError, MoerouteValueError
 from ._routing import Context, moe_init_routing_quant, npu_moe_init_routing
 from ._routing_family import (moe_init_routing_v2, npu_moe_compute_expert_tokens, npu_moe_init_routing_quant,
-                              npu_moe_init_routing_v2)
+                              npu_moe_init_routing_v2, npu_moe_token_permute)
 from ._version import __version__
 
 __all__ = [
     "Context",
     "MoerouteError",
     "MoerouteLibraryError",
+    "MoerouteTypeError",
+    "MoerouteValueError",
     "__version__",
     "detected_isa",
     "library_path",
@@ -33,6 +35,7 @@ __all__ = [
     "npu_moe_init_routing",
     "npu_moe_init_routing_quant",
     "npu_moe_init_routing_v2",
+    "npu_moe_token_permute",
 ]
 
 

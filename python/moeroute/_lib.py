@@ -58,6 +58,12 @@ class MoerouteError(Exception):
     library's own message (moeroute_error_message()); arguments the wrapper can judge before calling the
     library (dtype, rank, shapes that disagree) raise it too, with the status the library would use."""
 
+    def __new__(cls, status, message):
+        # MoerouteError(status, message) gives the subclass that is also the matching Python exception
+        if cls is MoerouteError:
+            cls = _ERROR_CLASS.get(int(status), MoerouteError)
+        return super().__new__(cls, status, message)
+
     def __init__(self, status, message):
         self.status = int(status)
         self.message = message
@@ -69,6 +75,25 @@ class MoerouteError(Exception):
 
     def __str__(self):
         return "%s: %s" % (self.status_name, self.message)
+
+
+class MoerouteTypeError(MoerouteError, TypeError):
+    """A dtype (or tensor format) moeroute does not take: MOEROUTE_ERR_INVALID_DTYPE."""
+
+
+class MoerouteValueError(MoerouteError, ValueError):
+    """A shape, attribute or data value moeroute refuses (invalid shape or value, too large, aliasing,
+    workspace, option, args size)."""
+
+
+class MoerouteMemoryError(MoerouteError, MemoryError):
+    """The library ran out of memory."""
+
+
+_ERROR_CLASS = {MOEROUTE_ERR_INVALID_DTYPE: MoerouteTypeError, MOEROUTE_ERR_OUT_OF_MEMORY: MoerouteMemoryError}
+for _st in (MOEROUTE_ERR_INVALID_SHAPE, MOEROUTE_ERR_INVALID_VALUE, MOEROUTE_ERR_TOO_LARGE, MOEROUTE_ERR_ALIASING,
+            MOEROUTE_ERR_WORKSPACE, MOEROUTE_ERR_INVALID_OPTION, MOEROUTE_ERR_INVALID_ARGS_SIZE):
+    _ERROR_CLASS[_st] = MoerouteValueError
 
 
 class MoerouteLibraryError(OSError):
@@ -97,6 +122,7 @@ class Library:
         self.InitRoutingV2Args = struct_type(dll, "moeroute_init_routing_v2_args")
         self.InitRoutingV3Args = struct_type(dll, "moeroute_init_routing_v3_args")
         self.ComputeExpertTokensArgs = struct_type(dll, "moeroute_compute_expert_tokens_args")
+        self.TokenPermuteArgs = struct_type(dll, "moeroute_token_permute_args")
         self.version_string = fn("moeroute_version_string", ctypes.c_char_p, [])
         self.context_create = fn("moeroute_context_create", ctypes.c_int,
                                  [ctypes.POINTER(self.Options), ctypes.POINTER(vp)])
@@ -109,6 +135,7 @@ class Library:
                                   [vp, ctypes.POINTER(self.InitRoutingV2Args)])
         self.init_routing_v3 = fn("moeroute_init_routing_v3", ctypes.c_int,
                                   [vp, ctypes.POINTER(self.InitRoutingV3Args)])
+        self.token_permute = fn("moeroute_token_permute", ctypes.c_int, [vp, ctypes.POINTER(self.TokenPermuteArgs)])
         self.compute_expert_tokens = fn("moeroute_compute_expert_tokens", ctypes.c_int,
                                         [vp, ctypes.POINTER(self.ComputeExpertTokensArgs)])
         self.error_message = fn("moeroute_error_message", ctypes.c_char_p, [])

@@ -400,3 +400,74 @@ def npu_moe_compute_expert_tokens(sorted_expert_for_source_row, num_expert, *, c
     is refused, where the NPU's result is undefined); num_expert >= 1. Returns int32 [num_expert], a torch
     tensor when the input is one, else a numpy array."""
     return _run(_prepare_cet(sorted_expert_for_source_row, num_expert), ctx)
+
+
+# ---- MoeTokenPermute: npu_moe_token_permute ---------------------------------------------------------------------
+
+def _indices_operand(name, a):
+    """int32 or int64 indices [T, k] or [T] (read in place): (operand-like tuple of keep, shape, address, strides,
+    is_int64)."""
+    if _is_tensor(a):
+        torch = _torch()
+        if a.device.type != "cpu" or a.layout != torch.strided:
+            raise ValueError("%s: only dense CPU tensors are supported" % name)
+        if a.dtype not in (torch.int32, torch.int64):
+            raise _dtype_error(name, a.dtype, "%s must be torch.int32 or torch.int64" % name)
+        t2 = a if a.dim() == 2 else a.reshape(-1, 1)
+        return (t2, tuple(int(v) for v in t2.shape), t2.data_ptr() if t2.numel() else None,
+                tuple(int(v) for v in t2.stride()), a.dtype == torch.int64)
+    a = a if isinstance(a, np.ndarray) else np.asarray(a)
+    if not (a.dtype.kind == "i" and a.dtype.itemsize in (4, 8)):
+        raise _dtype_error(name, a.dtype, "%s must be int32 or int64" % name)
+    if a.ndim not in (1, 2):
+        raise _rank_error(name, a.ndim, "[T, k] or [T]")
+    a2 = a.reshape(-1, 1) if a.ndim == 1 else a
+    if not a2.dtype.isnative or any(st % a2.itemsize for st in a2.strides):
+        a2 = np.ascontiguousarray(a2, dtype=a2.dtype.newbyteorder("="))
+    return (a2, tuple(int(v) for v in a2.shape), a2.ctypes.data if a2.size else None,
+            tuple(int(st) // a2.itemsize for st in a2.strides), a2.itemsize == 8)
+
+
+def _prepare_permute(tokens, indices, num_out_tokens, padded_mode, bf16):
+    api = "npu_moe_token_permute"
+    if padded_mode:
+        raise _shape_error(api, "padded_mode must be False (padded mode is not supported)")
+    trailing = None
+    if (_is_tensor(tokens) and tokens.dim() > 2) or (not _is_tensor(tokens) and np.ndim(tokens) > 2):
+        trailing = tuple(int(v) for v in tokens.shape[1:])
+        tokens = tokens.reshape(tokens.shape[0], -1)  # a view when the trailing dims collapse, else a copy
+    xo = _x_operand("tokens", tokens, bf16, allow_int8=True)
+    keep_i, ishape, iaddr, istrides, i64 = _indices_operand("indices", indices)
+    T, H = xo.shape
+    if ishape[0] != T:
+        raise _shape_error(api, "tokens has %d rows but indices has %d (both are T)", T, ishape[0])
+    k = ishape[1]
+    L = T * k
+    n = 0 if num_out_tokens is None else _i64(api, "num_out_tokens", num_out_tokens)
+    rows = min(max(n + L if n <= 0 else n, 0), L)
+    out = _Outputs(xo)
+    permuted = out.new((rows, H), "x")
+    sorted_idx = out.new((L,), "i32")
+    a = _lib.get().TokenPermuteArgs()
+    a.num_tokens, a.k, a.hidden, a.num_out_tokens = T, k, H, n
+    a.tokens_dtype = xo.dtype_code
+    a.tokens = xo.address
+    a.tokens_row_stride, a.tokens_col_stride = xo.strides
+    a.indices_int64 = 1 if i64 else 0
+    a.indices = iaddr
+    a.indices_row_stride, a.indices_col_stride = istrides
+    a.permuted_tokens, a.sorted_indices = _addr(permuted), _addr(sorted_idx)
+    if trailing is not None:
+        permuted_view = permuted.reshape((rows,) + trailing)
+    else:
+        permuted_view = permuted
+    return _Call("token_permute", a, [xo, keep_i, permuted], (permuted_view, sorted_idx))
+
+
+def npu_moe_token_permute(tokens, indices, num_out_tokens=None, padded_mode=False, *, bf16=False, ctx=None):
+    """torch_npu.npu_moe_token_permute = aclnnMoeTokenPermute on the CPU (docs/operators/token_permute.md).
+
+    tokens [T, ...] float16, bfloat16, float32 or int8 (rows copied bit for bit); indices [T, k] or [T], int32 or
+    int64; num_out_tokens None or 0: all T*k rows, > 0: that many, < 0: T*k + num_out_tokens. Returns
+    (permuted_tokens [n, ...], sorted_indices int32 [T*k]): torch tensors when tokens is one, else numpy."""
+    return _run(_prepare_permute(tokens, indices, num_out_tokens, padded_mode, bf16), ctx)

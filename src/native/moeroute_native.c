@@ -276,6 +276,33 @@ moeroute_status moeroute_init_routing_v3(moeroute_context *ctx, const moeroute_i
     return mr_native_route(ctx, api, &d, v);
 }
 
+moeroute_status moeroute_token_permute(moeroute_context *ctx, const moeroute_token_permute_args *args)
+{
+    static const char api[] = "moeroute_token_permute";
+    MR_CHECK_ARGS(api, args, moeroute_token_permute_args);
+    const moeroute_token_permute_args *a = args;
+    int64_t L;
+    moeroute_status st = mr_native_dims(api, a->num_tokens, a->k, a->hidden, &L);
+    if (st != MOEROUTE_OK) return st;
+    mr_route_desc d = {.variant = MR_ROUTE_V2, .n = a->num_tokens, .k = a->k, .h = a->hidden, .rows_exact = 1,
+                       .x_int8 = a->tokens_dtype == MOEROUTE_DTYPE_INT8, .transform = MR_ROW_COPY};
+    if (d.x_int8) d.xtype = MR_X_F16;
+    else if ((st = mr_native_xtype(api, a->tokens_dtype, &d.xtype)) != MOEROUTE_OK) return st;
+    if (a->k < 1) return MR_SHAPE_FAIL("%s: k must be >= 1, got %lld", api, (long long)a->k);
+    int64_t n = a->num_out_tokens <= 0 ? (a->num_out_tokens < -L ? 0 : a->num_out_tokens + L) : a->num_out_tokens;
+    d.active = n > L ? L : n;
+    mr_view v[MR_RV_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_RV_X] = mr_view_2d(a->tokens, mr_native_esize(a->tokens_dtype), d.n, d.h, a->tokens_row_stride,
+                            a->tokens_col_stride);
+    v[MR_RV_EXPERT] = mr_view_2d(a->indices, a->indices_int64 ? 8 : 4, d.n, d.k, a->indices_row_stride,
+                                 a->indices_col_stride);
+    v[MR_RV_OUT_X] = mr_view_contiguous(a->permuted_tokens, mr_native_esize(a->tokens_dtype), 2,
+                                        (const int64_t[]){d.active, d.h});
+    v[MR_RV_OUT_ROW_IDX] = mr_view_contiguous(a->sorted_indices, 4, 1, &L);
+    return mr_native_route(ctx, api, &d, v);
+}
+
 moeroute_status moeroute_compute_expert_tokens(moeroute_context *ctx, const moeroute_compute_expert_tokens_args *args)
 {
     static const char api[] = "moeroute_compute_expert_tokens";

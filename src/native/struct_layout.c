@@ -52,6 +52,16 @@ static const moeroute_field mr_cet_fields[] = {
 };
 #undef T
 
+#define T moeroute_token_permute_args
+static const moeroute_field mr_permute_fields[] = {
+    F(T, struct_size, SIZE), F(T, num_tokens, INT64), F(T, k, INT64), F(T, hidden, INT64),
+    F(T, num_out_tokens, INT64), F(T, tokens_dtype, INT32), F(T, tokens, POINTER), F(T, tokens_row_stride, INT64),
+    F(T, tokens_col_stride, INT64), F(T, indices_int64, INT32), F(T, indices, POINTER),
+    F(T, indices_row_stride, INT64), F(T, indices_col_stride, INT64), F(T, permuted_tokens, POINTER),
+    F(T, sorted_indices, POINTER),
+};
+#undef T
+
 #define ENTRY(name, fields) {#name, fields, sizeof fields / sizeof fields[0], sizeof(name)}
 static const struct {
     const char *name;
@@ -63,6 +73,7 @@ static const struct {
     ENTRY(moeroute_init_routing_v2_args, mr_v2_fields),
     ENTRY(moeroute_init_routing_v3_args, mr_v3_fields),
     ENTRY(moeroute_compute_expert_tokens_args, mr_cet_fields),
+    ENTRY(moeroute_token_permute_args, mr_permute_fields),
 };
 
 const moeroute_field *moeroute_struct_layout(const char *name, size_t *count, size_t *size)
