@@ -53,3 +53,16 @@ def test_refusals():
     assert "outside int32" in str(e.value)
     with pytest.raises(TypeError):
         moeroute.npu_moe_token_permute(tokens, np.zeros((3, 2), np.float32))
+
+
+def test_torch_npu_module_names():
+    """moeroute.torch_npu holds every implemented operator under its torch_npu name, and nothing else."""
+    from moeroute import torch_npu
+    assert sorted(torch_npu.__all__) == ["npu_moe_compute_expert_tokens", "npu_moe_init_routing",
+                                         "npu_moe_init_routing_quant", "npu_moe_init_routing_v2",
+                                         "npu_moe_token_permute"]
+    for name in torch_npu.__all__:
+        assert getattr(torch_npu, name) is getattr(moeroute, name)
+    import inspect
+    assert list(inspect.signature(torch_npu.npu_moe_token_permute).parameters)[:4] == [
+        "tokens", "indices", "num_out_tokens", "padded_mode"]
