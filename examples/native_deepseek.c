@@ -1,7 +1,9 @@
 /*
  * The native API on a DeepSeek-V3-sized prefill batch: N tokens (default 4096) of hidden size 7168 in
  * bfloat16, top-8 of 256 experts, int8 static quantization. Prints the routing summary, one routed row and
- * the time. Usage: native_deepseek [N] [threads]
+ * the time, and checks its own result: the index maps must describe a stable ascending order of the expert
+ * ids, and every output byte must equal a second run on another path (one thread, scalar kernels).
+ * Exits 1 when a check fails. Usage: native_deepseek [N] [threads]
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -119,6 +121,29 @@ int main(int argc, char **argv)
     }
     qsort(ms, REPS, sizeof ms[0], cmp_double);
 
+    /* check 1: the index maps describe the stable ascending order of the ids (ties: smaller token first) */
+    int ok_order = 1;
+    for (size_t v = 0; v < L && ok_order; v++) {
+        int32_t i = row_out[v]; /* rowIdx value v = j*N + t is copy (t, j) */
+        size_t t = v % (size_t)N, j = v / (size_t)N;
+        ok_order = i >= 0 && (size_t)i < L && expert_out[i] == expert[t * K + j];
+    }
+    for (size_t i = 1; i < L && ok_order; i++) ok_order = expert_out[i - 1] <= expert_out[i];
+    /* check 2: a second path (one thread, scalar kernels) gives the same bytes */
+    int8_t *out2 = malloc(L * H);
+    int32_t *row2 = malloc(L * sizeof *row2), *exp2 = malloc(L * sizeof *exp2);
+    moeroute_options opt2 = {1, MOEROUTE_ISA_SCALAR};
+    moeroute_context *ctx2 = NULL;
+    int ok_same = out2 && row2 && exp2 && moeroute_context_create(&opt2, &ctx2) == MOEROUTE_OK;
+    if (ok_same) {
+        moeroute_init_routing_args b = a;
+        b.expanded_x = out2, b.expanded_row_idx = row2, b.expanded_expert_idx = exp2;
+        ok_same = moeroute_init_routing(ctx2, &b) == MOEROUTE_OK && !memcmp(out, out2, L * H) &&
+                  !memcmp(row_out, row2, L * sizeof *row2) && !memcmp(expert_out, exp2, L * sizeof *exp2);
+    }
+    moeroute_context_destroy(ctx2);
+    free(out2), free(row2), free(exp2);
+
     int64_t count[E] = {0};
     for (size_t i = 0; i < L; i++) count[expert_out[i]]++;
     int64_t cmin = INT64_MAX, cmax = 0;
@@ -141,8 +166,12 @@ int main(int argc, char **argv)
     printf("expandedX[0][0..7]:");
     for (int h = 0; h < 8; h++) printf(" %d", out[h]);
     printf("\nchecksum (FNV-1a of expandedX): %016llx\n", (unsigned long long)checksum);
-    printf("time: median %.2f ms of %d runs (min %.2f), %.2f GB/s moved\n", ms[REPS / 2], REPS, ms[0],
-           bytes / (ms[REPS / 2] * 1e6));
+    printf("time: median %.2f ms of %d runs (min %.2f), %.2f GB/s moved (%d threads, ISA %s)\n", ms[REPS / 2], REPS,
+           ms[0], bytes / (ms[REPS / 2] * 1e6), (int)moeroute_context_threads(ctx),
+           moeroute_isa_name(moeroute_context_isa(ctx)));
+    printf("check: index maps %s a stable ascending order of the expert ids\n", ok_order ? "describe" : "DO NOT describe");
+    printf("check: %s\n", ok_same ? "every output byte equals a second run on one thread with scalar kernels (verified)"
+                                  : "the single-thread scalar run DIFFERS (FAILED)");
 
     moeroute_context_destroy(ctx);
     free(x);
@@ -150,5 +179,5 @@ int main(int argc, char **argv)
     free(out);
     free(row_out);
     free(expert_out);
-    return 0;
+    return ok_order && ok_same ? 0 : 1;
 }

@@ -1,12 +1,36 @@
 #!/usr/bin/env bash
-# Build (Release) and run the two examples: the CANN sample on the documented case, then the native API on a
-# DeepSeek-V3-sized prefill batch (N tokens, default 4096).  Usage: tools/demo.sh [N]
+# Build (Release) and run the examples, each checking its own result:
+#   1. the CANN sample (examples/cann_sample.cpp) on the documented case, compared with the documented output;
+#   2. the CANN-style MoeInitRoutingV3 sample (examples/cann_init_routing_v3.cpp), compared likewise;
+#   3. the native API on a DeepSeek-V3-sized prefill batch (N tokens, default 4096), which verifies its bytes
+#      against a second path (one thread, scalar kernels) and the order of its index maps.
+# Usage: tools/demo.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$(nproc)" --target cann_sample native_deepseek
+cmake --build build -j "$(nproc)" --target cann_sample cann_init_routing_v3 native_deepseek
+
+expect() { # expect NAME OUTPUT LINE...: every LINE must appear in OUTPUT
+  local name=$1 out=$2; shift 2
+  for line in "$@"; do
+    if ! grep -qF -- "$line" <<<"$out"; then
+      echo "FAILED: $name: its output lacks the documented line '$line'"
+      exit 1
+    fi
+  done
+  echo "verified: $name matches the documented result"
+}
+
 echo "== CANN sample (examples/cann_sample.cpp) =="
-./build/examples/cann_sample
+out=$(./build/examples/cann_sample)
+echo "$out"
+expect "the CANN sample" "$out" "expandedRowIdx:    2 0 1 4 3 5" "expandedExpertIdx: 0 0 1 1 2 2" "row 5: 1 1 1 1"
+echo
+echo "== CANN-style MoeInitRoutingV3 sample (examples/cann_init_routing_v3.cpp) =="
+out=$(./build/examples/cann_init_routing_v3)
+echo "$out"
+expect "the V3 sample" "$out" "expandedRowIdx: 2 4 0 3 1 5" "expertTokens: 2 2 2" "row 0: 0.2" \
+  "row 5: 127 127 127 127 scale 0.00236220472"
 echo
 echo "== native API, DeepSeek-V3 sized (examples/native_deepseek.c) =="
 ./build/examples/native_deepseek "${1:-4096}"
