@@ -262,12 +262,87 @@ typedef struct moeroute_token_permute_args {
 MOEROUTE_API moeroute_status moeroute_token_permute(moeroute_context *ctx, const moeroute_token_permute_args *args);
 
 /*
+ * The combine operators (docs/operators/token_unpermute.md, finalize_routing.md): every output row is the sum of
+ * its slots' expert rows, in strict slot order. Results are bit-identical for every thread count and ISA level.
+ * Pointers for the optional arrays: NULL means "not given" (it changes what is computed), also for an array
+ * with no elements, so pass any non-NULL pointer for a given but empty array. A required array may be NULL
+ * only where it has no elements. Errors (nothing is written by a refused call):
+ *   MOEROUTE_ERR_NULL_POINTER   args NULL, or a non-empty required array given as NULL
+ *   MOEROUTE_ERR_INVALID_DTYPE  a dtype outside the sets below
+ *   MOEROUTE_ERR_INVALID_SHAPE  a negative dimension, an attribute outside its set, dimensions that disagree
+ *   MOEROUTE_ERR_TOO_LARGE      a size product or a view's extent overflows
+ *   MOEROUTE_ERR_INVALID_VALUE  an index read by a kept slot is out of range (names the first position)
+ *   MOEROUTE_ERR_ALIASING       out overlaps an input
+ */
+
+/* MoeTokenUnpermute (aclnnMoeTokenUnpermute, torch_npu npu_moe_token_unpermute):
+ *   out[t] = sum over j = 0..k-1 of permuted_tokens[sorted_indices[t*k + j]] * probs[t][j], in fp32, rounded once.
+ * A slot is skipped when its index is >= permuted_rows or its probability is +-0; a kept slot with a negative
+ * index is refused (MOEROUTE_ERR_INVALID_VALUE). */
+typedef struct moeroute_token_unpermute_args {
+    size_t struct_size;
+    int64_t num_tokens;          /* T >= 0: rows of out                                                  */
+    int64_t k;                   /* slots per token >= 0; 1 without probs                                 */
+    int64_t hidden;              /* H >= 0                                                               */
+    int64_t permuted_rows;       /* M >= 0: rows of permuted_tokens (may differ from T*k)                 */
+    moeroute_dtype tokens_dtype; /* FLOAT16, BFLOAT16 or FLOAT32; also the dtype of out                   */
+    const void *permuted_tokens; /* element (r, h) at permuted_tokens[r * row_stride + h * col_stride]    */
+    int64_t permuted_row_stride;
+    int64_t permuted_col_stride;
+    const int32_t *sorted_indices; /* [T*k] contiguous: the row of slot j of token t at t*k + j           */
+    moeroute_dtype probs_dtype;  /* FLOAT16, BFLOAT16 or FLOAT32, any with any tokens_dtype (probs given)  */
+    /* NULL: no weighting (k must be 1); else element (t, j) at probs[t * probs_row_stride + j * probs_col_stride] */
+    const void *probs;
+    int64_t probs_row_stride;
+    int64_t probs_col_stride;
+    void *out;                   /* [T, H] contiguous, tokens_dtype                                      */
+} moeroute_token_unpermute_args;
+
+MOEROUTE_API moeroute_status moeroute_token_unpermute(moeroute_context *ctx, const moeroute_token_unpermute_args *args);
+
+/* MoeFinalizeRouting (version 1) and MoeFinalizeRoutingV2 (version 2; torch_npu npu_moe_finalize_routing):
+ *   out[i] = x1[i] + x2[i] + sum over k of scales[i][k] * (expanded_x[r(i, k)] + bias[expert_idx[i][k]])
+ * term by term in slot order, fp16 steps for FLOAT16 and fp32 otherwise; bf16 is stored ties-away (version 1)
+ * or ties-to-even (version 2). r(i, k) = expanded_row_idx[i + k*N] (version 1, drop_pad_mode 0 and 1) or
+ * [i*K + k] (drop_pad_mode 2 and 3); in drop_pad_mode 1 and 3 an index -1 skips the whole term.
+ * Version 1 needs x1, bias, scales and expert_idx (only x2 is optional), drop_pad_mode 0, K >= 1,
+ * num_experts >= 1 and expanded_rows >= N*K. Version 2: every array but expanded_x, expanded_row_idx and out is
+ * optional; without scales K must be 1; a bias needs expert_idx and num_experts >= max(1, K) (drop_pad_mode 1
+ * and 3: expanded_x is [E, C, H] with E = num_experts, so expanded_rows must be a multiple of it); expert_idx
+ * without a bias is not read. */
+typedef struct moeroute_finalize_routing_args {
+    size_t struct_size;
+    int32_t version;             /* 1: MoeFinalizeRouting, 2: MoeFinalizeRoutingV2                       */
+    int32_t drop_pad_mode;       /* version 2: 0..3 (see above); version 1: 0                            */
+    int64_t num_rows;            /* N >= 0: tokens, rows of out                                          */
+    int64_t k;                   /* K: slots per token (>= 1)                                            */
+    int64_t hidden;              /* H >= 0                                                               */
+    int64_t expanded_rows;       /* M >= 0: rows of expanded_x (E*C of an [E, C, H] expanded_x in drop modes) */
+    int64_t num_experts;         /* E: rows of bias (ignored without a bias)                             */
+    moeroute_dtype x_dtype;      /* FLOAT16, BFLOAT16 or FLOAT32: expanded_x, x1, x2, bias and out       */
+    moeroute_dtype scales_dtype; /* x_dtype, or FLOAT32 with BFLOAT16 x_dtype in version 2               */
+    const void *expanded_x;      /* element (r, h) at expanded_x[r * row_stride + h * col_stride]        */
+    int64_t expanded_x_row_stride;
+    int64_t expanded_x_col_stride;
+    const int32_t *expanded_row_idx; /* version 1: [M] (M >= N*K), version 2: [N*K]; contiguous           */
+    const void *x1;              /* [N, H] contiguous, or NULL (version 2)                               */
+    const void *x2;              /* [N, H] contiguous, or NULL                                           */
+    const void *bias;            /* [E, H] contiguous, or NULL (version 2)                               */
+    const void *scales;          /* [N, K] contiguous, or NULL (version 2: every scale is 1)             */
+    const int32_t *expert_idx;   /* [N, K] contiguous: the expert of each slot, picks its bias row       */
+    void *out;                   /* [N, H] contiguous, x_dtype                                           */
+} moeroute_finalize_routing_args;
+
+MOEROUTE_API moeroute_status moeroute_finalize_routing(moeroute_context *ctx,
+                                                       const moeroute_finalize_routing_args *args);
+
+/*
  * Struct descriptions for language bindings: moeroute_struct_layout("moeroute_init_routing_v2_args", &count,
  * &size) gives the fields of a public struct in order (name, byte offset, kind) and its size, so a binding
  * (ctypes, cffi) builds its mirror from the library it loaded instead of keeping a copy by hand. Names:
  * "moeroute_options", "moeroute_init_routing_args", "moeroute_init_routing_v2_args",
- * "moeroute_init_routing_v3_args", "moeroute_compute_expert_tokens_args", "moeroute_token_permute_args".
- * NULL for other names.
+ * "moeroute_init_routing_v3_args", "moeroute_compute_expert_tokens_args", "moeroute_token_permute_args",
+ * "moeroute_token_unpermute_args", "moeroute_finalize_routing_args". NULL for other names.
  */
 typedef enum moeroute_field_kind {
     MOEROUTE_FIELD_INT32 = 1,   /* int32_t and the enums                                                */

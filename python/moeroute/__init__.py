@@ -5,14 +5,17 @@
         x, None, expert_idx, active_num=x.shape[0], scale=20.0, offset=0.0)
 
 Also the routing family under torch_npu's names: npu_moe_init_routing_v2 (aclnnMoeInitRoutingV3),
-npu_moe_init_routing_quant (aclnnMoeInitRoutingQuantV2), moe_init_routing_v2 (aclnnMoeInitRoutingV2) and
-npu_moe_compute_expert_tokens (aclnnMoeComputeExpertTokens).
+npu_moe_init_routing_quant (aclnnMoeInitRoutingQuantV2), moe_init_routing_v2 (aclnnMoeInitRoutingV2),
+npu_moe_compute_expert_tokens (aclnnMoeComputeExpertTokens) and npu_moe_token_permute (aclnnMoeTokenPermute);
+and the combine operators npu_moe_token_unpermute (aclnnMoeTokenUnpermute) and npu_moe_finalize_routing
+(aclnnMoeFinalizeRoutingV2).
 
 The functions take numpy arrays or CPU torch tensors (read in place through their strides, no copy) and
 return the same kind. libmoeroute.so is located at the first call: $MOEROUTE_LIB, a copy bundled in this
 package, ctypes.util.find_library('moeroute'), then the usual install prefixes. See README.md.
 """
 
+from ._combine import npu_moe_finalize_routing, npu_moe_token_unpermute
 from ._lib import MoerouteError, MoerouteLibraryError, MoerouteTypeError, MoerouteValueError
 from ._routing import Context, moe_init_routing_quant, npu_moe_init_routing
 from ._routing_family import (moe_init_routing_v2, npu_moe_compute_expert_tokens, npu_moe_init_routing_quant,
@@ -32,10 +35,12 @@ __all__ = [
     "moe_init_routing_quant",
     "moe_init_routing_v2",
     "npu_moe_compute_expert_tokens",
+    "npu_moe_finalize_routing",
     "npu_moe_init_routing",
     "npu_moe_init_routing_quant",
     "npu_moe_init_routing_v2",
     "npu_moe_token_permute",
+    "npu_moe_token_unpermute",
 ]
 
 

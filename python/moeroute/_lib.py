@@ -123,6 +123,8 @@ class Library:
         self.InitRoutingV3Args = struct_type(dll, "moeroute_init_routing_v3_args")
         self.ComputeExpertTokensArgs = struct_type(dll, "moeroute_compute_expert_tokens_args")
         self.TokenPermuteArgs = struct_type(dll, "moeroute_token_permute_args")
+        self.TokenUnpermuteArgs = struct_type(dll, "moeroute_token_unpermute_args")
+        self.FinalizeRoutingArgs = struct_type(dll, "moeroute_finalize_routing_args")
         self.version_string = fn("moeroute_version_string", ctypes.c_char_p, [])
         self.context_create = fn("moeroute_context_create", ctypes.c_int,
                                  [ctypes.POINTER(self.Options), ctypes.POINTER(vp)])
@@ -136,6 +138,10 @@ class Library:
         self.init_routing_v3 = fn("moeroute_init_routing_v3", ctypes.c_int,
                                   [vp, ctypes.POINTER(self.InitRoutingV3Args)])
         self.token_permute = fn("moeroute_token_permute", ctypes.c_int, [vp, ctypes.POINTER(self.TokenPermuteArgs)])
+        self.token_unpermute = fn("moeroute_token_unpermute", ctypes.c_int,
+                                  [vp, ctypes.POINTER(self.TokenUnpermuteArgs)])
+        self.finalize_routing = fn("moeroute_finalize_routing", ctypes.c_int,
+                                   [vp, ctypes.POINTER(self.FinalizeRoutingArgs)])
         self.compute_expert_tokens = fn("moeroute_compute_expert_tokens", ctypes.c_int,
                                         [vp, ctypes.POINTER(self.ComputeExpertTokensArgs)])
         self.error_message = fn("moeroute_error_message", ctypes.c_char_p, [])

@@ -12,14 +12,17 @@ the same kind. Each is the operator of the same name documented in docs/operator
 that moeroute does not implement yet are absent (AttributeError), never faked.
 """
 
+from ._combine import npu_moe_finalize_routing, npu_moe_token_unpermute
 from ._routing import npu_moe_init_routing
 from ._routing_family import (npu_moe_compute_expert_tokens, npu_moe_init_routing_quant, npu_moe_init_routing_v2,
                               npu_moe_token_permute)
 
 __all__ = [
     "npu_moe_compute_expert_tokens",
+    "npu_moe_finalize_routing",
     "npu_moe_init_routing",
     "npu_moe_init_routing_quant",
     "npu_moe_init_routing_v2",
     "npu_moe_token_permute",
+    "npu_moe_token_unpermute",
 ]

@@ -7,7 +7,9 @@
 #include "dispatch/dispatch.h"
 #include "moeroute.h"
 #include "operators/expert_tokens.h"
+#include "operators/finalize.h"
 #include "operators/routing.h"
+#include "operators/unpermute.h"
 #include "threadpool/default_pool.h"
 
 struct moeroute_context {
@@ -315,6 +317,125 @@ moeroute_status moeroute_compute_expert_tokens(moeroute_context *ctx, const moer
     v[MR_ET_SORTED] = mr_view_contiguous(args->sorted_experts, 4, 1, &args->length);
     v[MR_ET_OUT] = mr_view_contiguous(args->out, 4, 1, &args->num_experts);
     return mr_expert_tokens_run(&plan, v, NULL, 0, ctx ? ctx->pool : NULL, api);
+}
+
+/* ---- the combine operators: plans over the accumulate step, filled as their aclnn adapters fill them ---- */
+
+/* A float dtype of a combine operator (FLOAT16, BFLOAT16, FLOAT32), named for the message. */
+static moeroute_status mr_native_float(const char *api, const char *field, moeroute_dtype dt, mr_xtype *out)
+{
+    switch (dt) {
+    case MOEROUTE_DTYPE_FLOAT16: *out = MR_X_F16; return MOEROUTE_OK;
+    case MOEROUTE_DTYPE_BFLOAT16: *out = MR_X_BF16; return MOEROUTE_OK;
+    case MOEROUTE_DTYPE_FLOAT32: *out = MR_X_F32; return MOEROUTE_OK;
+    default:
+        return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: %s must be FLOAT16, BFLOAT16 or FLOAT32, got %d", api, field,
+                       (int)dt);
+    }
+}
+
+moeroute_status moeroute_token_unpermute(moeroute_context *ctx, const moeroute_token_unpermute_args *args)
+{
+    static const char api[] = "moeroute_token_unpermute";
+    MR_CHECK_ARGS(api, args, moeroute_token_unpermute_args);
+    const moeroute_token_unpermute_args *a = args;
+    mr_unpermute_plan plan = {a->num_tokens, a->k, a->hidden, a->permuted_rows, MR_X_F32, MR_X_F32, a->probs != NULL};
+    moeroute_status st = mr_native_float(api, "tokens_dtype", a->tokens_dtype, &plan.tokens);
+    if (st == MOEROUTE_OK && plan.has_probs) st = mr_native_float(api, "probs_dtype", a->probs_dtype, &plan.probs);
+    if (st != MOEROUTE_OK) return st;
+    const int64_t T = plan.t, k = plan.k, H = plan.h, M = plan.m;
+    if (T < 0 || k < 0 || H < 0 || M < 0)
+        return MR_SHAPE_FAIL("%s: dimensions must be >= 0 (T=%lld, k=%lld, H=%lld, permuted_rows=%lld)", api,
+                             (long long)T, (long long)k, (long long)H, (long long)M);
+    if (!plan.has_probs && k != 1)
+        return MR_SHAPE_FAIL("%s: without probs every token has one slot: k must be 1, got %lld", api, (long long)k);
+    int64_t L;
+    if (mr_mul_i64(T, k, &L))
+        return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: T*k = %lld*%lld overflows", api, (long long)T, (long long)k);
+    mr_view v[MR_UP_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_UP_TOKENS] = mr_view_2d(a->permuted_tokens, mr_native_esize(a->tokens_dtype), M, H, a->permuted_row_stride,
+                                 a->permuted_col_stride);
+    v[MR_UP_INDICES] = mr_view_contiguous(a->sorted_indices, 4, 1, &L);
+    if (plan.has_probs)
+        v[MR_UP_PROBS] = mr_view_2d(a->probs, mr_native_esize(a->probs_dtype), T, k, a->probs_row_stride,
+                                    a->probs_col_stride);
+    v[MR_UP_OUT] = mr_view_contiguous(a->out, mr_native_esize(a->tokens_dtype), 2, (const int64_t[]){T, H});
+    return mr_unpermute_run(&plan, v, NULL, 0, ctx ? ctx->pool : mr_default_pool(), api);
+}
+
+moeroute_status moeroute_finalize_routing(moeroute_context *ctx, const moeroute_finalize_routing_args *args)
+{
+    static const char api[] = "moeroute_finalize_routing";
+    MR_CHECK_ARGS(api, args, moeroute_finalize_routing_args);
+    const moeroute_finalize_routing_args *a = args;
+    if (a->version != 1 && a->version != 2)
+        return MR_SHAPE_FAIL("%s: version must be 1 (MoeFinalizeRouting) or 2 (MoeFinalizeRoutingV2), got %d", api,
+                             (int)a->version);
+    const int v2 = a->version == 2;
+    mr_finalize_plan plan = {.v2 = v2, .n = a->num_rows, .k = a->k, .h = a->hidden, .m = a->expanded_rows};
+    moeroute_status st = mr_native_float(api, "x_dtype", a->x_dtype, &plan.xtype);
+    if (st != MOEROUTE_OK) return st;
+    const int has_scales = !v2 || a->scales;
+    plan.stype = plan.xtype;
+    if (has_scales && a->scales_dtype != a->x_dtype) {
+        if (!(v2 && a->x_dtype == MOEROUTE_DTYPE_BFLOAT16 && a->scales_dtype == MOEROUTE_DTYPE_FLOAT32))
+            return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: scales_dtype must equal x_dtype (%d)%s; got %d", api,
+                           (int)a->x_dtype, v2 ? ", or be FLOAT32 with BFLOAT16 x_dtype" : "", (int)a->scales_dtype);
+        plan.stype = MR_X_F32;
+    }
+    const int64_t N = plan.n, K = plan.k, H = plan.h, M = plan.m, E = a->num_experts;
+    if (N < 0 || K < 0 || H < 0 || M < 0)
+        return MR_SHAPE_FAIL("%s: dimensions must be >= 0 (N=%lld, K=%lld, H=%lld, expanded_rows=%lld)", api,
+                             (long long)N, (long long)K, (long long)H, (long long)M);
+    if (a->drop_pad_mode < 0 || a->drop_pad_mode > (v2 ? 3 : 0))
+        return MR_SHAPE_FAIL("%s: drop_pad_mode must be %s, got %d", api, v2 ? "0, 1, 2 or 3" : "0 in version 1",
+                             (int)a->drop_pad_mode);
+    if (has_scales && K == 0) return MR_SHAPE_FAIL("%s: K must be >= 1, got 0", api);
+    if (!has_scales && K != 1)
+        return MR_SHAPE_FAIL("%s: without scales every token has one slot: K must be 1, got %lld", api, (long long)K);
+    int64_t NK;
+    if (mr_mul_i64(N, K, &NK))
+        return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: N*K = %lld*%lld overflows", api, (long long)N, (long long)K);
+    if (!v2 && M < NK)
+        return MR_SHAPE_FAIL("%s: version 1 reads positions i + k*N of expanded_row_idx [expanded_rows]: "
+                             "expanded_rows (%lld) must be >= N*K = %lld", api, (long long)M, (long long)NK);
+    const int has_bias = !v2 || a->bias;
+    const int drop = a->drop_pad_mode == 1 || a->drop_pad_mode == 3;
+    if (has_bias) {
+        const int64_t emin = v2 && K > 1 ? K : 1;
+        if (E < emin)
+            return MR_SHAPE_FAIL("%s: the bias needs num_experts >= %lld%s, got %lld", api, (long long)emin,
+                                 v2 ? " (max(1, K))" : "", (long long)E);
+        if (drop && M % E != 0)
+            return MR_SHAPE_FAIL("%s: drop_pad_mode %d reads expanded_x as [E, C, H] with E = num_experts = %lld: "
+                                 "expanded_rows (%lld) must be a multiple of it", api, (int)a->drop_pad_mode,
+                                 (long long)E, (long long)M);
+        if (v2 && !a->expert_idx && NK > 0)
+            return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: a bias needs expert_idx (the expert of each slot)", api);
+    }
+    plan.drop = drop;
+    plan.row_major = a->drop_pad_mode >= 2;
+    plan.experts = has_bias ? E : 0;
+    plan.has_x1 = !v2 || a->x1;
+    plan.has_x2 = a->x2 != NULL;
+    plan.has_bias = has_bias;
+    plan.has_scales = has_scales;
+    const size_t es = mr_native_esize(a->x_dtype);
+    const int64_t NH[2] = {N, H}, NKd[2] = {N, K}, EH[2] = {E, H};
+    mr_view v[MR_FIN_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_FIN_EXPANDED_X] = mr_view_2d(a->expanded_x, es, M, H, a->expanded_x_row_stride, a->expanded_x_col_stride);
+    v[MR_FIN_ROW_IDX] = mr_view_contiguous(a->expanded_row_idx, 4, 1, v2 ? &NK : &M);
+    if (plan.has_x1) v[MR_FIN_X1] = mr_view_contiguous(a->x1, es, 2, NH);
+    if (plan.has_x2) v[MR_FIN_X2] = mr_view_contiguous(a->x2, es, 2, NH);
+    if (has_bias) {
+        v[MR_FIN_BIAS] = mr_view_contiguous(a->bias, es, 2, EH);
+        v[MR_FIN_EXPERT_IDX] = mr_view_contiguous(a->expert_idx, 4, 2, NKd); /* without a bias: not read */
+    }
+    if (has_scales) v[MR_FIN_SCALES] = mr_view_contiguous(a->scales, plan.stype == MR_X_F32 ? 4 : 2, 2, NKd);
+    v[MR_FIN_OUT] = mr_view_contiguous(a->out, es, 2, NH);
+    return mr_finalize_run(&plan, v, NULL, 0, ctx ? ctx->pool : mr_default_pool(), api);
 }
 
 const char *moeroute_error_message(void) { return mr_error_take(); }

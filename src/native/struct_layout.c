@@ -62,6 +62,26 @@ static const moeroute_field mr_permute_fields[] = {
 };
 #undef T
 
+#define T moeroute_token_unpermute_args
+static const moeroute_field mr_unpermute_fields[] = {
+    F(T, struct_size, SIZE), F(T, num_tokens, INT64), F(T, k, INT64), F(T, hidden, INT64),
+    F(T, permuted_rows, INT64), F(T, tokens_dtype, INT32), F(T, permuted_tokens, POINTER),
+    F(T, permuted_row_stride, INT64), F(T, permuted_col_stride, INT64), F(T, sorted_indices, POINTER),
+    F(T, probs_dtype, INT32), F(T, probs, POINTER), F(T, probs_row_stride, INT64), F(T, probs_col_stride, INT64),
+    F(T, out, POINTER),
+};
+#undef T
+
+#define T moeroute_finalize_routing_args
+static const moeroute_field mr_finalize_fields[] = {
+    F(T, struct_size, SIZE), F(T, version, INT32), F(T, drop_pad_mode, INT32), F(T, num_rows, INT64),
+    F(T, k, INT64), F(T, hidden, INT64), F(T, expanded_rows, INT64), F(T, num_experts, INT64),
+    F(T, x_dtype, INT32), F(T, scales_dtype, INT32), F(T, expanded_x, POINTER), F(T, expanded_x_row_stride, INT64),
+    F(T, expanded_x_col_stride, INT64), F(T, expanded_row_idx, POINTER), F(T, x1, POINTER), F(T, x2, POINTER),
+    F(T, bias, POINTER), F(T, scales, POINTER), F(T, expert_idx, POINTER), F(T, out, POINTER),
+};
+#undef T
+
 #define ENTRY(name, fields) {#name, fields, sizeof fields / sizeof fields[0], sizeof(name)}
 static const struct {
     const char *name;
@@ -74,6 +94,8 @@ static const struct {
     ENTRY(moeroute_init_routing_v3_args, mr_v3_fields),
     ENTRY(moeroute_compute_expert_tokens_args, mr_cet_fields),
     ENTRY(moeroute_token_permute_args, mr_permute_fields),
+    ENTRY(moeroute_token_unpermute_args, mr_unpermute_fields),
+    ENTRY(moeroute_finalize_routing_args, mr_finalize_fields),
 };
 
 const moeroute_field *moeroute_struct_layout(const char *name, size_t *count, size_t *size)

@@ -58,9 +58,10 @@ def test_refusals():
 def test_torch_npu_module_names():
     """moeroute.torch_npu holds every implemented operator under its torch_npu name, and nothing else."""
     from moeroute import torch_npu
-    assert sorted(torch_npu.__all__) == ["npu_moe_compute_expert_tokens", "npu_moe_init_routing",
-                                         "npu_moe_init_routing_quant", "npu_moe_init_routing_v2",
-                                         "npu_moe_token_permute"]
+    assert sorted(torch_npu.__all__) == ["npu_moe_compute_expert_tokens", "npu_moe_finalize_routing",
+                                         "npu_moe_init_routing", "npu_moe_init_routing_quant",
+                                         "npu_moe_init_routing_v2", "npu_moe_token_permute",
+                                         "npu_moe_token_unpermute"]
     for name in torch_npu.__all__:
         assert getattr(torch_npu, name) is getattr(moeroute, name)
     import inspect
