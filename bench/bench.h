@@ -1,11 +1,12 @@
 /* Shared pieces of moeroute_bench: input generation and the reference routing (bench_data.c), the machine
- * side -- clocks, memory-copy bandwidth, CPU facts (bench_sys.c). */
+ * side -- clocks, the copy reference, CPU facts (bench_sys.c). The operator table is bench_ops.h. */
 #ifndef MOEROUTE_BENCH_H
 #define MOEROUTE_BENCH_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bench_stream.h"
 #include "moeroute.h"
 
 /* ---- bench_data.c -------------------------------------------------------------------------------------- */
@@ -32,14 +33,16 @@ void bench_fill_experts(int32_t *expert, int64_t n, int64_t k, int64_t e, bench_
 /* The canonical row_idx layout row_idx[r][j] = j*N + r, as an explicit [N, K] array. */
 void bench_fill_row_idx(int32_t *row_idx, int64_t n, int64_t k);
 
-/* Reference routing (stable counting sort by expert), used to count the rows the operator must read and to
- * check its index outputs. row_idx NULL = canonical. Writes sorted_row[N*K] (the rowIdx value at each
- * sorted position); needs e_count[E] scratch. Returns 0, or -1 if an expert id is outside [0, E). */
-int bench_reference_sort(const int32_t *expert, const int32_t *row_idx, int64_t n, int64_t k, int64_t e,
-                         int32_t *sorted_row, int64_t *e_count);
+/* Reference routing: the stable counting sort by expert every operator shares. Writes perm[N*K], the flat
+ * positions f = r*K + j in sorted order (token f / K), and e_end[E], one past the last sorted position of
+ * each expert (the inclusive cumulative count). Returns 0, or -1 if an expert id is outside [0, E). */
+int bench_reference_sort(const int32_t *expert, int64_t n, int64_t k, int64_t e, int32_t *perm, int64_t *e_end);
 
-/* Distinct x rows among the first `a` sorted positions (row = sorted_row[i] % N); `mark` is N bytes. */
-int64_t bench_distinct_rows(const int32_t *sorted_row, int64_t a, int64_t n, uint8_t *mark);
+/* Distinct tokens (x rows) among the first `a` sorted positions; `mark` is N bytes. */
+int64_t bench_distinct_tokens(const int32_t *perm, int64_t a, int64_t n, int64_t k, uint8_t *mark);
+
+/* Element i of x as a float (exact for every dtype), for checking the dynamic quantization scales. */
+float bench_x_value(const void *x, size_t i, moeroute_dtype dt);
 
 /* ---- bench_sys.c --------------------------------------------------------------------------------------- */
 
@@ -55,6 +58,17 @@ long bench_online_cpus(void);
 void bench_cpu_model(char *buf, size_t size);
 /* 1-minute load average (/proc/loadavg), negative if unknown: other work on the machine skews every number. */
 double bench_loadavg(void);
+/* CPU time of the whole machine and of this process (/proc/stat, /proc/self/stat, in clock ticks), to tell
+ * how much of the machine other programs took while a case ran. */
+typedef struct {
+    unsigned long long total, busy, self;
+    int ok;
+} bench_cpu_snap;
+void bench_cpu_snapshot(bench_cpu_snap *s);
+/* Share of the machine's CPU time between a and b used by other processes (steal included), 0..1; negative
+ * when unknown or when too little time passed to tell. */
+double bench_cpu_others(const bench_cpu_snap *a, const bench_cpu_snap *b);
+
 /* Last-level cache size in bytes from sysfs, 0 if unknown. */
 size_t bench_llc_bytes(void);
 
@@ -65,12 +79,21 @@ size_t bench_llc_bytes(void);
 extern int bench_huge_pages;
 void *bench_alloc(size_t bytes);
 
-/* Parallel memcpy bandwidth: src -> dst of `bytes`, split into `threads` contiguous slices copied by as many
- * threads. Pages are first touched by the thread that later copies them. Returns the median over `reps`
- * (after one warm-up) in GB/s counting read + write bytes (2 * bytes), the routing's convention; also the
- * median seconds per copy via *median_s. Returns a negative value on allocation or thread failure. */
-double bench_copy_bandwidth(size_t bytes, int threads, int reps, double *median_s);
-/* Frees the reference buffers bench_copy_bandwidth keeps between calls. */
+/* The copy reference ("copy limit"): src -> dst of `bytes`, split into `threads` contiguous slices copied by
+ * as many threads, once with glibc memcpy and once with the streaming copy set by bench_copy_set_stream
+ * (non-temporal stores; none set: memcpy only). Pages are first touched by the thread that later copies them.
+ * One warm-up of each, then `reps` rounds alternating the two; each kind's median time, its GB/s counting
+ * read + write bytes (2 * bytes, the routing's convention), and the faster of the two. Returns 0, or -1 on
+ * allocation or thread failure. */
+typedef struct {
+    double memcpy_gbs, memcpy_s;
+    double stream_gbs, stream_s; /* negative when there is no streaming copy */
+    double limit_gbs;            /* max(memcpy_gbs, stream_gbs) */
+    const char *winner;          /* "memcpy" or "stream-<isa>" (static storage) */
+} bench_copy_ref;
+void bench_copy_set_stream(bench_stream_fn fn, const char *name);
+int bench_copy_reference(size_t bytes, int threads, int reps, bench_copy_ref *out);
+/* Frees the reference buffers bench_copy_reference keeps between calls. */
 void bench_copy_release(void);
 
 #endif /* MOEROUTE_BENCH_H */

@@ -130,37 +130,65 @@ void bench_fill_row_idx(int32_t *row_idx, int64_t n, int64_t k)
         for (int64_t j = 0; j < k; j++) row_idx[r * k + j] = (int32_t)(j * n + r);
 }
 
-int bench_reference_sort(const int32_t *expert, const int32_t *row_idx, int64_t n, int64_t k, int64_t e,
-                         int32_t *sorted_row, int64_t *e_count)
+int bench_reference_sort(const int32_t *expert, int64_t n, int64_t k, int64_t e, int32_t *perm, int64_t *e_end)
 {
     const int64_t l = n * k;
-    memset(e_count, 0, (size_t)e * sizeof *e_count);
+    memset(e_end, 0, (size_t)e * sizeof *e_end);
     for (int64_t f = 0; f < l; f++) {
         if (expert[f] < 0 || expert[f] >= e) return -1;
-        e_count[expert[f]]++;
+        e_end[expert[f]]++;
     }
     int64_t start = 0; /* counts -> start offsets; visiting f in order keeps the sort stable */
     for (int64_t i = 0; i < e; i++) {
-        int64_t c = e_count[i];
-        e_count[i] = start;
+        int64_t c = e_end[i];
+        e_end[i] = start;
         start += c;
     }
-    for (int64_t f = 0; f < l; f++) {
-        int64_t r = f / k, j = f % k;
-        sorted_row[e_count[expert[f]]++] = row_idx ? row_idx[f] : (int32_t)(j * n + r);
-    }
+    for (int64_t f = 0; f < l; f++) perm[e_end[expert[f]]++] = (int32_t)f; /* e_end[i] ends one past bucket i */
     return 0;
 }
 
-int64_t bench_distinct_rows(const int32_t *sorted_row, int64_t a, int64_t n, uint8_t *mark)
+int64_t bench_distinct_tokens(const int32_t *perm, int64_t a, int64_t n, int64_t k, uint8_t *mark)
 {
-    if (n <= 0) return 0;
+    if (n <= 0 || k <= 0) return 0;
     memset(mark, 0, (size_t)n);
     int64_t distinct = 0;
     for (int64_t i = 0; i < a; i++) {
-        int64_t row = sorted_row[i] % n;
-        distinct += !mark[row];
-        mark[row] = 1;
+        int64_t t = perm[i] / k;
+        distinct += !mark[t];
+        mark[t] = 1;
     }
     return distinct;
+}
+
+float bench_x_value(const void *x, size_t i, moeroute_dtype dt)
+{
+    uint32_t bits;
+    float f;
+    if (dt == MOEROUTE_DTYPE_FLOAT32) {
+        memcpy(&f, (const unsigned char *)x + 4 * i, 4);
+        return f;
+    }
+    uint16_t h;
+    memcpy(&h, (const unsigned char *)x + 2 * i, 2);
+    if (dt == MOEROUTE_DTYPE_BFLOAT16) {
+        bits = (uint32_t)h << 16;
+    } else { /* binary16 -> binary32, exact */
+        uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
+        if (exp == 0x1Fu) {
+            bits = sign | 0x7F800000u | (man << 13);
+        } else if (exp == 0) {
+            if (man == 0) {
+                bits = sign;
+            } else { /* subnormal: normalize */
+                int sh = 0;
+                while (!(man & 0x400u)) man <<= 1, sh++;
+                bits = sign | ((uint32_t)(113 - sh) << 23) | ((man & 0x3FFu) << 13);
+            }
+        } else {
+            bits = sign | ((exp + 112u) << 23) | (man << 13);
+        }
+    }
+    memcpy(&f, &bits, 4);
+    return f;
 }

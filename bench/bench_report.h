@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bench.h"
 #include "moeroute.h"
 
 typedef struct {
@@ -13,13 +14,15 @@ typedef struct {
 } bench_preset;
 
 typedef struct {
-    const char *preset, *dtype, *routing, *op;
-    int64_t hidden, experts, k, n, active;
-    int64_t rows_out; /* A = min(N, active_num) * K */
-    int64_t distinct; /* x rows read: distinct sources among the A active sorted positions */
+    const char *op, *preset, *dtype, *routing;
+    int64_t hidden, experts, k, n;
+    int64_t rows_out; /* expanded rows written (A for V1/V2, L for V3, 0 for compute-expert-tokens) */
+    int64_t distinct; /* x rows read: distinct source tokens among the rows written */
     long inner;       /* calls averaged per sample */
-    double median_s, min_s, bytes_read, bytes_written, gbs, ratio;
-    double copy_gbs; /* the memcpy reference this case's ratio uses */
+    double median_s, min_s, bytes_read, bytes_written, gbs;
+    bench_copy_ref ref; /* the copy reference this case's ratio uses */
+    double ratio;       /* gbs / ref.limit_gbs */
+    double others;      /* share of the machine's CPU time other processes took during the case, -1 unknown */
 } bench_result;
 
 typedef struct {
@@ -28,10 +31,13 @@ typedef struct {
     int reps;
     double min_sample_ms, active_frac;
     int explicit_row_idx;
-    int ref_per_case; /* memcpy re-measured right before each case */
+    int ref_per_case; /* copy reference re-measured right before each case */
     char cpu_model[256];
     size_t llc_bytes, copy_bytes;
-    double copy_gbs, copy_s;
+    const char *stream_name; /* the streaming copy kernel of the reference, "none" if none */
+    bench_copy_ref ref;      /* measured at the start */
+    const size_t *ops;       /* indices into bench_ops of the operators run */
+    size_t nops;
     double load_start, load_end; /* 1-minute load average before and after the cases */
     bench_result *results;
     size_t nresults;

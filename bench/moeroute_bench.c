@@ -1,6 +1,8 @@
 /*
- * moeroute_bench: throughput of moeroute_init_routing on the routing shapes of current MoE models, compared
- * with this machine's memory-copy bandwidth measured in the same run with the same thread count.
+ * moeroute_bench: throughput of every data-movement operator of the native API (the table in bench_ops.c) on
+ * the routing shapes of current MoE models, compared with this machine's copy limit -- the faster of a
+ * parallel glibc memcpy and a parallel non-temporal streaming copy -- measured in the same process with the
+ * same thread count and page policy, right before each case.
  * Run with --help for the options; the header it prints states how every number is computed.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -13,6 +15,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "bench_ops.h"
 #include "bench_report.h"
 
 static const bench_preset PRESETS[] = {
@@ -31,7 +34,7 @@ typedef struct {
     size_t ndtypes;
     bench_routing routings[2];
     size_t nroutings;
-    int ops[2]; /* 1 = quant, 0 = copy */
+    size_t ops[16]; /* indices into bench_ops */
     size_t nops;
     int threads; /* 0 = library default */
     moeroute_isa isa;
@@ -40,7 +43,8 @@ typedef struct {
     double active_frac;
     int explicit_row_idx;
     size_t copy_mib;
-    int ref_once; /* 1: one memcpy reference for the whole run; 0 (default): re-measured before each case */
+    int ref_once; /* 1: one copy reference for the whole run; 0 (default): re-measured before each case */
+    const char *stream; /* streaming copy of the reference: auto, avx512, avx2, sse2, off */
     const char *json;
 } bench_config;
 
@@ -48,24 +52,28 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: moeroute_bench [options]\n"
+            "  --op LIST|all     operators (default all):\n");
+    for (size_t i = 0; i < bench_nops; i++) fprintf(f, "                      %s\n", bench_ops[i].name);
+    fprintf(f,
+            "                    (copy = init-routing, quant = init-routing-quant)\n"
             "  --preset NAME[,NAME..]|all  deepseek-v3 qwen3-235b-a22b qwen3-30b-a3b mixtral-8x7b gpt-oss-120b\n"
             "                              llama-4-maverick (default all)\n"
             "  --n LIST          tokens per call (default 512,4096,8192,1,16,64: prefill then decode)\n"
             "  --dtype LIST      f16,bf16,f32 (default all)\n"
             "  --routing LIST    uniform,skewed (default both)\n"
-            "  --op LIST         quant (int8 output, aclnnMoeInitRoutingQuant), copy (aclnnMoeInitRouting)\n"
-            "                    (default quant)\n"
-            "  --threads T       threads for the operator and the memcpy reference (default: library default)\n"
+            "  --threads T       threads for the operator and the copy reference (default: library default)\n"
             "  --isa auto|scalar|avx2|avx512|neon   (default auto)\n"
             "  --reps R          timed samples per case, median reported (default 7)\n"
             "  --min-sample-ms M a sample repeats the call until it lasts >= M ms (default 2)\n"
-            "  --active-frac F   active_num = round(F*N) (default 1)\n"
-            "  --row-idx null|explicit  pass row_idx NULL (canonical) or as an explicit array (default null)\n"
-            "  --copy-mib M      memcpy reference buffer (default 256, at least 8x the LLC)\n"
-            "  --ref per-case|once  memcpy reference re-measured right before each case (default: the copy\n"
+            "  --active-frac F   V1 active_num = round(F*N) tokens, V2 the same rows; V3 always all (default 1)\n"
+            "  --row-idx null|explicit  V1: pass row_idx NULL (canonical) or as an explicit array (default null)\n"
+            "  --copy-mib M      copy reference buffer (default 256)\n"
+            "  --ref per-case|once  copy reference re-measured right before each case (default: the copy\n"
             "                    limit drifts on shared machines) or measured once at the start\n"
+            "  --stream auto|avx512|avx2|sse2|off  streaming copy of the reference (default auto: the widest\n"
+            "                    the CPU has; off: glibc memcpy alone)\n"
             "  --pages normal|huge  large buffers on ordinary pages (default) or transparent huge pages,\n"
-            "                    for the operator and the memcpy reference alike\n"
+            "                    for the operator and the copy reference alike\n"
             "  --json FILE       also write every field as JSON\n"
             "  --smoke           a few tiny cases, few reps: a seconds-long check that everything runs\n");
 }
@@ -115,10 +123,14 @@ static int parse_list(const char *opt, char *arg, bench_config *c)
             else if (!strcmp(it, "skewed")) c->routings[c->nroutings++] = ROUTING_SKEWED;
             else return -1;
         } else if (!strcmp(opt, "--op")) {
-            if (c->nops == 2) return -1;
-            if (!strcmp(it, "quant")) c->ops[c->nops++] = 1;
-            else if (!strcmp(it, "copy")) c->ops[c->nops++] = 0;
-            else return -1;
+            if (!strcmp(it, "all")) {
+                for (size_t o = 0; o < bench_nops; o++) c->ops[o] = o;
+                c->nops = bench_nops;
+                continue;
+            }
+            int o = bench_op_find(it);
+            if (o < 0 || c->nops == bench_nops) return -1;
+            c->ops[c->nops++] = (size_t)o;
         }
     }
     return 0;
@@ -131,6 +143,7 @@ static int parse_args(int argc, char **argv, bench_config *c)
     c->min_sample_ms = 2.0;
     c->active_frac = 1.0;
     c->copy_mib = 256;
+    c->stream = "auto";
     int smoke = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -185,6 +198,10 @@ static int parse_args(int argc, char **argv, bench_config *c)
             if (!strcmp(v, "per-case")) c->ref_once = 0;
             else if (!strcmp(v, "once")) c->ref_once = 1;
             else goto bad;
+        } else if (!strcmp(o, "--stream")) {
+            if (strcmp(v, "auto") && strcmp(v, "avx512") && strcmp(v, "avx2") && strcmp(v, "sse2") && strcmp(v, "off"))
+                goto bad;
+            c->stream = v;
         } else if (!strcmp(o, "--pages")) {
             if (!strcmp(v, "huge")) bench_huge_pages = 1;
             else if (!strcmp(v, "normal")) bench_huge_pages = 0;
@@ -205,10 +222,6 @@ static int parse_args(int argc, char **argv, bench_config *c)
         if (!c->npresets) c->presets[c->npresets++] = 2; /* qwen3-30b-a3b: the smallest hidden size */
         if (!c->nns) c->ns[c->nns++] = 64;
         if (!c->nroutings) c->routings[c->nroutings++] = ROUTING_UNIFORM;
-        if (!c->nops) {
-            c->ops[c->nops++] = 1;
-            c->ops[c->nops++] = 0;
-        }
         c->reps = 3;
         c->min_sample_ms = 0.2;
         c->copy_mib = 16;
@@ -228,97 +241,104 @@ static int parse_args(int argc, char **argv, bench_config *c)
         c->routings[c->nroutings++] = ROUTING_UNIFORM;
         c->routings[c->nroutings++] = ROUTING_SKEWED;
     }
-    if (!c->nops) c->ops[c->nops++] = 1;
+    if (!c->nops)
+        for (size_t o = 0; o < bench_nops; o++) c->ops[c->nops++] = o;
     return 0;
 }
 
-/* Inputs of one (preset, N, dtype, routing): generated once, shared by the ops. */
+/* The owned arrays behind a bench_case (x is owned by the dtype loop). */
 typedef struct {
-    int64_t n, k, h, e, active, l, a, distinct;
-    moeroute_dtype dt;
-    void *x;
-    int32_t *expert, *row_idx, *sorted_row;
-    int64_t *e_end; /* e_end[e]: one past the last sorted position of expert e */
-} case_inputs;
+    int32_t *expert, *row_idx, *perm, *sorted_expert;
+    int64_t *e_end;
+} case_arrays;
 
-/* Checks the index outputs fully and a spread of expanded_x rows (copy op only: the quant numerics are the
- * test suite's business). A benchmark of wrong results is worthless, and this costs one pass. */
-static int verify(const case_inputs *in, const moeroute_init_routing_args *a, int quant)
+static void free_arrays(case_arrays *ar)
 {
-    int64_t pos = 0;
-    for (int64_t e = 0; e < in->e; e++)
-        for (; pos < in->e_end[e]; pos++)
-            if (a->expanded_expert_idx[pos] != e) return -1;
-    for (int64_t i = 0; i < in->l; i++)
-        if (a->expanded_row_idx[in->sorted_row[i]] != i) return -2;
-    if (!quant && in->a > 0) {
-        size_t row_bytes = (size_t)in->h * bench_dtype_size(in->dt);
-        for (int64_t j = 0; j <= 64; j++) { /* 65 rows spread evenly, first and last included */
-            int64_t i = j * (in->a - 1) / 64;
-            const unsigned char *src = (const unsigned char *)in->x + (size_t)(in->sorted_row[i] % in->n) * row_bytes;
-            if (memcmp((const unsigned char *)a->expanded_x + (size_t)i * row_bytes, src, row_bytes)) return -3;
-        }
-    }
-    return 0;
+    free(ar->expert);
+    free(ar->row_idx);
+    free(ar->perm);
+    free(ar->sorted_expert);
+    free(ar->e_end);
+    memset(ar, 0, sizeof *ar);
 }
 
-static int run_call(moeroute_context *ctx, const moeroute_init_routing_args *a, const char *what)
+/* Routing inputs for one (preset, N, routing). Returns 0, or -1 (message printed). */
+static int make_routing(const bench_config *c, bench_case *in, case_arrays *ar, bench_routing routing, bench_rng *rng)
 {
-    moeroute_status st = moeroute_init_routing(ctx, a);
+    size_t l = (size_t)(in->l ? in->l : 1);
+    ar->expert = malloc(l * sizeof *ar->expert);
+    ar->row_idx = c->explicit_row_idx ? malloc(l * sizeof *ar->row_idx) : NULL;
+    ar->perm = malloc(l * sizeof *ar->perm);
+    ar->sorted_expert = malloc(l * sizeof *ar->sorted_expert);
+    ar->e_end = malloc((size_t)in->e * sizeof *ar->e_end);
+    uint8_t *mark = malloc((size_t)(in->n ? in->n : 1));
+    int rc = -1;
+    if (!ar->expert || (c->explicit_row_idx && !ar->row_idx) || !ar->perm || !ar->sorted_expert || !ar->e_end ||
+        !mark) {
+        fprintf(stderr, "out of memory preparing routing inputs\n");
+        goto out;
+    }
+    bench_fill_experts(ar->expert, in->n, in->k, in->e, routing, rng);
+    if (ar->row_idx) bench_fill_row_idx(ar->row_idx, in->n, in->k);
+    if (bench_reference_sort(ar->expert, in->n, in->k, in->e, ar->perm, ar->e_end) != 0) {
+        fprintf(stderr, "internal error: generated expert id out of range\n");
+        goto out;
+    }
+    for (int64_t i = 0; i < in->l; i++) ar->sorted_expert[i] = ar->expert[ar->perm[i]];
+    in->expert = ar->expert;
+    in->row_idx = ar->row_idx;
+    in->perm = ar->perm;
+    in->sorted_expert = ar->sorted_expert;
+    in->e_end = ar->e_end;
+    in->distinct_a = bench_distinct_tokens(ar->perm, in->a, in->n, in->k, mark);
+    in->distinct_l = bench_distinct_tokens(ar->perm, in->l, in->n, in->k, mark);
+    rc = 0;
+out:
+    free(mark);
+    return rc;
+}
+
+static int run_call(moeroute_context *ctx, const bench_call *call, const char *what)
+{
+    moeroute_status st = call->op->run(ctx, call);
     if (st == MOEROUTE_OK) return 0;
     const char *msg = moeroute_error_message();
-    fprintf(stderr, "%s: moeroute_init_routing failed: %s: %s\n", what, moeroute_status_string(st),
+    fprintf(stderr, "%s %s: call failed: %s: %s\n", call->op->name, what, moeroute_status_string(st),
             msg ? msg : "(no message)");
     return -1;
 }
 
-/* Times one op on prepared inputs; fills r. Returns 0, or -1 on a failed call or a wrong result. */
-static int time_case(moeroute_context *ctx, const bench_config *c, const case_inputs *in, int quant,
+/* Times one prepared call; fills r (the copy reference too). Returns 0, or -1 on a failed call or a wrong
+ * result. */
+static int time_case(moeroute_context *ctx, const bench_config *c, const bench_run *run, const bench_call *call,
                      bench_result *r)
 {
-    moeroute_dtype out_dt = quant ? MOEROUTE_DTYPE_INT8 : in->dt;
-    size_t out_bytes = (size_t)in->a * (size_t)in->h * bench_dtype_size(out_dt);
-    moeroute_init_routing_args a;
-    memset(&a, 0, sizeof a);
-    a.struct_size = sizeof a;
-    a.num_rows = in->n;
-    a.k = in->k;
-    a.hidden = in->h;
-    a.active_num = in->active;
-    a.x_dtype = in->dt;
-    a.x = in->x;
-    a.x_row_stride = in->h;
-    a.x_col_stride = 1;
-    a.expert_idx = in->expert;
-    a.expert_row_stride = in->k;
-    a.expert_col_stride = 1;
-    a.row_idx = in->row_idx;
-    a.row_idx_row_stride = in->k;
-    a.row_idx_col_stride = 1;
-    a.expanded_x_dtype = out_dt;
-    a.scale = 20.0;
-    a.offset = 1.0;
-    a.expanded_x = bench_alloc(out_bytes);
-    a.expanded_row_idx = malloc((size_t)(in->l ? in->l : 1) * sizeof(int32_t));
-    a.expanded_expert_idx = malloc((size_t)(in->l ? in->l : 1) * sizeof(int32_t));
     double *samples = malloc((size_t)c->reps * sizeof *samples);
-    int rc = -1;
-    if (!a.expanded_x || !a.expanded_row_idx || !a.expanded_expert_idx || !samples) {
+    if (!samples) {
         fprintf(stderr, "%s: out of memory\n", r->preset);
-        goto out;
+        return -1;
     }
+    int rc = -1;
     /* Warm-up 1 faults the output pages in and grows the context's scratch; it is also the call verified. */
-    if (run_call(ctx, &a, r->preset) != 0) goto out;
-    int bad = verify(in, &a, quant);
+    if (run_call(ctx, call, r->preset) != 0) goto out;
+    const char *bad = call->op->verify(call);
     if (bad) {
-        fprintf(stderr, "%s N=%lld %s: WRONG RESULT (%s)\n", r->preset, (long long)in->n, bench_dtype_name(in->dt),
-                bad == -1 ? "expanded_expert_idx" : bad == -2 ? "expanded_row_idx" : "expanded_x");
+        fprintf(stderr, "%s %s N=%lld %s: WRONG RESULT (%s)\n", call->op->name, r->preset, (long long)r->n, r->dtype,
+                bad);
         goto out;
     }
-    /* Warm-up 2 sizes the samples: short calls are repeated so that timer resolution and call jitter stay
-     * small against the sample. */
+    /* The copy limit, right before the timed calls: it drifts on shared machines. */
+    bench_cpu_snap cpu0, cpu1;
+    bench_cpu_snapshot(&cpu0);
+    r->ref = run->ref;
+    if (run->ref_per_case) {
+        bench_copy_ref g;
+        if (bench_copy_reference(run->copy_bytes, run->threads, 3, &g) == 0) r->ref = g;
+    }
+    /* Warm-up 2 (brings the inputs back into cache after the reference) sizes the samples: short calls are
+     * repeated so that timer resolution and call jitter stay small against the sample. */
     double t0 = bench_now_s();
-    if (run_call(ctx, &a, r->preset) != 0) goto out;
+    if (run_call(ctx, call, r->preset) != 0) goto out;
     double once = bench_now_s() - t0;
     long inner = 1;
     double want = c->min_sample_ms * 1e-3;
@@ -327,66 +347,32 @@ static int time_case(moeroute_context *ctx, const bench_config *c, const case_in
     for (int rep = 0; rep < c->reps; rep++) {
         t0 = bench_now_s();
         for (long it = 0; it < inner; it++)
-            if (run_call(ctx, &a, r->preset) != 0) goto out;
+            if (run_call(ctx, call, r->preset) != 0) goto out;
         samples[rep] = (bench_now_s() - t0) / (double)inner;
     }
+    bench_cpu_snapshot(&cpu1);
+    r->others = bench_cpu_others(&cpu0, &cpu1);
     double minimum = samples[0];
     for (int rep = 1; rep < c->reps; rep++) minimum = samples[rep] < minimum ? samples[rep] : minimum;
     r->median_s = bench_median(samples, (size_t)c->reps);
     r->min_s = minimum;
     r->inner = inner;
-    r->bytes_read = (double)in->distinct * (double)in->h * (double)bench_dtype_size(in->dt) +
-                    (double)in->l * 4.0 * (in->row_idx ? 2.0 : 1.0);
-    r->bytes_written = (double)out_bytes + 2.0 * (double)in->l * 4.0;
+    r->bytes_read = call->bytes_read;
+    r->bytes_written = call->bytes_written;
     r->gbs = r->median_s > 0 ? (r->bytes_read + r->bytes_written) / r->median_s / 1e9 : 0.0;
+    r->ratio = r->ref.limit_gbs > 0 ? r->gbs / r->ref.limit_gbs : 0.0;
     rc = 0;
 out:
-    free(a.expanded_x);
-    free(a.expanded_row_idx);
-    free(a.expanded_expert_idx);
     free(samples);
-    return rc;
-}
-
-static void free_inputs(case_inputs *in)
-{
-    free(in->expert);
-    free(in->row_idx);
-    free(in->sorted_row);
-    free(in->e_end);
-    in->expert = in->row_idx = in->sorted_row = NULL;
-    in->e_end = NULL;
-}
-
-/* Routing inputs for one (preset, N, routing); x is already set. Returns 0, or -1 (message printed). */
-static int make_routing(const bench_config *c, case_inputs *in, bench_routing routing, bench_rng *rng)
-{
-    size_t l = (size_t)(in->l ? in->l : 1);
-    in->expert = malloc(l * sizeof *in->expert);
-    in->row_idx = c->explicit_row_idx ? malloc(l * sizeof *in->row_idx) : NULL;
-    in->sorted_row = malloc(l * sizeof *in->sorted_row);
-    in->e_end = malloc((size_t)in->e * sizeof *in->e_end);
-    uint8_t *mark = malloc((size_t)(in->n ? in->n : 1));
-    int rc = -1;
-    if (!in->expert || (c->explicit_row_idx && !in->row_idx) || !in->sorted_row || !in->e_end || !mark) {
-        fprintf(stderr, "out of memory preparing routing inputs\n");
-        goto out;
-    }
-    bench_fill_experts(in->expert, in->n, in->k, in->e, routing, rng);
-    if (in->row_idx) bench_fill_row_idx(in->row_idx, in->n, in->k);
-    if (bench_reference_sort(in->expert, in->row_idx, in->n, in->k, in->e, in->sorted_row, in->e_end) != 0) {
-        fprintf(stderr, "internal error: generated expert id out of range\n");
-        goto out;
-    }
-    in->distinct = bench_distinct_rows(in->sorted_row, in->a, in->n, mark);
-    rc = 0;
-out:
-    free(mark);
     return rc;
 }
 
 int main(int argc, char **argv)
 {
+    if (bench_nops > sizeof ((bench_config *)0)->ops / sizeof(size_t)) {
+        fprintf(stderr, "internal error: more operators than bench_config.ops holds\n");
+        return 1;
+    }
     bench_config c;
     if (parse_args(argc, argv, &c) != 0) return 2;
 
@@ -401,7 +387,17 @@ int main(int argc, char **argv)
     bench_cpu_model(run.cpu_model, sizeof run.cpu_model);
     run.llc_bytes = bench_llc_bytes();
     run.copy_bytes = c.copy_mib << 20;
-    if (run.llc_bytes && run.copy_bytes < 8 * run.llc_bytes && c.copy_mib == 256) run.copy_bytes = 8 * run.llc_bytes;
+    bench_stream_fn stream = bench_stream_select(c.stream, &run.stream_name);
+    if (!stream && strcmp(c.stream, "off") && strcmp(c.stream, "auto"))
+        fprintf(stderr, "moeroute_bench: streaming copy %s not available here; the reference is memcpy alone\n",
+                c.stream);
+    if (stream && bench_stream_selftest(stream) != 0) {
+        fprintf(stderr, "moeroute_bench: the %s streaming copy copies wrongly; not used\n", run.stream_name);
+        return 1;
+    }
+    if (stream) bench_copy_set_stream(stream, run.stream_name);
+    run.ops = c.ops;
+    run.nops = c.nops;
 
     moeroute_options opt = {c.threads, (int32_t)c.isa};
     moeroute_context *ctx = NULL;
@@ -415,9 +411,8 @@ int main(int argc, char **argv)
     run.isa_effective = moeroute_context_isa(ctx);
 
     run.load_start = bench_loadavg();
-    run.copy_gbs = bench_copy_bandwidth(run.copy_bytes, run.threads, c.reps < 5 ? 5 : c.reps, &run.copy_s);
-    if (run.copy_gbs <= 0) {
-        fprintf(stderr, "memcpy reference failed (allocation of 2 x %zu MiB or thread creation)\n",
+    if (bench_copy_reference(run.copy_bytes, run.threads, c.reps < 5 ? 5 : c.reps, &run.ref) != 0) {
+        fprintf(stderr, "copy reference failed (allocation of 2 x %zu MiB or thread creation)\n",
                 run.copy_bytes >> 20);
         bench_copy_release();
         moeroute_context_destroy(ctx);
@@ -436,7 +431,7 @@ int main(int argc, char **argv)
     for (size_t pi = 0; pi < c.npresets; pi++) {
         const bench_preset *p = &PRESETS[c.presets[pi]];
         for (size_t ni = 0; ni < c.nns; ni++) {
-            case_inputs in;
+            bench_case in;
             memset(&in, 0, sizeof in);
             in.n = c.ns[ni];
             in.k = p->k;
@@ -452,50 +447,58 @@ int main(int argc, char **argv)
             for (size_t di = 0; di < c.ndtypes; di++) {
                 in.dt = c.dtypes[di];
                 size_t xbytes = (size_t)in.n * (size_t)in.h * bench_dtype_size(in.dt);
-                in.x = bench_alloc(xbytes);
-                if (!in.x) {
+                void *x = bench_alloc(xbytes);
+                if (!x) {
                     fprintf(stderr, "out of memory for x (%zu MiB)\n", xbytes >> 20);
                     failures++;
                     continue;
                 }
                 bench_rng rng;
                 bench_rng_seed(&rng, 0x5EED0000u + (uint64_t)in.n * 131u + (uint64_t)in.h);
-                bench_fill_x(in.x, (size_t)in.n * (size_t)in.h, in.dt, &rng);
+                bench_fill_x(x, (size_t)in.n * (size_t)in.h, in.dt, &rng);
+                in.x = x;
                 for (size_t ri = 0; ri < c.nroutings; ri++) {
-                    if (make_routing(&c, &in, c.routings[ri], &rng) != 0) {
+                    case_arrays ar;
+                    memset(&ar, 0, sizeof ar);
+                    if (make_routing(&c, &in, &ar, c.routings[ri], &rng) != 0) {
                         failures++;
-                        free_inputs(&in);
+                        free_arrays(&ar);
                         continue;
                     }
                     for (size_t oi = 0; oi < c.nops; oi++) {
+                        const bench_op *op = &bench_ops[c.ops[oi]];
+                        if (op->dtype_free && di > 0) continue; /* reads no x: once per routing */
                         bench_result *r = &run.results[run.nresults];
+                        memset(r, 0, sizeof *r);
+                        r->op = op->name;
                         r->preset = p->name;
                         r->hidden = in.h;
                         r->experts = in.e;
                         r->k = in.k;
                         r->n = in.n;
-                        r->active = in.active;
-                        r->rows_out = in.a;
-                        r->distinct = in.distinct;
-                        r->dtype = bench_dtype_name(in.dt);
+                        r->dtype = op->dtype_free ? "-" : bench_dtype_name(in.dt);
                         r->routing = c.routings[ri] == ROUTING_SKEWED ? "skewed" : "uniform";
-                        r->op = c.ops[oi] ? "quant" : "copy";
-                        if (time_case(ctx, &c, &in, c.ops[oi], r) != 0) {
+                        bench_call call;
+                        if (bench_op_prepare(op, &in, &call) != 0) {
+                            fprintf(stderr, "%s %s N=%lld: out of memory for the outputs\n", op->name, p->name,
+                                    (long long)in.n);
                             failures++;
                             continue;
                         }
-                        r->copy_gbs = run.copy_gbs;
-                        if (run.ref_per_case) { /* the copy limit drifts on shared machines: re-measure */
-                            double g = bench_copy_bandwidth(run.copy_bytes, run.threads, 3, NULL);
-                            if (g > 0) r->copy_gbs = g;
+                        r->rows_out = call.rows_out;
+                        r->distinct = call.distinct;
+                        int bad = time_case(ctx, &c, &run, &call, r);
+                        bench_op_release(&call);
+                        if (bad) {
+                            failures++;
+                            continue;
                         }
-                        r->ratio = r->gbs / r->copy_gbs;
                         bench_print_row(stdout, r, run.nresults == 0);
                         run.nresults++;
                     }
-                    free_inputs(&in);
+                    free_arrays(&ar);
                 }
-                free(in.x);
+                free(x);
                 in.x = NULL;
             }
         }

@@ -25,7 +25,7 @@ typedef struct mr_backend {
 void mr_backend_init(mr_backend *b, moeroute_isa isa, size_t threads);
 
 /* Whether an output of `bytes` should bypass the cache: writing it through the cache would first read every
- * destination line and evict the inputs (more than half the last-level cache). */
+ * destination line and evict the inputs (more than half the last-level cache, and at most 8 MiB). */
 int mr_backend_stream_output(size_t bytes);
 
 /* The pool a run may use: pools wider than the plan's thread count (never given by this library's callers)

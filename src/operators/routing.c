@@ -267,7 +267,7 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, vo
     char *ws = (char *)workspace + ((MR_WS_ALIGN - (uintptr_t)workspace % MR_WS_ALIGN) % MR_WS_ALIGN);
 
     /* 2. flatten the index inputs and check the data */
-    const int32_t *keys;
+    const int32_t *keys = NULL;
     if ((st = mr_flat_keys(api, (int32_t *)(ws + plan->ws.keys), &v[MR_RV_EXPERT], N, K, &keys)) != MOEROUTE_OK)
         return st;
     const int32_t *rows = NULL;
