@@ -11,6 +11,9 @@
 /* Element types of x, used as an index into the per-dtype kernel arrays. */
 typedef enum mr_xtype { MR_X_F16 = 0, MR_X_BF16 = 1, MR_X_F32 = 2, MR_X_COUNT = 3 } mr_xtype;
 
+/* Bytes per element of an mr_xtype. */
+static inline size_t mr_xtype_size(mr_xtype t) { return t == MR_X_F32 ? 4u : 2u; }
+
 /* Static quantization constants, already rounded double -> float -> fp16 (spec 1.4) and held as the
  * float value of that fp16 number (exact). Kernels also get the fp16 bit patterns. */
 typedef struct mr_quant_params {

@@ -13,8 +13,6 @@ const char *const mr_route_slot_names[MR_RV_COUNT] = {
     "x", "expertIdx", "rowIdx", "scale", "offset", "expandedX", "expandedRowIdx", "expandedExpertIdx",
     "expertTokensCountOrCumsum", "expertTokensBeforeCapacity", "expandedScale"};
 
-size_t mr_xtype_size(mr_xtype t) { return t == MR_X_F32 ? 4 : 2; }
-
 static size_t mr_align_up(size_t v) { return (v + (MR_WS_ALIGN - 1)) & ~(size_t)(MR_WS_ALIGN - 1); }
 
 /* The one place that decides the workspace layout (plan reports it, run carves it). Arrays are sized for

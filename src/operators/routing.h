@@ -102,6 +102,4 @@ moeroute_status mr_route_plan_init(mr_route_plan *plan, const mr_route_desc *des
 moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, void *workspace, size_t workspace_size,
                              mr_pool *pool, const char *api);
 
-size_t mr_xtype_size(mr_xtype t);
-
 #endif /* MR_OPERATORS_ROUTING_H */

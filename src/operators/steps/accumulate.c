@@ -12,8 +12,6 @@
 /* Below this much work (multiply-adds) threads cost more than they give. */
 #define MR_ACC_PARALLEL_MIN_WORK (128 * 1024)
 
-static size_t mr_xtype_size(mr_xtype t) { return t == MR_X_F32 ? 4u : 2u; }
-
 mr_acc_src mr_acc_src_2d(const mr_view *v, mr_xtype type)
 {
     mr_acc_src s;
