@@ -187,9 +187,11 @@ class Context:
 
 
 class _Call:
-    """A prepared native call: the argument struct, the objects that own its memory and the outputs."""
+    """A prepared native call: the entry point's name (an attribute of _lib.Library), the argument struct, the
+    objects that own its memory and the outputs (a tuple, None where the operator has no such output)."""
 
-    def __init__(self, args, keep, outputs):
+    def __init__(self, fn, args, keep, outputs):
+        self.fn = fn
         self.args = args
         self.keep = keep
         self.outputs = outputs
@@ -245,23 +247,22 @@ def _prepare(quant, x, row_idx, expert_idx, active_num, scale, offset, bf16):
     a.expanded_x = addr(ex)
     a.expanded_row_idx = addr(er)
     a.expanded_expert_idx = addr(ee)
-    return _Call(a, (xo, eo, ro), (ex, er, ee))
+    return _Call("init_routing", a, (xo, eo, ro), (ex, er, ee))
 
 
 def _run(call, ctx):
     lib = _lib.get()
+    fn = getattr(lib, call.fn)
     if ctx is None:
         lib.take_error_message()  # drop stale messages so the exception carries this call's only
-        st = lib.init_routing(None, _lib.ctypes.byref(call.args))
-        lib.check(st)
+        lib.check(fn(None, _lib.ctypes.byref(call.args)))
     else:
         if not isinstance(ctx, Context):
             raise TypeError("ctx must be a moeroute.Context or None")
         with ctx._lock:
             h = ctx._require()
             lib.take_error_message()
-            st = lib.init_routing(h, _lib.ctypes.byref(call.args))
-            lib.check(st)
+            lib.check(fn(h, _lib.ctypes.byref(call.args)))
     return call.outputs
 
 

@@ -18,14 +18,13 @@ the native API would read as "all experts"; Python ints that do not fit the nati
 MoerouteError with the status the library uses for that kind of error.
 """
 
-import ctypes
 import operator
 
 import numpy as np
 
 from . import _lib
 from ._lib import MoerouteError
-from ._routing import Context, _Operand, _dtype_error, _is_tensor, _operand, _rank_error, _torch
+from ._routing import _Call, _Operand, _dtype_error, _is_tensor, _operand, _rank_error, _run, _torch
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 _INT32_MIN, _INT32_MAX = -(2 ** 31), 2 ** 31 - 1
@@ -132,33 +131,6 @@ def _addr(a):
     if t is not None and isinstance(a, t.Tensor):
         return a.data_ptr() if a.numel() else None
     return a.ctypes.data if a.size else None
-
-
-class _Call:
-    """A prepared native call: the entry point's name, the argument struct, the objects that own its memory and
-    the outputs (a tuple, None where the operator has no such output)."""
-
-    def __init__(self, fn, args, keep, outputs):
-        self.fn = fn
-        self.args = args
-        self.keep = keep
-        self.outputs = outputs
-
-
-def _run(call, ctx):
-    lib = _lib.get()
-    fn = getattr(lib, call.fn)
-    if ctx is None:
-        lib.take_error_message()  # drop stale messages so the exception carries this call's only
-        lib.check(fn(None, ctypes.byref(call.args)))
-    else:
-        if not isinstance(ctx, Context):
-            raise TypeError("ctx must be a moeroute.Context or None")
-        with ctx._lock:
-            h = ctx._require()
-            lib.take_error_message()
-            lib.check(fn(h, ctypes.byref(call.args)))
-    return call.outputs
 
 
 def _common(api, x, expert_idx, bf16, allow_int8):
