@@ -22,8 +22,8 @@ import numpy as np
 
 from . import _lib
 from ._lib import MoerouteError
-from ._routing import _dtype_error, _is_tensor, _operand, _torch
-from ._routing_family import _EMPTY_ADDR, _Call, _Outputs, _addr, _i32, _run, _shape_error, _side_input
+from ._routing import _Call, _dtype_error, _is_tensor, _operand, _run, _torch
+from ._routing_family import _EMPTY_ADDR, _Outputs, _addr, _i32, _shape_error, _side_input
 
 _FLOAT_WANT = ("float16, float32 or bfloat16 (numpy: float16, float32, or uint16 raw bfloat16 bits with "
                "bf16=True; torch: torch.float16, torch.bfloat16, torch.float32)")
