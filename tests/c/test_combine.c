@@ -41,41 +41,6 @@ static const char *errmsg(void)
     return m ? m : "(no message)";
 }
 
-static int bytes_are(const void *p, size_t n, unsigned char v)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != v) return 0;
-    return 1;
-}
-
-static void print_bits32(const char *what, const float *a, size_t n)
-{
-    fprintf(stderr, "  %s:", what);
-    for (size_t i = 0; i < n; i++) fprintf(stderr, " %g(%08x)", (double)a[i], (unsigned)mr_f32_bits(a[i]));
-    fputc('\n', stderr);
-}
-
-static void print_u16(const char *what, const uint16_t *a, size_t n)
-{
-    fprintf(stderr, "  %s:", what);
-    for (size_t i = 0; i < n; i++) fprintf(stderr, " %04x", (unsigned)a[i]);
-    fputc('\n', stderr);
-}
-
-/* bit-exact comparisons (so -0 and +0 differ) */
-#define CHECK_F32(got, want, n, ...)                                                                         \
-    do {                                                                                                     \
-        int ok_ = memcmp(got, want, (n) * sizeof(float)) == 0;                                               \
-        CHECK(ok_, __VA_ARGS__);                                                                             \
-        if (!ok_) print_bits32("got ", got, n), print_bits32("want", want, n);                               \
-    } while (0)
-#define CHECK_U16(got, want, n, ...)                                                                         \
-    do {                                                                                                     \
-        int ok_ = memcmp(got, want, (n) * sizeof(uint16_t)) == 0;                                            \
-        CHECK(ok_, __VA_ARGS__);                                                                             \
-        if (!ok_) print_u16("got ", got, n), print_u16("want", want, n);                                     \
-    } while (0)
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* calling the operators                                                                                */
@@ -167,7 +132,7 @@ static void expect_refused(const char *what, aclnnStatus st, aclnnStatus want, i
     CHECK(st == want && g_phase == phase, "%s: got %d in phase %d, want %d in phase %d (%s)", what, (int)st, g_phase,
           (int)want, phase, m ? m : "(no message)");
     CHECK(m && m[0], "%s: no message for aclGetRecentErrMsg", what);
-    CHECK(bytes_are(out, n, SENT), "%s: a refused call wrote its output", what);
+    CHECK(mr_test_bytes_are(out, n, SENT), "%s: a refused call wrote its output", what);
 }
 
 /* ---------------------------------------------------------------------------------------------------- */

@@ -35,41 +35,6 @@ static const char *msg(void)
     return m ? m : "(no message)";
 }
 
-static int bytes_are(const void *p, size_t n, unsigned char v)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != v) return 0;
-    return 1;
-}
-
-static void print_f32(const char *what, const float *a, size_t n)
-{
-    fprintf(stderr, "  %s:", what);
-    for (size_t i = 0; i < n; i++) fprintf(stderr, " %g(%08x)", (double)a[i], (unsigned)mr_f32_bits(a[i]));
-    fputc('\n', stderr);
-}
-
-static void print_u16(const char *what, const uint16_t *a, size_t n)
-{
-    fprintf(stderr, "  %s:", what);
-    for (size_t i = 0; i < n; i++) fprintf(stderr, " %04x", (unsigned)a[i]);
-    fputc('\n', stderr);
-}
-
-/* bit-exact (so -0 and +0 differ) */
-#define CHECK_F32(got, want, n, ...)                                                                         \
-    do {                                                                                                     \
-        int ok_ = memcmp(got, want, (n) * sizeof(float)) == 0;                                               \
-        CHECK(ok_, __VA_ARGS__);                                                                             \
-        if (!ok_) print_f32("got ", got, n), print_f32("want", want, n);                                     \
-    } while (0)
-#define CHECK_U16(got, want, n, ...)                                                                         \
-    do {                                                                                                     \
-        int ok_ = memcmp(got, want, (n) * sizeof(uint16_t)) == 0;                                            \
-        CHECK(ok_, __VA_ARGS__);                                                                             \
-        if (!ok_) print_u16("got ", got, n), print_u16("want", want, n);                                     \
-    } while (0)
 
 static moeroute_token_unpermute_args up_args(void)
 {
@@ -321,7 +286,7 @@ static void expect_refused(const char *what, moeroute_status st, moeroute_status
           m ? m : "(no message)");
     CHECK(m && m[0], "%s: no message", what);
     if (needle && m) CHECK(strstr(m, needle) != NULL, "%s: message \"%s\" lacks \"%s\"", what, m, needle);
-    if (out) CHECK(bytes_are(out, n, SENT), "%s: a refused call wrote its output", what);
+    if (out) CHECK(mr_test_bytes_are(out, n, SENT), "%s: a refused call wrote its output", what);
 }
 
 static void test_unpermute_refusals(void)

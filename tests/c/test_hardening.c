@@ -80,13 +80,6 @@ static void gbuf_free(gbuf *g)
     memset(g, 0, sizeof *g);
 }
 
-static int all_bytes(const unsigned char *p, size_t n, unsigned char v)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != v) return 0;
-    return 1;
-}
-
 /* The guards must really trap, or the tests below prove nothing: a child process touching one byte past
  * the end (and one before the start) must die. Run first, before any thread exists. */
 static void test_guard_pages_trap(void)
@@ -283,7 +276,7 @@ static void inst_free(inst *in)
 static int outputs_untouched(const inst *in)
 {
     for (int i = 0; i < in->op->nt; i++)
-        if (in->op->t[i].fill == F_OUT && !all_bytes(in->g[i].p, in->g[i].n, SENT)) return 0;
+        if (in->op->t[i].fill == F_OUT && !mr_test_bytes_are(in->g[i].p, in->g[i].n, SENT)) return 0;
     return 1;
 }
 

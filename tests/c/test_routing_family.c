@@ -40,14 +40,6 @@ static const char *errmsg(void)
     return m ? m : "(no message)";
 }
 
-static int bytes_are(const void *p, size_t n, unsigned char v)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != v) return 0;
-    return 1;
-}
-
 static int eq_i32(const int32_t *a, const int32_t *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
 static int eq_i64(const int64_t *a, const int64_t *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
 static int eq_i8(const int8_t *a, const int8_t *b, size_t n) { return memcmp(a, b, n) == 0; }
@@ -66,13 +58,6 @@ static void print_i8(const char *what, const int8_t *a, size_t n)
 {
     fprintf(stderr, "  %s:", what);
     for (size_t i = 0; i < n; i++) fprintf(stderr, " %d", (int)a[i]);
-    fputc('\n', stderr);
-}
-
-static void print_f32(const char *what, const float *a, size_t n)
-{
-    fprintf(stderr, "  %s:", what);
-    for (size_t i = 0; i < n; i++) fprintf(stderr, " %g", (double)a[i]);
     fputc('\n', stderr);
 }
 
@@ -100,12 +85,6 @@ static void print_i64(const char *what, const int64_t *a, size_t n)
         int ok_ = eq_i8(got, want, n);                                                                       \
         CHECK(ok_, __VA_ARGS__);                                                                             \
         if (!ok_) print_i8("got ", got, n), print_i8("want", want, n);                                       \
-    } while (0)
-#define CHECK_F32(got, want, n, ...)                                                                         \
-    do {                                                                                                     \
-        int ok_ = eq_f32(got, want, n);                                                                      \
-        CHECK(ok_, __VA_ARGS__);                                                                             \
-        if (!ok_) print_f32("got ", got, n), print_f32("want", want, n);                                     \
     } while (0)
 
 /* Contiguous ND tensor of rank 1..3 over data (CANN sample style: view dims = storage dims). */
@@ -235,7 +214,7 @@ static void test_v2_worked_example(void)
     CHECK(st == ACLNN_SUCCESS, "V2 cumsum: status %d: %s", st, errmsg());
     CHECK_I32(cnt, want_cumsum, 3, "V2 cumsum (flag 1)");
     CHECK_I32(er, want_er, 6, "V2 cumsum: expandedRowIdx");
-    CHECK(bytes_are(bcnt, sizeof bcnt, SENT), "V2 dropless: beforeCapacity output must not be written");
+    CHECK(mr_test_bytes_are(bcnt, sizeof bcnt, SENT), "V2 dropless: beforeCapacity output must not be written");
     /* ... and not required either */
     c.bcnt = NULL;
     st = run_routing(&c);
@@ -248,7 +227,7 @@ static void test_v2_worked_example(void)
     st = run_routing(&c);
     CHECK(st == ACLNN_SUCCESS, "V2 activeNum 4: status %d: %s", st, errmsg());
     CHECK_F32(ex, want_ex, 16, "V2 activeNum 4: first 4 rows");
-    CHECK(bytes_are(ex + 16, 8 * sizeof(float), SENT), "V2 activeNum 4: rows 4, 5 not written");
+    CHECK(mr_test_bytes_are(ex + 16, 8 * sizeof(float), SENT), "V2 activeNum 4: rows 4, 5 not written");
     CHECK_I32(er, want_er, 6, "V2 activeNum 4: expandedRowIdx complete");
     CHECK_I32(cnt, want_count, 3, "V2 activeNum 4: counts cover all copies");
 
@@ -258,7 +237,7 @@ static void test_v2_worked_example(void)
     st = run_routing(&c);
     CHECK(st == ACLNN_SUCCESS, "V2 activeNum 1: status %d: %s", st, errmsg());
     CHECK_F32(ex, want_ex, 4, "V2 activeNum 1: row x[1]");
-    CHECK(bytes_are(ex + 4, 20 * sizeof(float), SENT), "V2 activeNum 1: only one row written");
+    CHECK(mr_test_bytes_are(ex + 4, 20 * sizeof(float), SENT), "V2 activeNum 1: only one row written");
     CHECK_I32(er, want_er, 6, "V2 activeNum 1: expandedRowIdx");
 
     /* activeNum larger than N*K: min(L, activeNum) = 6; also larger than N (V1 would use rows of tokens) */
@@ -323,7 +302,7 @@ static void test_v2_drop_pad(void)
     CHECK_I32(er, want_er, 8, "V2 drop C=2: expandedRowIdx (dropped copy -1)");
     CHECK_F32(ex, want_ex, 30, "V2 drop C=2: expandedX [5,2,3] with zero pad rows");
     CHECK_I32(bcnt, want_bc, 5, "V2 drop C=2: beforeCapacity counts");
-    CHECK(bytes_are(cnt, sizeof cnt, SENT), "V2 drop: count output must not be written (flag forced to 0)");
+    CHECK(mr_test_bytes_are(cnt, sizeof cnt, SENT), "V2 drop: count output must not be written (flag forced to 0)");
 
     /* activeNum is ignored in drop mode; count output may be NULL */
     memset(ex, SENT, sizeof ex), memset(er, SENT, sizeof er), memset(bcnt, SENT, sizeof bcnt);
@@ -343,7 +322,7 @@ static void test_v2_drop_pad(void)
     CHECK(st == ACLNN_SUCCESS, "V2 drop C=1: status %d: %s", st, errmsg());
     CHECK_I32(er, want_er1, 8, "V2 drop C=1: expandedRowIdx");
     CHECK_F32(ex, want_ex1, 15, "V2 drop C=1: expandedX [5,1,3]");
-    CHECK(bytes_are(ex + 15, 15 * sizeof(float), SENT), "V2 drop C=1: nothing beyond E*C rows");
+    CHECK(mr_test_bytes_are(ex + 15, 15 * sizeof(float), SENT), "V2 drop C=1: nothing beyond E*C rows");
     CHECK_I32(bcnt, want_bc, 5, "V2 drop C=1: beforeCapacity");
 
     /* beforeCapacity flag false: tensor may be NULL */
@@ -449,7 +428,7 @@ static void test_v2_half_types(void)
     st = run_routing(&d);
     CHECK(st == ACLNN_SUCCESS, "V2 fp16 drop: status %d: %s", st, errmsg());
     CHECK(eq_u16(ex, want_h, 8), "V2 fp16 drop: expandedX [4,1,2] with a zero pad row");
-    CHECK(bytes_are(ex + 8, 4 * sizeof(uint16_t), SENT), "V2 fp16 drop: nothing beyond E*C rows");
+    CHECK(mr_test_bytes_are(ex + 8, 4 * sizeof(uint16_t), SENT), "V2 fp16 drop: nothing beyond E*C rows");
     CHECK_I32(er, want_er_drop, 6, "V2 fp16 drop: expandedRowIdx");
     CHECK_I32(bcnt, want_bc, 4, "V2 fp16 drop: beforeCapacity");
 }
@@ -575,7 +554,7 @@ static void test_qv2_dynamic(void)
     CHECK(st == ACLNN_SUCCESS, "QuantV2 dynamic activeNum 2: status %d: %s", st, errmsg());
     CHECK_I8(ex, want_q, 8, "QuantV2 dynamic activeNum 2: q rows 0, 1");
     CHECK_F32(dyn, want_s, 2, "QuantV2 dynamic activeNum 2: scales");
-    CHECK(bytes_are(ex + 8, 4, SENT) && bytes_are(dyn + 2, sizeof(float), SENT),
+    CHECK(mr_test_bytes_are(ex + 8, 4, SENT) && mr_test_bytes_are(dyn + 2, sizeof(float), SENT),
           "QuantV2 dynamic activeNum 2: row 2 not written");
 }
 
@@ -727,10 +706,10 @@ static void test_v3_range(void)
         CHECK(st == ACLNN_SUCCESS, "V3 range [1,4) rowIdxType %d: status %d: %s", rowtype, st, errmsg());
         CHECK_I32(er, rowtype ? want_er1 : want_er0, 8, "V3 range [1,4): expandedRowIdx, rowIdxType %d", rowtype);
         CHECK_F32(ex, want_ex, 18, "V3 range [1,4): expandedX rows 0..5 (rowIdxType %d)", rowtype);
-        CHECK(bytes_are(ex + 18, 6 * sizeof(float), SENT), "V3 range [1,4): rows >= V not written");
+        CHECK(mr_test_bytes_are(ex + 18, 6 * sizeof(float), SENT), "V3 range [1,4): rows >= V not written");
         CHECK_I64(cnt, want_cnt1, 3, "V3 range [1,4): counts type 1");
-        CHECK(bytes_are(cnt + 3, 9 * sizeof(int64_t), SENT), "V3 counts type 1: nothing beyond end-start");
-        CHECK(bytes_are(esc, sizeof esc, SENT), "V3 quantMode -1 without scale: expandedScaleOut not written");
+        CHECK(mr_test_bytes_are(cnt + 3, 9 * sizeof(int64_t), SENT), "V3 counts type 1: nothing beyond end-start");
+        CHECK(mr_test_bytes_are(esc, sizeof esc, SENT), "V3 quantMode -1 without scale: expandedScaleOut not written");
     }
 
     /* key-value counts, activeNum = N*K, per-token scale */
@@ -742,12 +721,12 @@ static void test_v3_range(void)
     aclnnStatus st = run_v3(&c);
     CHECK(st == ACLNN_SUCCESS, "V3 key-value: status %d: %s", st, errmsg());
     CHECK_I64(cnt, want_kv, 8, "V3 key-value: pairs then one (0,0) row");
-    CHECK(bytes_are(cnt + 8, 4 * sizeof(int64_t), SENT), "V3 key-value: rows >= min(end-start+1, E) not written");
+    CHECK(mr_test_bytes_are(cnt + 8, 4 * sizeof(int64_t), SENT), "V3 key-value: rows >= min(end-start+1, E) not written");
     CHECK_I32(er, want_er0, 8, "V3 key-value: expandedRowIdx");
     CHECK_F32(ex, want_ex, 18, "V3 key-value: expandedX");
     CHECK_F32(esc, want_esc, 6, "V3 quantMode -1: expandedScaleOut[i] = scale[token]");
-    CHECK(bytes_are(esc + 6, 2 * sizeof(float), SENT), "V3 quantMode -1: expandedScaleOut entries >= V untouched");
-    CHECK(bytes_are(ex + 18, 6 * sizeof(float), SENT), "V3 key-value: expandedX rows >= V untouched");
+    CHECK(mr_test_bytes_are(esc + 6, 2 * sizeof(float), SENT), "V3 quantMode -1: expandedScaleOut entries >= V untouched");
+    CHECK(mr_test_bytes_are(ex + 18, 6 * sizeof(float), SENT), "V3 key-value: expandedX rows >= V untouched");
 }
 
 /* Full range (NULL and empty array), empty range (V = 0), range with one expert. */
@@ -797,7 +776,7 @@ static void test_v3_full_and_empty_ranges(void)
     aclnnStatus st = run_v3(&c);
     CHECK(st == ACLNN_SUCCESS, "V3 range [4,5): status %d: %s", st, errmsg());
     CHECK_I32(er, none, 8, "V3 range [4,5) type 0: all -1");
-    CHECK(bytes_are(ex, sizeof ex, SENT) && bytes_are(esc, sizeof esc, SENT), "V3 V = 0: no row written");
+    CHECK(mr_test_bytes_are(ex, sizeof ex, SENT) && mr_test_bytes_are(esc, sizeof esc, SENT), "V3 V = 0: no row written");
     CHECK_I64(cnt, zero1, 1, "V3 range [4,5): count [0]");
     memset(er, SENT, sizeof er), memset(cnt, SENT, sizeof cnt);
     c.rowtype = 1, c.type = 2;
@@ -806,7 +785,7 @@ static void test_v3_full_and_empty_ranges(void)
     CHECK_I32(er, none, 8, "V3 range [4,5) type 1: all -1");
     /* nz = 0; rows 0 .. min(2, 6)-1 = 1 are (0,0); rows 2..5 untouched */
     CHECK_I64(cnt, zero_kv, 4, "V3 range [4,5) key-value: two (0,0) rows");
-    CHECK(bytes_are(cnt + 4, 8 * sizeof(int64_t), SENT), "V3 range [4,5) key-value: rows 2..5 untouched");
+    CHECK(mr_test_bytes_are(cnt + 4, 8 * sizeof(int64_t), SENT), "V3 range [4,5) key-value: rows 2..5 untouched");
 
     /* [0, 1): only f2 (token 1); key-value (0,1), then one (0,0) row */
     static const int32_t want_er_e0[8] = {2, -1, -1, -1, -1, -1, -1, -1};
@@ -820,11 +799,11 @@ static void test_v3_full_and_empty_ranges(void)
     CHECK(st == ACLNN_SUCCESS, "V3 range [0,1): status %d: %s", st, errmsg());
     CHECK_I32(er, want_er_e0, 8, "V3 range [0,1) type 1");
     CHECK_F32(ex, want_ex_e0, 3, "V3 range [0,1): one row");
-    CHECK(bytes_are(ex + 3, 21 * sizeof(float), SENT), "V3 range [0,1): rows >= 1 untouched");
+    CHECK(mr_test_bytes_are(ex + 3, 21 * sizeof(float), SENT), "V3 range [0,1): rows >= 1 untouched");
     CHECK_F32(esc, want_esc_e0, 1, "V3 range [0,1): scale of token 1");
-    CHECK(bytes_are(esc + 1, 7 * sizeof(float), SENT), "V3 range [0,1): scales >= 1 untouched");
+    CHECK(mr_test_bytes_are(esc + 1, 7 * sizeof(float), SENT), "V3 range [0,1): scales >= 1 untouched");
     CHECK_I64(cnt, want_kv_e0, 4, "V3 range [0,1) key-value");
-    CHECK(bytes_are(cnt + 4, 8 * sizeof(int64_t), SENT), "V3 range [0,1) key-value: rows 2..5 untouched");
+    CHECK(mr_test_bytes_are(cnt + 4, 8 * sizeof(int64_t), SENT), "V3 range [0,1) key-value: rows 2..5 untouched");
 }
 
 /* Ids outside [0, E) are filtered (no refusal in V3); INT8 x copied for quantMode -1. */
@@ -847,7 +826,7 @@ static void test_v3_filter_and_int8(void)
     CHECK(st == ACLNN_SUCCESS, "V3 out-of-range ids: status %d: %s", st, errmsg());
     CHECK_I32(er, want_er, 6, "V3 out-of-range ids filtered: expandedRowIdx");
     CHECK_F32(ex, want_ex, 6, "V3 out-of-range ids: expandedX");
-    CHECK(bytes_are(ex + 6, 6 * sizeof(float), SENT), "V3 out-of-range ids: rows >= 3 untouched");
+    CHECK(mr_test_bytes_are(ex + 6, 6 * sizeof(float), SENT), "V3 out-of-range ids: rows >= 3 untouched");
     CHECK_I64(cnt, want_cnt, 3, "V3 out-of-range ids: counts");
 
     /* INT8 x, problem A ids, rowIdxType 1 (= perm [2,4,0,3,1,5]), tokens [1,2,0,1,0,2], scale [N] */
@@ -918,12 +897,12 @@ static void test_v3_dynamic(void)
     st = run_v3(&c);
     CHECK(st == ACLNN_SUCCESS, "V3 dynamic range [2,3): status %d: %s", st, errmsg());
     CHECK_I8(ex, want_r, 8, "V3 dynamic range [2,3): q rows 0, 1");
-    CHECK(bytes_are(ex + 8, 4, SENT), "V3 dynamic range [2,3): row 2 untouched");
+    CHECK(mr_test_bytes_are(ex + 8, 4, SENT), "V3 dynamic range [2,3): row 2 untouched");
     CHECK_F32(esc, want_s_r, 2, "V3 dynamic range [2,3): scales");
-    CHECK(bytes_are(esc + 2, sizeof(float), SENT), "V3 dynamic range [2,3): scale 2 untouched");
+    CHECK(mr_test_bytes_are(esc + 2, sizeof(float), SENT), "V3 dynamic range [2,3): scale 2 untouched");
     CHECK_I32(er, want_er_r, 3, "V3 dynamic range [2,3): rowIdxType 1");
     CHECK_I64(cnt, want_kv, 4, "V3 dynamic range [2,3): key-value");
-    CHECK(bytes_are(cnt + 4, 2 * sizeof(int64_t), SENT), "V3 dynamic range [2,3): key-value row 2 untouched");
+    CHECK(mr_test_bytes_are(cnt + 4, 2 * sizeof(int64_t), SENT), "V3 dynamic range [2,3): key-value row 2 untouched");
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -950,7 +929,7 @@ static void test_compute_expert_tokens(void)
     aclnnStatus st = run_cet(s1, 6, 5, out);
     CHECK(st == ACLNN_SUCCESS, "CET basic: status %d: %s", st, errmsg());
     CHECK_I32(out, w1, 5, "CET basic: out[e] = #{x <= e}");
-    CHECK(bytes_are(out + 5, 3 * sizeof(int32_t), SENT), "CET basic: nothing beyond numExperts");
+    CHECK(mr_test_bytes_are(out + 5, 3 * sizeof(int32_t), SENT), "CET basic: nothing beyond numExperts");
 
     static const int32_t s2[3] = {2, 2, 4};
     static const int32_t w2[6] = {0, 0, 2, 2, 3, 3};

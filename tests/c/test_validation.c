@@ -29,13 +29,7 @@ static void problem_init(problem *p)
     memset(p->eexp, SENTINEL, sizeof p->eexp);
 }
 
-static int untouched(const void *buf, size_t n)
-{
-    const unsigned char *b = buf;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != SENTINEL) return 0;
-    return 1;
-}
+static int untouched(const void *buf, size_t n) { return mr_test_bytes_are(buf, n, SENTINEL); }
 
 static int outputs_untouched(const problem *p)
 {
