@@ -4,7 +4,7 @@
 #include "aclnnop/aclnn_moe_init_routing_v2.h"
 #include "operators/routing_aclnn.h"
 
-enum { A_X, A_EXPERT, A_SCALE, A_OFFSET, A_OUT_X, A_OUT_ROW, A_OUT_COUNT, A_OUT_BEFORE, A_OUT_DSCALE };
+enum { A_X, A_EXPERT, A_SCALE, A_OFFSET, A_OUT_X, A_OUT_ROW, A_OUT_COUNT, A_OUT_BEFORE, A_OUT_DSCALE, A_COUNT };
 
 /* Optional outputs and the quant tensors are checked by the operator (only when the mode uses them). */
 static const mr_arg_spec mr_v2_args[] = {
@@ -62,16 +62,16 @@ static aclnnStatus mr_prepare(const mr_aclnn_op *op, const void *const *targs, c
                               uint64_t *workspaceSize, aclOpExecutor **executor)
 {
     const int quant = op == &mr_quant_v2_op;
-    /* one index space for both tables: V2 has no scale/offset/dynamic-scale arguments */
-    const void *args[9] = {targs[0], targs[1], NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    /* Both tables in the QuantV2 index space A_*: pos[i] is argument i's position in op's table, -1 where V2 has
+     * no such argument (scale, offset, dynamic scale). */
+    static const int v2_pos[A_COUNT] = {0, 1, -1, -1, 2, 3, 4, 5, -1};
+    static const int quant_pos[A_COUNT] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    const int *pos = quant ? quant_pos : v2_pos;
+    const void *args[A_COUNT];
+    for (int i = 0; i < A_COUNT; i++) args[i] = pos[i] < 0 ? NULL : targs[pos[i]];
     mr_aclnn_call c;
     aclnnStatus st = mr_aclnn_begin(&c, op, targs, workspaceSize, executor);
     if (st != ACLNN_SUCCESS) return st;
-    if (quant) {
-        for (int i = 2; i < 9; i++) args[i] = targs[i];
-    } else {
-        args[A_OUT_X] = targs[2], args[A_OUT_ROW] = targs[3], args[A_OUT_COUNT] = targs[4], args[A_OUT_BEFORE] = targs[5];
-    }
     const aclTensor *x = args[A_X], *expertIdx = args[A_EXPERT], *scale = args[A_SCALE], *offset = args[A_OFFSET];
     const aclTensor *ex = args[A_OUT_X], *erow = args[A_OUT_ROW], *dscale = args[A_OUT_DSCALE];
     /* tiling checks (spec 3.4, 4.3) */
@@ -128,8 +128,8 @@ static aclnnStatus mr_prepare(const mr_aclnn_op *op, const void *const *targs, c
                     : mr_aclnn_tiling(&c, "expandedXOut must be [%lld, %lld] (activeNum rows of H)", (long long)rows,
                                       (long long)H);
     if (!mr_aclnn_shape_is(erow, 1, &L)) return mr_aclnn_tiling(&c, "expandedRowIdxOut must be 1-D [N*K] = [%lld]", (long long)L);
-    if (flag && (st = mr_check_count_out(&c, args[A_OUT_COUNT], c.op->args[quant ? 6 : 4].name, E))) return st;
-    if (before && (st = mr_check_count_out(&c, args[A_OUT_BEFORE], c.op->args[quant ? 7 : 5].name, E))) return st;
+    if (flag && (st = mr_check_count_out(&c, args[A_OUT_COUNT], c.op->args[pos[A_OUT_COUNT]].name, E))) return st;
+    if (before && (st = mr_check_count_out(&c, args[A_OUT_BEFORE], c.op->args[pos[A_OUT_BEFORE]].name, E))) return st;
     if (quant && a->quant_mode == 1) {
         const int64_t len = drop ? E * C : rows;
         if ((st = mr_check_f32(&c, dscale, "dynamicQuantScaleOutOptional", 1))) return st;
@@ -137,10 +137,10 @@ static aclnnStatus mr_prepare(const mr_aclnn_op *op, const void *const *targs, c
             return mr_aclnn_tiling(&c, "dynamicQuantScaleOutOptional must be 1-D [%lld]", (long long)len);
     }
     /* tensors the mode does not use take no part in the run */
-    if (!flag) mr_aclnn_unused(&c, quant ? 6 : 4);
-    if (!before) mr_aclnn_unused(&c, quant ? 7 : 5);
-    if (quant && a->quant_mode == 1) mr_aclnn_unused(&c, A_OFFSET);
-    if (quant && a->quant_mode == 0) mr_aclnn_unused(&c, A_OUT_DSCALE);
+    if (!flag) mr_aclnn_unused(&c, (size_t)pos[A_OUT_COUNT]);
+    if (!before) mr_aclnn_unused(&c, (size_t)pos[A_OUT_BEFORE]);
+    if (quant && a->quant_mode == 1) mr_aclnn_unused(&c, (size_t)pos[A_OFFSET]);
+    if (quant && a->quant_mode == 0) mr_aclnn_unused(&c, (size_t)pos[A_OUT_DSCALE]);
     mr_route_desc d = {.variant = MR_ROUTE_V2, .n = N, .k = K, .h = H, .active = a->active, .drop = drop,
                        .capacity = C, .experts = E,
                        .count_kind = flag == 1 ? MR_COUNT_CUMSUM_I32 : flag == 2 ? MR_COUNT_I32 : MR_COUNT_NONE,
