@@ -379,8 +379,8 @@ moeroute_status mr_route_run(const mr_route_plan *plan, const mr_view *views, vo
         .rowbuf = (unsigned char *)ws + plan->ws.rowbuf,
         .work = plan->out_bytes + (d->transform != MR_ROW_COPY ? plan->out_bytes * 4 : 0),
     };
-    if (d->transform != MR_ROW_DYNAMIC) rs.out_scale = d->scale_carry ? rs.out_scale : NULL;
-    if (plan->out_bytes || rs.carry || rs.out_scale) mr_row_step_run(&rs, pool);
+    /* rows with columns, carried scales, or dynamic scales (written even when H = 0) */
+    if (plan->out_bytes || rs.carry || d->transform == MR_ROW_DYNAMIC) mr_row_step_run(&rs, pool);
 
     /* 9. pad rows of drop & pad */
     mr_pad_rows(plan, v, cnt);
