@@ -202,27 +202,20 @@ static aclnnStatus mr_check_view(const char *api, const char *name, const aclTen
     return ACLNN_SUCCESS;
 }
 
-static int mr_tensor_contiguous(const aclTensor *t)
+mr_view mr_aclnn_view(const aclTensor *t)
 {
     mr_view v;
     memset(&v, 0, sizeof v);
     v.ndim = t->ndim;
+    v.esize = (uint32_t)aclDataTypeSize(t->dtype);
     memcpy(v.dims, t->dims, sizeof v.dims);
     memcpy(v.strides, t->strides, sizeof v.strides);
-    return mr_view_is_contiguous(&v);
+    return v;
 }
 
 static mr_tref mr_ref(const aclTensor *t)
 {
-    mr_tref r;
-    memset(&r, 0, sizeof r);
-    r.id = t;
-    r.data = t->data;
-    r.offset = t->offset;
-    r.view.ndim = t->ndim;
-    r.view.esize = (uint32_t)aclDataTypeSize(t->dtype);
-    memcpy(r.view.dims, t->dims, sizeof r.view.dims);
-    memcpy(r.view.strides, t->strides, sizeof r.view.strides);
+    mr_tref r = {t, t->data, t->offset, mr_aclnn_view(t)};
     return r;
 }
 
@@ -245,7 +238,8 @@ aclnnStatus mr_aclnn_finish(mr_aclnn_call *c, const void *plan, size_t plan_size
             const aclTensor *t = l ? l->tensors[k] : c->args[i];
             aclnnStatus st = mr_check_view(api, op->args[i].name, t);
             if (st != ACLNN_SUCCESS) return st;
-            if (op->args[i].output && !mr_tensor_contiguous(t))
+            const mr_view v = mr_aclnn_view(t);
+            if (op->args[i].output && !mr_view_is_contiguous(&v))
                 return mr_aclnn_invalid(c, "%s must be contiguous", op->args[i].name);
         }
     }

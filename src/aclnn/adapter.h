@@ -75,6 +75,9 @@ aclnnStatus mr_aclnn_tiling(const mr_aclnn_call *c, const char *fmt, ...) MR_PRI
 /* Same with ACLNN_ERR_PARAM_INVALID. */
 aclnnStatus mr_aclnn_invalid(const mr_aclnn_call *c, const char *fmt, ...) MR_PRINTF(2, 3);
 
+/* A tensor's dims, strides and element size as a view (data NULL: the address is applied per run). */
+mr_view mr_aclnn_view(const aclTensor *t);
+
 /* A tensor's shape as "[a, b, c]" into buf (for messages). */
 const char *mr_aclnn_shape_str(const aclTensor *t, char *buf, size_t size);
 /* 1 when t has rank `rank` and dims equal to dims[0..rank). */

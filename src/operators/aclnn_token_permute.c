@@ -91,11 +91,7 @@ aclnnStatus aclnnMoeTokenPermuteGetWorkspaceSize(const aclTensor *tokens, const 
     if (!mr_aclnn_shape_is(sortedIndicesOut, 1, &L))
         return mr_aclnn_tiling(&c, "sortedIndicesOut must be 1-D [T*k] = [%lld]", (long long)L);
     /* rows are gathered with one column stride: the trailing dims of tokens must collapse */
-    mr_view tv;
-    memset(&tv, 0, sizeof tv);
-    tv.ndim = tokens->ndim;
-    memcpy(tv.dims, tokens->dims, sizeof tv.dims);
-    memcpy(tv.strides, tokens->strides, sizeof tv.strides);
+    const mr_view tv = mr_aclnn_view(tokens);
     if (!mr_trailing_collapses(&tv))
         return mr_aclnn_invalid(&c, "the trailing dims of tokens must form one strided row (make it contiguous)");
     mr_route_desc d = {.variant = MR_ROUTE_V2, .n = T, .k = k, .h = H, .active = n, .rows_exact = 1,
