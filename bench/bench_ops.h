@@ -37,12 +37,24 @@ typedef struct {
         moeroute_init_routing_v3_args v3;
         moeroute_compute_expert_tokens_args et;
         moeroute_token_permute_args tp;
+        moeroute_token_unpermute_args up;
+        moeroute_finalize_routing_args fin;
+        moeroute_re_routing_args rr;
+        moeroute_gating_top_k_args gt;
+        moeroute_gating_top_k_softmax_args gs;
+        moeroute_dynamic_quant_args dq;
+        moeroute_swiglu_args sw;
     } args;
     void *out_x;                 /* expanded_x */
     int32_t *out_row;            /* expanded_row_idx, token-permute's sorted_indices, compute-expert-tokens' out */
     int32_t *out_aux;            /* V1 expanded_expert_idx, V2 expert_tokens */
     int64_t *out_tokens;         /* V3 expert_tokens */
-    float *out_scale;            /* dynamic scales */
+    float *out_scale;            /* dynamic scales; re-routing's permuted scales */
+    /* inputs an operator needs beyond the case (made once in prepare, not timed): the combine operators' expert
+     * rows, re-routing's received rows (bench_alloc); their index maps, weights or counts (malloc) */
+    void *in_rows;
+    int32_t *in_idx;             /* unpermute sorted_indices, finalize expanded_row_idx, re-routing source rows */
+    void *in_weights;            /* unpermute probs (f32), finalize scales (x dtype), re-routing counts (int32) */
     float qscale, qoffset;       /* V2 static scale and offset (float tensors) */
     int64_t rows_out, distinct;  /* expanded rows written, distinct x rows read */
     double bytes_read, bytes_written; /* by the ideal kernel: every input byte it needs once, every output once */

@@ -34,7 +34,7 @@ typedef struct {
     size_t ndtypes;
     bench_routing routings[2];
     size_t nroutings;
-    size_t ops[16]; /* indices into bench_ops */
+    size_t ops[64]; /* indices into bench_ops (bench_nops of them at most) */
     size_t nops;
     int threads; /* 0 = library default */
     moeroute_isa isa;

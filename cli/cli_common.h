@@ -53,6 +53,16 @@ int cli_exec_options(const char *cmd, const char *threads_s, const char *isa_s, 
 /* The library's status name and message after a refused call (the caller returns EXIT_REFUSED). */
 void cli_print_library_error(const char *cmd, moeroute_status st);
 
+/* A zeroed output buffer of `bytes` (at least 1) into *out, for the caller to free; 0 or EXIT_IO. */
+int cli_alloc_output(const char *cmd, size_t bytes, void **out);
+
+/* A native entry point with a common signature (a wrapper around moeroute_<op>). */
+typedef moeroute_status (*cli_native_fn)(moeroute_context *ctx, const void *args);
+/* --threads / --isa (NULL: the default) into a new context *ctx (the caller destroys it), then call(*ctx, args):
+ * 0, EXIT_USAGE for a bad option, or EXIT_REFUSED with the library's message. */
+int cli_run_native(const char *cmd, const char *threads, const char *isa, moeroute_context **ctx, cli_native_fn call,
+                   const void *args);
+
 /* ---- inputs ------------------------------------------------------------------------------------------------ */
 
 /* npy_read with the messages of the CLI; hint is printed when the file's dtype is one the reader does not
@@ -82,9 +92,24 @@ int cli_make_out_dir(const char *cmd, const char *dir);
 /* "DIR/name" (one '/' between them), malloc'd; NULL when out of memory. */
 char *cli_out_path(const char *dir, const char *name);
 
-/* DIR/name as a C-order .npy (temporary name, then rename); -v prints it. 0 or EXIT_IO. */
+/* Outputs are written as a set: cli_write_output writes DIR/name as a C-order .npy under a temporary name
+ * next to it; main renames every such file into place (cli_commit_outputs) only when the command returns 0.
+ * A failed write (which discards the files written so far) or a failed command leaves every existing file
+ * as it was. -v prints "wrote ..." at the commit. 0 or EXIT_IO. */
 int cli_write_output(const char *cmd, const char *dir, const char *name, npy_dtype dt, int ndim, const int64_t *shape,
                      const void *data, int verbose);
+
+/* DIR/name is removed at the commit (an output of an earlier call this call does not produce); -v says so.
+ * 0 or EXIT_IO. */
+int cli_remove_output(const char *cmd, const char *dir, const char *name, int verbose);
+
+/* rc == 0: every staged file renamed into place (and staged removals done), after checking that no final
+ * name is a directory; returns 0, or EXIT_IO when that fails. rc != 0: the staged files removed; returns rc.
+ * Called by main after every command. */
+int cli_commit_outputs(const char *cmd, int rc);
+
+/* Removes the staged temporary files (also at exit, when nothing committed them). */
+void cli_discard_outputs(void);
 
 /* ---- the routing-family commands (routing_family_cmds.c) ----------------------------------------------------- */
 
@@ -97,5 +122,25 @@ typedef struct cli_command {
 
 /* init-routing-v2, init-routing-quant-v2, init-routing-v3, compute-expert-tokens; NULL-name terminated. */
 extern const cli_command CLI_FAMILY_COMMANDS[];
+
+/* token-permute, token-unpermute, finalize-routing, re-routing, gating-top-k, gating-top-k-softmax
+ * (combine_cmds.c); NULL-name terminated. */
+extern const cli_command CLI_COMBINE_COMMANDS[];
+
+/* The lines an operator command's --help ends its option list with (--bf16 and the execution options). */
+#define CLI_EXEC_HELP                                                                                         \
+    "  --bf16             '<u2' inputs hold raw bfloat16 bits (the outputs of that dtype are '<u2' too)\n"   \
+    "execution:\n"                                                                                            \
+    "  --threads T        worker threads, 0 = default (MOEROUTE_NUM_THREADS, else all CPUs)\n"                \
+    "  --isa NAME         auto, scalar, avx2, avx512 or neon (results are identical for every choice)\n"      \
+    "  -v, --verbose      print the files written\n"                                                          \
+    "  -h, --help         this text\n"                                                                        \
+    "\n"
+
+/* dynamic-quant, swiglu, dequant-swiglu-quant (mlp_cmds.c); NULL-name terminated. */
+extern const cli_command CLI_MLP_COMMANDS[];
+
+/* grouped-matmul, grouped-matmul-swiglu-quant (gmm_cmds.c); NULL-name terminated. */
+extern const cli_command CLI_GMM_COMMANDS[];
 
 #endif /* MOEROUTE_CLI_COMMON_H */

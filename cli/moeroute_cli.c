@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,9 @@ static void usage_top(FILE *f)
             "  %-21s  route tokens, write the expanded rows in x's dtype (bit copy)\n",
             "init-routing-quant", "init-routing");
     for (const cli_command *c = CLI_FAMILY_COMMANDS; c->name; c++) fprintf(f, "  %-21s  %s\n", c->name, c->summary);
+    for (const cli_command *c = CLI_COMBINE_COMMANDS; c->name; c++) fprintf(f, "  %-21s  %s\n", c->name, c->summary);
+    for (const cli_command *c = CLI_MLP_COMMANDS; c->name; c++) fprintf(f, "  %-21s  %s\n", c->name, c->summary);
+    for (const cli_command *c = CLI_GMM_COMMANDS; c->name; c++) fprintf(f, "  %-21s  %s\n", c->name, c->summary);
     fprintf(f,
             "  %-21s  run the benchmark presets (moeroute_bench)\n"
             "  %-21s  versions, CPU instruction set, threads, environment overrides\n"
@@ -190,9 +194,36 @@ static const char *isa_name(moeroute_isa isa)
 
 void cli_print_library_error(const char *cmd, moeroute_status st)
 {
+    /* one line: the library's messages (newest first, one per line) joined with "; " */
     const char *msg = moeroute_error_message();
-    fprintf(stderr, "moeroute %s: the library refused the input: %s\n", cmd, moeroute_status_string(st));
-    if (msg && *msg) fprintf(stderr, "%s\n", msg);
+    fprintf(stderr, "moeroute %s: the library refused the input: %s", cmd, moeroute_status_string(st));
+    for (const char *p = msg; p && *p;) {
+        const size_t n = strcspn(p, "\n");
+        fprintf(stderr, "%s%.*s", p == msg ? ": " : "; ", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+    fputc('\n', stderr);
+}
+
+int cli_alloc_output(const char *cmd, size_t bytes, void **out)
+{
+    *out = calloc(bytes ? bytes : 1, 1);
+    if (*out) return 0;
+    fprintf(stderr, "moeroute %s: out of memory allocating the outputs (%zu bytes)\n", cmd, bytes);
+    return EXIT_IO;
+}
+
+int cli_run_native(const char *cmd, const char *threads, const char *isa, moeroute_context **ctx, cli_native_fn call,
+                   const void *args)
+{
+    moeroute_options mopt;
+    int rc = cli_exec_options(cmd, threads, isa, &mopt);
+    if (rc) return rc;
+    moeroute_status st = moeroute_context_create(&mopt, ctx);
+    if (st == MOEROUTE_OK) st = call(*ctx, args);
+    if (st == MOEROUTE_OK) return 0;
+    cli_print_library_error(cmd, st);
+    return EXIT_REFUSED;
 }
 
 /* ---- option parsing ------------------------------------------------------------------------------------ */
@@ -201,7 +232,7 @@ int cli_usage_error(const char *cmd, const char *fmt, const char *arg)
 {
     fprintf(stderr, "moeroute %s: ", cmd);
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(see 'moeroute %s --help')\n", cmd);
+    fprintf(stderr, " (see 'moeroute %s --help')\n", cmd);
     return EXIT_USAGE;
 }
 
@@ -424,27 +455,153 @@ char *cli_out_path(const char *dir, const char *name)
     return path;
 }
 
+/* ---- the output set -------------------------------------------------------------------------------------
+ * A command's output files are written as a set: each under a temporary name next to its final one
+ * (cli_write_output), all renamed into place only once the command has succeeded (cli_commit_outputs, which
+ * main calls after every command). A failed write, a failed command or a final name that cannot be replaced
+ * removes the temporary files and leaves every existing file as it was. */
+
+typedef struct staged_output {
+    char *final; /* DIR/name */
+    char *tmp;   /* DIR/name.tmpPID.SEQ, or NULL: remove `final` at the commit (cli_remove_output) */
+    char *note;  /* the -v line printed at the commit, or NULL */
+} staged_output;
+
+static staged_output *g_staged;
+static size_t g_nstaged, g_staged_cap, g_staged_seq;
+
+static void free_staged(staged_output *o)
+{
+    free(o->final);
+    free(o->tmp);
+    free(o->note);
+}
+
+void cli_discard_outputs(void)
+{
+    for (size_t i = 0; i < g_nstaged; i++) {
+        if (g_staged[i].tmp) unlink(g_staged[i].tmp);
+        free_staged(&g_staged[i]);
+    }
+    free(g_staged);
+    g_staged = NULL;
+    g_nstaged = g_staged_cap = 0;
+}
+
+/* Takes ownership of the three strings (each may be NULL after an allocation failure: then nothing is
+ * staged, the temporary file is removed and the whole set discarded). 0 or EXIT_IO. */
+static int stage_output(const char *cmd, char *final, char *tmp, char *note, int need_note)
+{
+    static int at_exit;
+    if (!at_exit) at_exit = atexit(cli_discard_outputs) == 0; /* temporary files never outlive an exit() */
+    staged_output o = {final, tmp, note};
+    if (g_nstaged == g_staged_cap) {
+        const size_t cap = g_staged_cap ? 2 * g_staged_cap : 8;
+        staged_output *grown = realloc(g_staged, cap * sizeof *grown);
+        if (grown) {
+            g_staged = grown;
+            g_staged_cap = cap;
+        }
+    }
+    if (!final || (need_note && !note) || g_nstaged == g_staged_cap) {
+        fprintf(stderr, "moeroute %s: out of memory\n", cmd);
+        if (tmp) unlink(tmp);
+        free_staged(&o);
+        cli_discard_outputs();
+        return EXIT_IO;
+    }
+    g_staged[g_nstaged++] = o;
+    return 0;
+}
+
+/* printf into a malloc'd string; NULL when out of memory */
+static char *str_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s) {
+        va_start(ap, fmt);
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
 int cli_write_output(const char *cmd, const char *dir, const char *name, npy_dtype dt, int ndim, const int64_t *shape,
                      const void *data, int verbose)
 {
     char *path = cli_out_path(dir, name);
-    if (!path) {
-        fprintf(stderr, "moeroute %s: out of memory\n", cmd);
-        return EXIT_IO;
+    char *tmp = NULL, *note = NULL;
+    if (path) {
+        tmp = str_printf("%s.tmp%ld.%zu", path, (long)getpid(), g_staged_seq++);
     }
-    char err[512];
-    if (npy_write(path, dt, ndim, shape, data, err, sizeof err) != NPY_OK) {
-        fprintf(stderr, "moeroute %s: %s\n", cmd, err);
-        free(path);
-        return EXIT_IO;
+    if (path && verbose) {
+        char dims[8 * 24 + 4] = "";
+        size_t dn = 0;
+        for (int i = 0; i < ndim && i < 8; i++)
+            dn += (size_t)snprintf(dims + dn, sizeof dims - dn, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        note = str_printf("wrote %s '%s' [%s]", path, npy_dtype_descr(dt), dims);
     }
-    if (verbose) {
-        printf("wrote %s '%s' [", path, npy_dtype_descr(dt));
-        for (int i = 0; i < ndim; i++) printf("%s%lld", i ? ", " : "", (long long)shape[i]);
-        printf("]\n");
+    if (tmp) {
+        char err[512];
+        if (npy_write_new(tmp, dt, ndim, shape, data, err, sizeof err) != NPY_OK) {
+            fprintf(stderr, "moeroute %s: %s: %s\n", cmd, path, err);
+            free(path);
+            free(tmp);
+            free(note);
+            cli_discard_outputs();
+            return EXIT_IO;
+        }
     }
-    free(path);
-    return 0;
+    return stage_output(cmd, path, tmp, note, verbose);
+}
+
+int cli_remove_output(const char *cmd, const char *dir, const char *name, int verbose)
+{
+    char *path = cli_out_path(dir, name);
+    char *note = path && verbose ? str_printf("removed %s (not an output of this call)", path) : NULL;
+    return stage_output(cmd, path, NULL, note, verbose);
+}
+
+int cli_commit_outputs(const char *cmd, int rc)
+{
+    if (g_nstaged == 0) return rc;
+    if (rc != 0) {
+        cli_discard_outputs();
+        return rc;
+    }
+    /* what would make a rename fail half-way, checked before the first one */
+    for (size_t i = 0; i < g_nstaged; i++) {
+        struct stat st;
+        if (lstat(g_staged[i].final, &st) == 0 && S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "moeroute %s: %s: is a directory, cannot be replaced by an output file (no output "
+                            "was written)\n",
+                    cmd, g_staged[i].final);
+            cli_discard_outputs();
+            return EXIT_IO;
+        }
+    }
+    for (size_t i = 0; i < g_nstaged; i++) {
+        staged_output *o = &g_staged[i];
+        const int gone = o->tmp ? rename(o->tmp, o->final) == 0 : unlink(o->final) == 0; /* done (or ENOENT) */
+        const int failed = !gone && (o->tmp || errno != ENOENT);
+        if (failed) {
+            fprintf(stderr, "moeroute %s: %s: cannot %s: %s\n", cmd, o->final,
+                    o->tmp ? "move the new file into place" : "remove this output of an earlier call", strerror(errno));
+            rc = EXIT_IO;
+            break;
+        }
+        if (o->tmp) {
+            free(o->tmp);
+            o->tmp = NULL; /* in place: not removed by the discard below */
+        }
+        if (o->note && gone) printf("%s\n", o->note); /* "removed": only for a file that was there */
+    }
+    cli_discard_outputs();
+    return rc;
 }
 
 /* hint: what the option wants, added when the file holds a dtype the reader does not take at all */
@@ -453,8 +610,8 @@ int cli_read_input(const char *cmd, const char *path, npy_array *a, const char *
     char err[512];
     const npy_result r = npy_read(path, a, err, sizeof err);
     if (r != NPY_OK) {
-        fprintf(stderr, "moeroute %s: %s\n", cmd, err);
-        if (r == NPY_ERR_DTYPE) fprintf(stderr, "moeroute %s: %s\n", cmd, hint);
+        if (r == NPY_ERR_DTYPE) fprintf(stderr, "moeroute %s: %s; %s\n", cmd, err, hint);
+        else fprintf(stderr, "moeroute %s: %s\n", cmd, err);
         return EXIT_IO;
     }
     return 0;
@@ -736,12 +893,18 @@ static const cli_command *find_family_command(const char *name)
 {
     for (const cli_command *c = CLI_FAMILY_COMMANDS; c->name; c++)
         if (!strcmp(c->name, name)) return c;
+    for (const cli_command *c = CLI_COMBINE_COMMANDS; c->name; c++)
+        if (!strcmp(c->name, name)) return c;
+    for (const cli_command *c = CLI_MLP_COMMANDS; c->name; c++)
+        if (!strcmp(c->name, name)) return c;
+    for (const cli_command *c = CLI_GMM_COMMANDS; c->name; c++)
+        if (!strcmp(c->name, name)) return c;
     return NULL;
 }
 
 /* ---- main --------------------------------------------------------------------------------------------------- */
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
     if (argc < 2) {
         usage_top(stderr);
@@ -782,4 +945,11 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "info")) return cmd_info(argv[0], argc - 2, argv + 2);
     fprintf(stderr, "moeroute: unknown command '%s' (see 'moeroute --help')\n", cmd);
     return EXIT_USAGE;
+}
+
+/* every command's output files are renamed into place here, as a set, when it succeeded */
+int main(int argc, char **argv)
+{
+    const int rc = run_command(argc, argv);
+    return cli_commit_outputs(argc > 1 ? argv[1] : "", rc);
 }

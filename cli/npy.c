@@ -38,6 +38,7 @@ static const struct {
 } NPY_TYPES[] = {
     {NPY_DT_F2, 'f', 2, "<f2"}, {NPY_DT_F4, 'f', 4, "<f4"}, {NPY_DT_I1, 'i', 1, "|i1"},
     {NPY_DT_I4, 'i', 4, "<i4"}, {NPY_DT_U2, 'u', 2, "<u2"}, {NPY_DT_I8, 'i', 8, "<i8"},
+    {NPY_DT_B1, 'b', 1, "|b1"},
 };
 #define NPY_NTYPES (sizeof NPY_TYPES / sizeof NPY_TYPES[0])
 
@@ -211,7 +212,7 @@ static npy_result interpret_descr(const char *path, const char *descr, npy_dtype
     if (found < 0) {
         set_err(err, errlen,
                 "%s: dtype '%s' is not supported (supported: '<f2' float16, '<f4' float32, '|i1' int8, '<i4' int32, "
-                "'<u2' uint16 = raw bfloat16 bits)",
+                "'<u2' uint16 = raw bfloat16 bits, '<i8' int64, '|b1' bool)",
                 path, descr);
         return NPY_ERR_DTYPE;
     }
@@ -459,8 +460,8 @@ void npy_free(npy_array *a)
 
 /* ---- writing -------------------------------------------------------------------------------------------- */
 
-npy_result npy_write(const char *path, npy_dtype dt, int ndim, const int64_t *shape, const void *data, char *err,
-                     size_t errlen)
+npy_result npy_write_new(const char *path, npy_dtype dt, int ndim, const int64_t *shape, const void *data, char *err,
+                         size_t errlen)
 {
     const size_t itemsize = npy_itemsize(dt);
     if (!itemsize || ndim < 0 || ndim > 8) {
@@ -503,27 +504,18 @@ npy_result npy_write(const char *path, npy_dtype dt, int ndim, const int64_t *sh
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
                              (unsigned char)(hlen >> 8)};
 
-    /* temporary file next to the target, created with O_EXCL and mode 0666 so the umask applies as for any
-     * new file; renamed over the target only once everything is written */
-    const size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp) {
-        set_err(err, errlen, "%s: out of memory", path);
-        return NPY_ERR_NOMEM;
-    }
-    snprintf(tmp, plen + 32, "%s.tmp%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    /* created with O_EXCL and mode 0666, so the umask applies as for any new file and nothing existing is
+     * overwritten */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
     if (fd < 0) {
-        set_err(err, errlen, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        free(tmp);
+        set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         return NPY_ERR_IO;
     }
     FILE *f = fdopen(fd, "wb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open %s: %s", path, tmp, strerror(errno));
+        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         close(fd);
-        unlink(tmp);
-        free(tmp);
+        unlink(path);
         return NPY_ERR_IO;
     }
     int ok = fwrite(pre, 1, sizeof pre, f) == sizeof pre && fwrite(hdr, 1, hlen, f) == hlen &&
@@ -533,16 +525,31 @@ npy_result npy_write(const char *path, npy_dtype dt, int ndim, const int64_t *sh
         ok = 0;
         saved = errno;
     }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        saved = errno;
-    }
     if (!ok) {
         set_err(err, errlen, "%s: write failed: %s", path, strerror(saved));
-        unlink(tmp);
-        free(tmp);
+        unlink(path);
         return NPY_ERR_IO;
     }
-    free(tmp);
     return NPY_OK;
+}
+
+npy_result npy_write(const char *path, npy_dtype dt, int ndim, const int64_t *shape, const void *data, char *err,
+                     size_t errlen)
+{
+    /* a temporary file next to the target, renamed over it only once everything is written */
+    const size_t plen = strlen(path);
+    char *tmp = malloc(plen + 32);
+    if (!tmp) {
+        set_err(err, errlen, "%s: out of memory", path);
+        return NPY_ERR_NOMEM;
+    }
+    snprintf(tmp, plen + 32, "%s.tmp%ld", path, (long)getpid());
+    npy_result r = npy_write_new(tmp, dt, ndim, shape, data, err, errlen);
+    if (r == NPY_OK && rename(tmp, path) != 0) {
+        set_err(err, errlen, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+        unlink(tmp);
+        r = NPY_ERR_IO;
+    }
+    free(tmp);
+    return r;
 }

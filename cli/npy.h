@@ -22,7 +22,8 @@ typedef enum npy_dtype {
     NPY_DT_I1,     /* '|i1' int8                    */
     NPY_DT_I4,     /* '<i4' int32                   */
     NPY_DT_U2,     /* '<u2' uint16: raw bf16 bits    */
-    NPY_DT_I8      /* '<i8' int64 (token counts)     */
+    NPY_DT_I8,     /* '<i8' int64 (token counts)     */
+    NPY_DT_B1      /* '|b1' bool (finished rows)     */
 } npy_dtype;
 
 /* Result codes: everything that is not NPY_OK is a file, I/O, format or memory problem (CLI exit 3). */
@@ -30,7 +31,7 @@ typedef enum npy_result {
     NPY_OK = 0,
     NPY_ERR_IO,      /* cannot open / read / write / rename                                  */
     NPY_ERR_FORMAT,  /* not a valid .npy file, or one this reader does not support          */
-    NPY_ERR_DTYPE,   /* a valid .npy file whose dtype is not one of the six above           */
+    NPY_ERR_DTYPE,   /* a valid .npy file whose dtype is not one of the seven above         */
     NPY_ERR_NOMEM    /* allocation failed                                                    */
 } npy_result;
 
@@ -49,17 +50,22 @@ typedef struct npy_array {
     char descr[32];    /* the descr string as found in the file, for messages                           */
 } npy_array;
 
-/* The canonical descr of a dtype: "<f2", "<f4", "|i1", "<i4", "<u2", "<i8". */
+/* The canonical descr of a dtype: "<f2", "<f4", "|i1", "<i4", "<u2", "<i8", "|b1". */
 const char *npy_dtype_descr(npy_dtype dt);
 
 /* Read path into *out (zeroed first). On failure *out holds nothing to free and err gets a message that
  * starts with the path. */
 npy_result npy_read(const char *path, npy_array *out, char *err, size_t errlen);
 
-/* Write a C-order array as format 1.0. shape has ndim (<= 8) non-negative entries whose product times the
- * itemsize is the byte count of data (data may be NULL when that is 0). The file is written to a
- * temporary name in the same directory and renamed into place, so a failed write never leaves a partial
- * file under the final name. */
+/* Write a C-order array as format 1.0 to a new file: path must not exist (O_EXCL). shape has ndim (<= 8)
+ * non-negative entries whose product times the itemsize is the byte count of data (data may be NULL when
+ * that is 0). On failure the file is removed. The CLI writes every output this way under a temporary name
+ * and renames the whole set into place at the end (cli_write_output, cli_commit_outputs). */
+npy_result npy_write_new(const char *path, npy_dtype dt, int ndim, const int64_t *shape, const void *data, char *err,
+                         size_t errlen);
+
+/* npy_write_new to a temporary name in the same directory, renamed over path: a failed write never leaves
+ * a partial file under the final name. */
 npy_result npy_write(const char *path, npy_dtype dt, int ndim, const int64_t *shape, const void *data, char *err,
                      size_t errlen);
 

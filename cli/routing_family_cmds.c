@@ -16,7 +16,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -24,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli_common.h"
 
@@ -263,32 +261,13 @@ typedef struct {
     const void *data; /* NULL: not an output of this call */
 } out_file;
 
-static int remove_stale(const char *cmd, const char *dir, const char *name, int verbose)
-{
-    char *path = cli_out_path(dir, name);
-    if (!path) {
-        fprintf(stderr, "moeroute %s: out of memory\n", cmd);
-        return EXIT_IO;
-    }
-    int rc = 0;
-    if (unlink(path) == 0) {
-        if (verbose) printf("removed %s (not an output of this call)\n", path);
-    } else if (errno != ENOENT) {
-        fprintf(stderr, "moeroute %s: %s: cannot remove this output of an earlier call: %s\n", cmd, path,
-                strerror(errno));
-        rc = EXIT_IO;
-    }
-    free(path);
-    return rc;
-}
-
 static int write_outputs(const char *cmd, const char *dir, const out_file *files, int n, int verbose)
 {
     int rc = cli_make_out_dir(cmd, dir);
     for (int i = 0; !rc && i < n; i++)
         rc = files[i].data ? cli_write_output(cmd, dir, files[i].name, files[i].dt, files[i].ndim, files[i].shape,
                                               files[i].data, verbose)
-                           : remove_stale(cmd, dir, files[i].name, verbose);
+                           : cli_remove_output(cmd, dir, files[i].name, verbose);
     return rc;
 }
 

@@ -4,8 +4,9 @@
 #   tools/test.sh              Debug build in build-test/
 #   tools/test.sh --sanitize   ASan + UBSan build in build-asan/
 # Extra arguments after the option go to ctest (e.g. -R golden, -V).
-# The Python the tests need (numpy, pytest, wheel) is found or provisioned afresh on every run by
-# tools/provision_python.sh (Debian packages as root, else a private venv in build-venv/).
+# The Python the tests need (numpy, pytest, wheel; the wheel test fetches its build backend from PyPI) is
+# found or provisioned afresh on every run by tools/provision_python.sh (Debian packages as root, else a
+# private venv in build-venv/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=build-test

@@ -336,13 +336,366 @@ typedef struct moeroute_finalize_routing_args {
 MOEROUTE_API moeroute_status moeroute_finalize_routing(moeroute_context *ctx,
                                                        const moeroute_finalize_routing_args *args);
 
+/* MoeReRouting (aclnnMoeReRouting, torch_npu npu_moe_re_routing; docs/operators/re_routing.md): the rows an
+ * expert-parallel all-to-all delivered rank-major -- for source rank r = 0..R-1, its blocks for local experts
+ * e = 0..E-1, block (r, e) holding counts[r][e] rows -- reordered expert-major (expert e's blocks from ranks
+ * 0..R-1, then expert e+1), keeping the row order inside each block:
+ *   permuted_tokens[d] = tokens[s] (bit copy), permuted_scales[d] = scales[s] (0.0f when scales is NULL),
+ *   permuted_idx[d] = s (the source row of output row d), expert_tokens[e] = sum over r of counts[r][e].
+ * The counts must be >= 0 and sum to num_rows; otherwise MOEROUTE_ERR_INVALID_VALUE (names the position) and
+ * nothing is written. Other errors as for the combine operators above (MOEROUTE_ERR_TOO_LARGE also for
+ * num_rows above INT32_MAX). Bit-identical for every thread count and ISA level. */
+typedef struct moeroute_re_routing_args {
+    size_t struct_size;
+    int64_t num_rows;            /* A >= 0: rows of tokens, sum of the counts                            */
+    int64_t hidden;              /* H >= 0                                                               */
+    int64_t num_ranks;           /* R >= 1: source ranks (rows of counts)                                */
+    int64_t num_experts;         /* E >= 1: local experts (columns of counts)                            */
+    moeroute_dtype tokens_dtype; /* FLOAT16, BFLOAT16 or INT8 (bit copies)                               */
+    const void *tokens;          /* element (a, h) at tokens[a * tokens_row_stride + h * tokens_col_stride] */
+    int64_t tokens_row_stride;
+    int64_t tokens_col_stride;
+    int32_t counts_int64;        /* 0: counts and expert_tokens are int32; 1: int64                      */
+    const void *counts;          /* element (r, e) at counts[r * counts_row_stride + e * counts_col_stride] */
+    int64_t counts_row_stride;
+    int64_t counts_col_stride;
+    const float *scales;         /* NULL, or element a at scales[a * scales_stride]                      */
+    int64_t scales_stride;
+    void *permuted_tokens;       /* [A, H] contiguous, tokens_dtype                                      */
+    float *permuted_scales;      /* [A]                                                                  */
+    int32_t *permuted_idx;       /* [A]                                                                  */
+    void *expert_tokens;         /* [E], int32 or int64 as the counts                                    */
+} moeroute_re_routing_args;
+
+MOEROUTE_API moeroute_status moeroute_re_routing(moeroute_context *ctx, const moeroute_re_routing_args *args);
+
+/*
+ * Gating (docs/operators/gating.md): per row of logits x [N, E], the k experts a token goes to and their
+ * weights. Scores use the library's one exp / sigmoid (within 1 ulp of the correctly rounded fp32 value; the
+ * same bits on every CPU, ISA level and thread count); sums run in ascending order. Selection is in
+ * descending score order, ties to the lower expert index, NaN below every number. Errors (nothing is written
+ * by a refused call): MOEROUTE_ERR_NULL_POINTER (args, or a non-empty required array NULL),
+ * MOEROUTE_ERR_INVALID_DTYPE, MOEROUTE_ERR_INVALID_SHAPE (negative sizes, attributes outside their sets,
+ * k outside its range, groups not dividing E), MOEROUTE_ERR_TOO_LARGE (E or N*k above INT32_MAX, extents
+ * that overflow), MOEROUTE_ERR_ALIASING (an output overlaps an input or another output),
+ * MOEROUTE_ERR_OUT_OF_MEMORY.
+ */
+
+/* MoeGatingTopK (aclnnMoeGatingTopK, torch_npu npu_moe_gating_top_k):
+ *   s = sigmoid(x) (norm_type 1) or softmax(x) = exp(x - max) * f32(1 / sum) (norm_type 0);  b = s + bias
+ *   groups (group_count > 1, != E, k_group != group_count): only the experts of the k_group best groups
+ *   compete, a group scoring its best b (group_select_mode 0) or f32(sum of its two best b) (mode 1)
+ *   expert_idx = the k best b;  w = s[expert_idx];  sigmoid: w = w / f32(sum w + eps);  w = w * scaling
+ *   y = w rounded to x_dtype (RNE);  out = s (when out is not NULL)
+ * renorm 1 (not in CANN's operator: vllm-ascend's own copy, torch.ops._C_ascend.moe_gating_top_k) also
+ * divides softmax weights by their sum + eps. */
+typedef struct moeroute_gating_top_k_args {
+    size_t struct_size;
+    int64_t num_rows;            /* N >= 0                                                               */
+    int64_t num_experts;         /* E in [1, INT32_MAX]                                                  */
+    int64_t k;                   /* 1 <= k <= min(E, k_group * E / group_count)                          */
+    int64_t k_group;             /* 1 <= k_group <= group_count (1 without groups)                       */
+    int64_t group_count;         /* >= 1, divides E (1 without groups)                                   */
+    int32_t group_select_mode;   /* 0: group score = best b; 1: sum of the two best (needs E/group_count >= 2) */
+    int32_t renorm;              /* 0 (CANN), or 1 (vllm-ascend's copy, see above)                         */
+    int32_t norm_type;           /* 0 softmax, 1 sigmoid                                                 */
+    double routed_scaling_factor; /* rounded to fp32 (CANN default 1.0)                                   */
+    double eps;                  /* rounded to fp32 (CANN default 1e-20)                                 */
+    moeroute_dtype x_dtype;      /* FLOAT16, BFLOAT16 or FLOAT32: x, bias and y                          */
+    const void *x;               /* element (n, e) at x[n * x_row_stride + e * x_col_stride]             */
+    int64_t x_row_stride;
+    int64_t x_col_stride;
+    const void *bias;            /* NULL, or element e at bias[e * bias_stride] (selection only)         */
+    int64_t bias_stride;
+    void *y;                     /* [N, k] contiguous, x_dtype                                           */
+    int32_t *expert_idx;         /* [N, k]                                                               */
+    float *out;                  /* NULL, or [N, E]: the normalised scores s                              */
+} moeroute_gating_top_k_args;
+
+MOEROUTE_API moeroute_status moeroute_gating_top_k(moeroute_context *ctx, const moeroute_gating_top_k_args *args);
+
+/* MoeGatingTopKSoftmax (version 1) and MoeGatingTopKSoftmaxV2 (version 2; torch_npu
+ * npu_moe_gating_top_k_softmax):
+ *   p = exp(x - max) / sum;  expert_idx = the k largest p (E for every slot of a finished row);  y = those p
+ *   (FLOAT16 RNE, BFLOAT16 ties away from zero);  version 1: row_idx[n][j] = j*N + n;
+ *   version 2: softmax_out = p (when not NULL); renorm 1 selects the k largest x and y = softmax over them. */
+typedef struct moeroute_gating_top_k_softmax_args {
+    size_t struct_size;
+    int32_t version;             /* 1 or 2                                                               */
+    int32_t renorm;              /* version 2: 0 or 1; version 1: 0                                      */
+    int64_t num_rows;            /* N >= 0                                                               */
+    int64_t num_experts;         /* E in [1, INT32_MAX - 1] (finished rows get index E)                   */
+    int64_t k;                   /* 1 <= k <= E                                                          */
+    moeroute_dtype x_dtype;      /* FLOAT16, BFLOAT16 or FLOAT32: x and y                                */
+    const void *x;               /* element (n, e) at x[n * x_row_stride + e * x_col_stride]             */
+    int64_t x_row_stride;
+    int64_t x_col_stride;
+    const uint8_t *finished;     /* NULL, or element n at finished[n * finished_stride] (non-zero: true) */
+    int64_t finished_stride;
+    void *y;                     /* [N, k] contiguous, x_dtype                                           */
+    int32_t *expert_idx;         /* [N, k]                                                               */
+    int32_t *row_idx;            /* version 1: [N, k]; version 2: must be NULL                           */
+    float *softmax_out;          /* version 2 with renorm 0: NULL or [N, E]; otherwise must be NULL       */
+} moeroute_gating_top_k_softmax_args;
+
+MOEROUTE_API moeroute_status moeroute_gating_top_k_softmax(moeroute_context *ctx,
+                                                           const moeroute_gating_top_k_softmax_args *args);
+
+/* GroupedMatmul (aclnnGroupedMatmulV4 / V3, torch_npu npu_grouped_matmul; docs/operators/grouped_matmul.md),
+ * the MoE subset: the rows of x [M, K] form consecutive groups and each group is multiplied by the weight
+ * [K, N] of its expert:
+ *   group_list_type 0: group g is rows [list[g-1], list[g]) on weight g (a cumsum; list[-1] = 0)
+ *                   1: group g is the next list[g] rows on weight g (counts)
+ *                   2: list [G, 2] of (expert, count) pairs: the next count rows on weight expert
+ *   float x (FLOAT16, BFLOAT16, FLOAT32):  acc = +0;  for k ascending: acc = fma(x[m][k], w[k][n], acc) in fp32
+ *       (the exact product added with one fp32 rounding);  acc = acc + bias[e][n];  out = RNE(acc -> x_dtype)
+ *   INT8 x:  a = sum over k of x*w (exact int32) + bias[e][n] (int32, wrapping);  out = a (out_dtype INT32),
+ *       or out = RNE(f32(a) * scale[e][n] * per_token_scale[m] -> BFLOAT16 / FLOAT16), multiplied in that order
+ * Rows past the last group are not written (MOEROUTE_POISON_UNWRITTEN=1 fills them with NaN, or 0x7F bytes
+ * for INT32). Bit-identical for every thread count and ISA level; INT8 is exact.
+ * Errors (nothing is written by a refused call): MOEROUTE_ERR_NULL_POINTER, MOEROUTE_ERR_INVALID_DTYPE (a
+ * dtype combination outside the rows above), MOEROUTE_ERR_INVALID_SHAPE (negative sizes, E < 1, INT8 with K
+ * above 65535, group_list_type outside 0..2, more than E groups in types 0/1, no group list with E > 1),
+ * MOEROUTE_ERR_INVALID_VALUE (a negative count, a decreasing cumsum, groups covering more than M rows, an
+ * expert id outside [0, E)), MOEROUTE_ERR_TOO_LARGE, MOEROUTE_ERR_ALIASING, MOEROUTE_ERR_OUT_OF_MEMORY. */
+typedef struct moeroute_grouped_matmul_args {
+    size_t struct_size;
+    int64_t num_rows;            /* M >= 0: rows of x and out                                            */
+    int64_t k;                   /* K >= 0 (INT8: at most 65535)                                         */
+    int64_t n;                   /* N >= 0: columns of the weights and out                               */
+    int64_t num_experts;         /* E >= 1: weights                                                      */
+    moeroute_dtype x_dtype;      /* FLOAT16, BFLOAT16, FLOAT32 or INT8: x and weight                     */
+    const void *x;               /* element (m, k) at x[m * x_row_stride + k * x_col_stride]             */
+    int64_t x_row_stride;
+    int64_t x_col_stride;
+    /* element (e, k, n) at weight[e * weight_expert_stride + k * weight_k_stride + n * weight_n_stride]: a
+     * contiguous [E, K, N] has strides (K*N, N, 1), a contiguous [E, N, K] read transposed (K*N, 1, K) */
+    const void *weight;
+    int64_t weight_expert_stride;
+    int64_t weight_k_stride;
+    int64_t weight_n_stride;
+    int32_t group_list_type;     /* 0 cumsum, 1 counts, 2 (expert, count) pairs                           */
+    int64_t num_groups;          /* G >= 0 entries (type 2: pairs); types 0 and 1: G <= E                 */
+    const int64_t *group_list;   /* [G] (types 0, 1) or [G, 2] (type 2), contiguous; NULL: one group of all
+                                  * M rows on weight 0 (E must be 1)                                       */
+    const void *bias;            /* NULL or [E, N] contiguous: FLOAT16 for FLOAT16 x, FLOAT32 for BFLOAT16 and
+                                  * FLOAT32 x, INT32 for INT8 x                                            */
+    moeroute_dtype scale_dtype;  /* INT8 with a scale: BFLOAT16 or FLOAT32                                 */
+    const void *scale;           /* NULL or [E, N] contiguous (INT8 x only; needed for a float out_dtype)  */
+    const float *per_token_scale; /* NULL or [M] (INT8 x with a scale only)                                */
+    moeroute_dtype out_dtype;    /* float x: x_dtype; INT8: INT32 without scale, BFLOAT16 or FLOAT16 with  */
+    void *out;                   /* [M, N] contiguous                                                    */
+    /* 0: the weight strides above; 29 (ACL_FORMAT_FRACTAL_NZ, INT8 only): the weight is a contiguous
+     * [E, ceil(N/32), ceil(K/16), 16, 32] NZ tensor (weight (e, k, n) at byte
+     * ((e*N1 + n/32)*K1 + k/16)*512 + (k%16)*32 + n%32), read as stored; the weight strides are ignored */
+    int32_t weight_format;
+} moeroute_grouped_matmul_args;
+
+MOEROUTE_API moeroute_status moeroute_grouped_matmul(moeroute_context *ctx, const moeroute_grouped_matmul_args *args);
+
+/*
+ * The element-wise expert-MLP operators (docs/operators/dynamic_quant.md, swiglu.md, dequant_swiglu_quant.md):
+ * row by row in fp32, bit-identical for every thread count and ISA level. SiLU is the library's one
+ * implementation (within 1 ulp of the correctly rounded value). Pointers: NULL means "not given" for the
+ * optional arrays (pass any non-NULL pointer for a given but empty one); a required array may be NULL only
+ * where it has no elements. Errors (nothing is written by a refused call): MOEROUTE_ERR_NULL_POINTER,
+ * MOEROUTE_ERR_INVALID_DTYPE, MOEROUTE_ERR_INVALID_SHAPE (negative sizes, attributes outside their sets),
+ * MOEROUTE_ERR_INVALID_VALUE (a bad group index; names the position), MOEROUTE_ERR_TOO_LARGE,
+ * MOEROUTE_ERR_ALIASING, MOEROUTE_ERR_OUT_OF_MEMORY.
+ */
+
+/* DynamicQuant / DynamicQuantV2 (aclnnDynamicQuant(V2), torch_npu npu_dynamic_quant), symmetric int8, exact:
+ *   v = f32(x[i][h]) (* f32(smooth_scales[g(i)][h]));  a = max |v|;  f = f32(127 / a)
+ *   y[i][h] = rint(f32(v * f)) saturated to int8 (ties to even, NaN -> 0)
+ *   scale[i] = f32(1 / f) (template 1, "A") or f32(a * f32(1/127)) (template 2, "B")
+ * g(i) = the smallest g with i < group_index[g]; group_index holds ascending end offsets whose last entry is
+ * num_rows (else MOEROUTE_ERR_INVALID_VALUE). scale_template 0 picks the formula as the Atlas A2/A3 tiling does
+ * (docs/operators/dynamic_quant.md); the int8 values never depend on it. */
+typedef struct moeroute_dynamic_quant_args {
+    size_t struct_size;
+    int64_t num_rows;            /* rows >= 0                                                            */
+    int64_t hidden;              /* H >= 0                                                               */
+    moeroute_dtype x_dtype;      /* FLOAT16, BFLOAT16 or FLOAT32; also the dtype of smooth_scales        */
+    const void *x;               /* element (i, h) at x[i * x_row_stride + h * x_col_stride]             */
+    int64_t x_row_stride;
+    int64_t x_col_stride;
+    const void *smooth_scales;   /* NULL, or [max(G, 1), H] contiguous                                   */
+    int64_t num_groups;          /* G >= 0: entries of group_index; 0 = no group index                   */
+    int32_t group_index_int64;   /* 0: group_index is int32; 1: int64                                    */
+    const void *group_index;     /* [G] contiguous ascending end offsets (G > 0)                         */
+    int32_t scale_template;      /* 0 as the device chooses, 1 f32(1 / f), 2 f32(a * f32(1/127))         */
+    int8_t *y;                   /* [rows, H] contiguous                                                 */
+    float *scale;                /* [rows]                                                               */
+} moeroute_dynamic_quant_args;
+
+MOEROUTE_API moeroute_status moeroute_dynamic_quant(moeroute_context *ctx, const moeroute_dynamic_quant_args *args);
+
+/* SwiGlu (aclnnSwiGlu, torch_npu npu_swiglu) along the columns of a 2-D x [rows, 2n]:
+ *   out[i][j] = RNE(f32(silu(f32(x[i][j])) * f32(x[i][n + j])) -> x_dtype)
+ * (split another dim by passing strides that make it the columns). */
+typedef struct moeroute_swiglu_args {
+    size_t struct_size;
+    int64_t num_rows;            /* rows >= 0                                                            */
+    int64_t cols;                /* 2n >= 0, even                                                        */
+    moeroute_dtype x_dtype;      /* FLOAT16, BFLOAT16 or FLOAT32; also out's dtype                       */
+    const void *x;               /* element (i, c) at x[i * x_row_stride + c * x_col_stride]             */
+    int64_t x_row_stride;
+    int64_t x_col_stride;
+    void *out;                   /* [rows, n] contiguous                                                 */
+} moeroute_swiglu_args;
+
+MOEROUTE_API moeroute_status moeroute_swiglu(moeroute_context *ctx, const moeroute_swiglu_args *args);
+
+/* DequantSwigluQuant (aclnnDequantSwigluQuant, torch_npu npu_dequant_swiglu_quant), row r of x [rows, 2n]:
+ *   v = f32(x[r]) * weight_scale[g] * activation_scale[r] + f32(bias[g])   (each given factor; fp32 steps)
+ *   s = f32(silu(act) * other): act = v[0:n] and other = v[n:2n] when activate_left, else the reverse
+ *   quant_mode 1 (dynamic): s = s * quant_scale[g] (given); sc = f32(max|s| / 127);
+ *                           y[r] = rint(f32(s / sc)) -> int8; scale[r] = sc
+ *   quant_mode 0 (static):  y[r] = rint(f32(f32(s * quant_scale[g]) + quant_offset[g])) -> int8 (scale unused)
+ * int8 saturating, ties to even, NaN -> 0. g = the group of row r: group_index holds row counts per group; rows
+ * past the last group are not written (MOEROUTE_POISON_UNWRITTEN=1 fills them with 0x7F and NaN scales). A
+ * parameter given with one row (param_rows 1) serves every group. */
+typedef struct moeroute_dequant_swiglu_quant_args {
+    size_t struct_size;
+    int64_t num_rows;            /* rows >= 0                                                            */
+    int64_t cols;                /* 2n >= 0, even                                                        */
+    moeroute_dtype x_dtype;      /* INT32, FLOAT16 or BFLOAT16                                           */
+    const void *x;               /* element (r, c) at x[r * x_row_stride + c * x_col_stride]             */
+    int64_t x_row_stride;
+    int64_t x_col_stride;
+    int64_t num_groups;          /* G >= 0: entries of group_index; 0 = no group index                   */
+    int32_t group_index_int64;   /* 0: int32, 1: int64                                                   */
+    const void *group_index;     /* [G] contiguous row counts                                            */
+    int64_t param_rows;          /* rows of the per-group parameters below: 1, or G (with a group index) */
+    const float *weight_scale;   /* NULL or [param_rows, 2n]; needed for INT32 x                        */
+    const float *activation_scale; /* NULL or [rows]; needed for INT32 x                                 */
+    moeroute_dtype bias_dtype;   /* FLOAT32, FLOAT16, BFLOAT16 or INT32                                  */
+    const void *bias;            /* NULL or [param_rows, 2n]                                             */
+    const float *quant_scale;    /* dynamic: NULL or [param_rows, n]; static: [param_rows] (required)    */
+    const float *quant_offset;   /* static only: NULL or [param_rows]                                    */
+    int32_t activate_left;       /* 1: SiLU of the first half; 0: of the second half                      */
+    int32_t quant_mode;          /* 0 static, 1 dynamic                                                  */
+    int8_t *y;                   /* [rows, n] contiguous                                                 */
+    float *scale;                /* [rows] (dynamic; not read or written when static)                    */
+} moeroute_dequant_swiglu_quant_args;
+
+MOEROUTE_API moeroute_status moeroute_dequant_swiglu_quant(moeroute_context *ctx,
+                                                           const moeroute_dequant_swiglu_quant_args *args);
+
+/* GroupedMatmulSwigluQuant (aclnnGroupedMatmulSwigluQuant(WeightNZ), torch_npu npu_grouped_matmul_swiglu_quant;
+ * docs/operators/grouped_matmul_swiglu_quant.md), for the rows m of group g (group_list cumsum, weight g):
+ *   a = sum_k x[m][k] * W[g][k][n]   (exact int32);   c = f32(f32(a) * x_scale[m]) * f32(weight_scale[g][n])
+ *   s[j] = f32(silu(c[j]) * c[j + N/2]);  qs = f32(max|s| / 127);  inv = f32(1 / qs)
+ *   output[m][j] = to_int8_rne(f16(f32(s[j] * inv)))  (fp32 -> fp16 -> int8: double rounding);  output_scale[m] = qs
+ * Rows at and past group_list[G-1] are not written (MOEROUTE_POISON_UNWRITTEN=1: 0x7F and NaN scales).
+ * Errors as moeroute_grouped_matmul (N odd: MOEROUTE_ERR_INVALID_SHAPE). The workspace holds an int32 [M, N]
+ * scratch (the context's scratch, or a block allocated per call). */
+typedef struct moeroute_grouped_matmul_swiglu_quant_args {
+    size_t struct_size;
+    int64_t num_rows;            /* M >= 0: rows of x, output and output_scale                           */
+    int64_t k;                   /* K in [0, 65535]                                                       */
+    int64_t n;                   /* N >= 0, even: columns of the weights; output has N/2                  */
+    int64_t num_experts;         /* E >= 1                                                               */
+    const int8_t *x;             /* element (m, k) at x[m * x_row_stride + k * x_col_stride]             */
+    int64_t x_row_stride;
+    int64_t x_col_stride;
+    /* weight_format 0: element (e, k, n) at weight[e * weight_expert_stride + k * weight_k_stride +
+     * n * weight_n_stride]; 29 (FRACTAL_NZ): a contiguous [E, ceil(N/32), ceil(K/16), 16, 32] NZ buffer, read in
+     * place (the strides are ignored; layout as in moeroute_grouped_matmul_args) */
+    const int8_t *weight;
+    int64_t weight_expert_stride;
+    int64_t weight_k_stride;
+    int64_t weight_n_stride;
+    int32_t weight_format;
+    moeroute_dtype weight_scale_dtype; /* FLOAT32, FLOAT16 or BFLOAT16                                    */
+    const void *weight_scale;    /* [E, N] contiguous                                                    */
+    const float *x_scale;        /* [M] per-token scales                                                 */
+    int64_t num_groups;          /* G in [0, E]                                                          */
+    const int64_t *group_list;   /* [G] ascending cumsum (end offsets), contiguous                       */
+    int8_t *output;              /* [M, N/2] contiguous                                                  */
+    float *output_scale;         /* [M]                                                                  */
+} moeroute_grouped_matmul_swiglu_quant_args;
+
+MOEROUTE_API moeroute_status moeroute_grouped_matmul_swiglu_quant(
+    moeroute_context *ctx, const moeroute_grouped_matmul_swiglu_quant_args *args);
+
+/*
+ * Expert parallelism (docs/operators/distribute.md): MoeDistributeDispatchV2 / MoeDistributeCombineV2, the
+ * all-to-all of a MoE layer over an HCCL communicator handle (hccl/hccl.h: in process, ranks as threads; or over
+ * MPI with libmoeroute_mpi). Every rank of `comm` calls them with the same attributes, each on its own thread or
+ * process; the rank and the rank count come from the communicator. Semantics, row order and arithmetic as the
+ * aclnn pair; only its semantic rules apply, not the Atlas limits (layer decision 20). Arrays are contiguous
+ * and row-major. E = num_experts, S/R = shared experts / shared-expert ranks, L = E / (ranks - R) local experts
+ * (1 on a shared-expert rank), A = max_rows (at least the bound of docs/operators/distribute.md).
+ * Errors: MOEROUTE_ERR_NULL_POINTER, MOEROUTE_ERR_INVALID_ARGS_SIZE, MOEROUTE_ERR_INVALID_DTYPE (x_dtype not
+ * FLOAT16/BFLOAT16), MOEROUTE_ERR_INVALID_SHAPE (attributes, max_rows below the bound, a bad comm handle),
+ * MOEROUTE_ERR_INVALID_VALUE (on every rank: a negative expert id, rows above A, attributes that differ between
+ * ranks, mismatched bookkeeping, a peer that refused or did not come within the HCCL timeout),
+ * MOEROUTE_ERR_OUT_OF_MEMORY. Outputs are untouched on refusal.
+ */
+typedef struct moeroute_distribute_dispatch_args {
+    size_t struct_size;             /* sizeof(moeroute_distribute_dispatch_args)                            */
+    void *comm;                     /* this rank's HcclComm                                                  */
+    moeroute_dtype x_dtype;         /* FLOAT16 or BFLOAT16                                                   */
+    int32_t quant_mode;             /* 0: rows copied; 2: per-token dynamic int8                             */
+    int64_t num_tokens;             /* Bs of this rank                                                       */
+    int64_t hidden;                 /* H                                                                     */
+    int64_t top_k;                  /* K                                                                     */
+    int64_t num_experts;            /* E, the MoE experts over all ranks                                     */
+    int64_t shared_expert_num;      /* S                                                                     */
+    int64_t shared_expert_rank_num; /* R                                                                     */
+    int64_t global_bs;              /* 0 (same Bs everywhere) or maxBs * ranks                               */
+    int32_t token_nums_type;        /* expert_token_nums: 0 cumsum, 1 count                                  */
+    int32_t mask_2d;                /* active_mask is [Bs, K] (1) or [Bs] (0)                                */
+    const void *x;                  /* [Bs, H] x_dtype                                                       */
+    const int32_t *expert_ids;      /* [Bs, K]                                                               */
+    const float *smooth_scales;     /* NULL, or [E (+ S when R > 0, shared first), H] for quant_mode 2       */
+    const uint8_t *active_mask;     /* NULL (all active), or bytes 0/1                                       */
+    const float *expert_scales;     /* NULL, or [Bs, K] copied into expand_scales                            */
+    int64_t max_rows;               /* A                                                                     */
+    void *expand_x;                 /* [A, H]: x_dtype, or int8 for quant_mode 2                             */
+    float *dynamic_scales;          /* [A] for quant_mode 2, else NULL                                       */
+    int32_t *assist_info;           /* [A * 3] bookkeeping for the combine                                   */
+    int64_t *expert_token_nums;     /* [L]                                                                   */
+    int32_t *ep_recv_counts;        /* [ranks * L] bookkeeping for the combine                               */
+    float *expand_scales;           /* NULL, or [A]                                                          */
+} moeroute_distribute_dispatch_args;
+
+MOEROUTE_API moeroute_status moeroute_distribute_dispatch(moeroute_context *ctx,
+                                                          const moeroute_distribute_dispatch_args *args);
+
+typedef struct moeroute_distribute_combine_args {
+    size_t struct_size;             /* sizeof(moeroute_distribute_combine_args)                             */
+    void *comm;                     /* this rank's HcclComm                                                  */
+    moeroute_dtype x_dtype;         /* FLOAT16 or BFLOAT16: expand_x, shared_x, out                          */
+    int32_t mask_2d;                /* as dispatch                                                           */
+    int64_t num_tokens, hidden, top_k, num_experts, shared_expert_num, shared_expert_rank_num, global_bs;
+    int64_t max_rows;               /* A                                                                     */
+    const void *expand_x;           /* [A, H] this rank's expert output, rows in dispatch order             */
+    const int32_t *expert_ids;      /* [Bs, K] as given to dispatch                                          */
+    const int32_t *assist_info;     /* [A * 3] dispatch's                                                    */
+    const int32_t *ep_send_counts;  /* [ranks * L] dispatch's ep_recv_counts                                 */
+    const float *expert_scales;     /* [Bs, K] routing weights                                               */
+    const uint8_t *active_mask;     /* NULL or as given to dispatch                                          */
+    const void *shared_x;           /* NULL, or [Bs, H] added unweighted                                     */
+    void *out;                      /* [Bs, H]; rows of inactive tokens are not written                      */
+} moeroute_distribute_combine_args;
+
+MOEROUTE_API moeroute_status moeroute_distribute_combine(moeroute_context *ctx,
+                                                         const moeroute_distribute_combine_args *args);
+
 /*
  * Struct descriptions for language bindings: moeroute_struct_layout("moeroute_init_routing_v2_args", &count,
  * &size) gives the fields of a public struct in order (name, byte offset, kind) and its size, so a binding
  * (ctypes, cffi) builds its mirror from the library it loaded instead of keeping a copy by hand. Names:
  * "moeroute_options", "moeroute_init_routing_args", "moeroute_init_routing_v2_args",
  * "moeroute_init_routing_v3_args", "moeroute_compute_expert_tokens_args", "moeroute_token_permute_args",
- * "moeroute_token_unpermute_args", "moeroute_finalize_routing_args". NULL for other names.
+ * "moeroute_token_unpermute_args", "moeroute_finalize_routing_args", "moeroute_re_routing_args",
+ * "moeroute_gating_top_k_args", "moeroute_gating_top_k_softmax_args", "moeroute_grouped_matmul_args",
+ * "moeroute_dynamic_quant_args", "moeroute_swiglu_args", "moeroute_dequant_swiglu_quant_args",
+ * "moeroute_grouped_matmul_swiglu_quant_args", "moeroute_distribute_dispatch_args",
+ * "moeroute_distribute_combine_args". NULL for
+ * other names.
  */
 typedef enum moeroute_field_kind {
     MOEROUTE_FIELD_INT32 = 1,   /* int32_t and the enums                                                */

@@ -22,8 +22,10 @@ import numpy as np
 
 from . import _lib
 from ._lib import MoerouteError
+from ._outputs import Outputs, _shape_error
+from ._outputs import address as _addr
 from ._routing import _Call, _dtype_error, _is_tensor, _operand, _run, _torch
-from ._routing_family import _EMPTY_ADDR, _Outputs, _addr, _i32, _shape_error, _side_input
+from ._routing_family import _EMPTY_ADDR, _i32, _side_input
 
 _FLOAT_WANT = ("float16, float32 or bfloat16 (numpy: float16, float32, or uint16 raw bfloat16 bits with "
                "bf16=True; torch: torch.float16, torch.bfloat16, torch.float32)")
@@ -102,7 +104,7 @@ def _index_1d(api, name, a):
 
 # ---- MoeTokenUnpermute: npu_moe_token_unpermute ---------------------------------------------------------------
 
-def _prepare_unpermute(permuted_tokens, sorted_indices, probs, padded_mode, restore_shape, bf16):
+def _prepare_unpermute(permuted_tokens, sorted_indices, probs, padded_mode, restore_shape, bf16, out=None):
     api = "npu_moe_token_unpermute"
     if padded_mode:
         raise _shape_error(api, "padded_mode must be False (padded mode is not supported)")
@@ -125,18 +127,18 @@ def _prepare_unpermute(permuted_tokens, sorted_indices, probs, padded_mode, rest
         a.probs_dtype = po.dtype_code
         a.probs = po.address if po.address is not None else _EMPTY_ADDR  # given, even when empty
         a.probs_row_stride, a.probs_col_stride = po.strides
-    out = _Outputs(xo).new((T, H), "x")
+    res = Outputs(xo, out, 1, api).new((T, H), "x")
     a.num_tokens, a.k, a.hidden, a.permuted_rows = T, k, H, M
     a.tokens_dtype = xo.dtype_code
     a.permuted_tokens = xo.address
     a.permuted_row_stride, a.permuted_col_stride = xo.strides
     a.sorted_indices = iaddr
-    a.out = _addr(out)
-    return _Call("token_unpermute", a, keep, out)
+    a.out = _addr(res)
+    return _Call("token_unpermute", a, keep, res)
 
 
 def npu_moe_token_unpermute(permuted_tokens, sorted_indices, probs=None, padded_mode=False, restore_shape=None, *,
-                            bf16=False, ctx=None):
+                            bf16=False, ctx=None, out=None):
     """torch_npu.npu_moe_token_unpermute = aclnnMoeTokenUnpermute on the CPU (docs/operators/token_unpermute.md).
 
     permuted_tokens [M, H] float16, bfloat16 or float32 (the expert rows); sorted_indices int32 [T*k] (the row of
@@ -145,8 +147,10 @@ def npu_moe_token_unpermute(permuted_tokens, sorted_indices, probs=None, padded_
     permuted_tokens[sorted_indices[t*k + j]] * probs[t][j] in fp32, in slot order, rounded once to the token
     dtype. A slot whose index is >= M or whose probability is +-0 is skipped; a kept slot with a negative index
     is refused (MoerouteError, MOEROUTE_ERR_INVALID_VALUE). padded_mode must be False and restore_shape None.
-    Returns out [T, H] in permuted_tokens' dtype: a torch tensor when permuted_tokens is one, else numpy."""
-    return _run(_prepare_unpermute(permuted_tokens, sorted_indices, probs, padded_mode, restore_shape, bf16), ctx)
+    Returns out [T, H] in permuted_tokens' dtype: a torch tensor when permuted_tokens is one, else numpy; out=
+    an array of that kind, dtype and shape (C-contiguous) to write and return instead (_outputs.py)."""
+    return _run(_prepare_unpermute(permuted_tokens, sorted_indices, probs, padded_mode, restore_shape, bf16, out),
+                ctx)
 
 
 # ---- MoeFinalizeRoutingV2: npu_moe_finalize_routing -----------------------------------------------------------
@@ -169,7 +173,7 @@ def _expanded_rows(api, x, mode, bf16):
 
 
 def _prepare_finalize(expanded_permuted_rows, skip1, skip2, bias, scales, expanded_src_to_dst_row,
-                      export_for_source_row, drop_pad_mode, bf16):
+                      export_for_source_row, drop_pad_mode, bf16, out=None):
     api = "npu_moe_finalize_routing"
     mode = 0 if drop_pad_mode is None else _i32(api, "drop_pad_mode", operator.index(drop_pad_mode))
     if mode not in (0, 1, 2, 3):
@@ -204,7 +208,7 @@ def _prepare_finalize(expanded_permuted_rows, skip1, skip2, bias, scales, expand
     elif bo is not None and N * K > 0:
         raise MoerouteError(_lib.MOEROUTE_ERR_NULL_POINTER,
                             "%s: bias needs export_for_source_row (the expert of each slot)" % api)
-    out = _Outputs(xo).new((N, H), "x")
+    res = Outputs(xo, out, 1, api).new((N, H), "x")
     a = _lib.get().FinalizeRoutingArgs()
     a.version, a.drop_pad_mode = 2, mode
     a.num_rows, a.k, a.hidden, a.expanded_rows = N, K, H, M
@@ -215,12 +219,12 @@ def _prepare_finalize(expanded_permuted_rows, skip1, skip2, bias, scales, expand
     a.expanded_x_row_stride, a.expanded_x_col_stride = xo.strides
     a.expanded_row_idx = raddr
     a.x1, a.x2, a.bias, a.scales, a.expert_idx = x1_addr, x2_addr, b_addr, s_addr, e_addr
-    a.out = _addr(out)
-    return _Call("finalize_routing", a, keep, out)
+    a.out = _addr(res)
+    return _Call("finalize_routing", a, keep, res)
 
 
 def npu_moe_finalize_routing(expanded_permuted_rows, skip1, skip2, bias, scales, expanded_src_to_dst_row,
-                             export_for_source_row, drop_pad_mode=0, *, bf16=False, ctx=None):
+                             export_for_source_row, drop_pad_mode=0, *, bf16=False, ctx=None, out=None):
     """torch_npu.npu_moe_finalize_routing = aclnnMoeFinalizeRoutingV2 on the CPU
     (docs/operators/finalize_routing.md). As in torch_npu every argument but drop_pad_mode is positional and
     skip1, skip2, bias, scales and export_for_source_row may be None.
@@ -234,6 +238,7 @@ def npu_moe_finalize_routing(expanded_permuted_rows, skip1, skip2, bias, scales,
 
     out[i] = skip1[i] + skip2[i] + sum over k of scales[i][k] * (rows[r(i, k)] + bias[export[i][k]]), term by
     term in slot order in the dtype's arithmetic (fp16 steps for float16, bf16 stored ties-to-even). Returns
-    out [N, H] in the rows' dtype: a torch tensor when expanded_permuted_rows is one, else numpy."""
+    out [N, H] in the rows' dtype: a torch tensor when expanded_permuted_rows is one, else numpy; out= an array to
+    write and return instead, as for npu_moe_token_unpermute."""
     return _run(_prepare_finalize(expanded_permuted_rows, skip1, skip2, bias, scales, expanded_src_to_dst_row,
-                                  export_for_source_row, drop_pad_mode, bf16), ctx)
+                                  export_for_source_row, drop_pad_mode, bf16, out), ctx)

@@ -125,6 +125,8 @@ class Library:
         self.TokenPermuteArgs = struct_type(dll, "moeroute_token_permute_args")
         self.TokenUnpermuteArgs = struct_type(dll, "moeroute_token_unpermute_args")
         self.FinalizeRoutingArgs = struct_type(dll, "moeroute_finalize_routing_args")
+        self.GatingTopKArgs = struct_type(dll, "moeroute_gating_top_k_args")
+        self.GatingTopKSoftmaxArgs = struct_type(dll, "moeroute_gating_top_k_softmax_args")
         self.version_string = fn("moeroute_version_string", ctypes.c_char_p, [])
         self.context_create = fn("moeroute_context_create", ctypes.c_int,
                                  [ctypes.POINTER(self.Options), ctypes.POINTER(vp)])
@@ -142,6 +144,9 @@ class Library:
                                   [vp, ctypes.POINTER(self.TokenUnpermuteArgs)])
         self.finalize_routing = fn("moeroute_finalize_routing", ctypes.c_int,
                                    [vp, ctypes.POINTER(self.FinalizeRoutingArgs)])
+        self.gating_top_k = fn("moeroute_gating_top_k", ctypes.c_int, [vp, ctypes.POINTER(self.GatingTopKArgs)])
+        self.gating_top_k_softmax = fn("moeroute_gating_top_k_softmax", ctypes.c_int,
+                                       [vp, ctypes.POINTER(self.GatingTopKSoftmaxArgs)])
         self.compute_expert_tokens = fn("moeroute_compute_expert_tokens", ctypes.c_int,
                                         [vp, ctypes.POINTER(self.ComputeExpertTokensArgs)])
         self.error_message = fn("moeroute_error_message", ctypes.c_char_p, [])
@@ -202,9 +207,10 @@ def _open(path):
 
 
 def get():
-    """The library, loaded on first use: $MOEROUTE_LIB, else a copy bundled in the package directory, else
-    ctypes.util.find_library('moeroute'), else the lib directories of sys.prefix, /usr/local, /opt/moeroute
-    and /usr. Raises MoerouteLibraryError naming every place tried."""
+    """The library, loaded on first use: $MOEROUTE_LIB, else the copy a wheel bundles in the package directory
+    (libmoeroute.so.0, see pyproject.toml), else ctypes.util.find_library('moeroute'), else the lib
+    directories of sys.prefix, /usr/local, /opt/moeroute and /usr. Raises MoerouteLibraryError naming every
+    place tried."""
     global _loaded
     if _loaded is not None:
         return _loaded
@@ -242,5 +248,6 @@ def get():
             except OSError as e:
                 note("%s (%s)" % (cand, e))
         raise MoerouteLibraryError(
-            "libmoeroute was not found: set MOEROUTE_LIB=/path/to/libmoeroute.so (built by cmake under "
+            "libmoeroute was not found: install the package with `pip install .` from the repository root (the "
+            "wheel bundles the library), or set MOEROUTE_LIB=/path/to/libmoeroute.so (built by cmake under "
             "build/src/), or install the library (cmake --install build). Looked in: " + "; ".join(tried))

@@ -7,25 +7,17 @@ that are not multiples of the item size) and of array-likes that are not arrays 
 """
 
 import operator
-import sys
 import threading
 
 import numpy as np
 
 from . import _lib
 from ._lib import MoerouteError
+# torch is never imported by this package: if the caller has not imported it, no argument can be a tensor
+from ._outputs import Outputs, _is_tensor, _torch
+from ._outputs import address as _addr
 
 _INT64_MIN = -(2 ** 63)
-
-
-def _torch():
-    # torch is never imported here: if the caller has not imported it, no argument can be a tensor
-    return sys.modules.get("torch")
-
-
-def _is_tensor(a):
-    t = _torch()
-    return t is not None and isinstance(a, t.Tensor)
 
 
 class _Operand:
@@ -197,8 +189,9 @@ class _Call:
         self.outputs = outputs
 
 
-def _prepare(quant, x, row_idx, expert_idx, active_num, scale, offset, bf16):
-    """Validate what the wrapper can, allocate the outputs and fill moeroute_init_routing_args."""
+def _prepare(quant, x, row_idx, expert_idx, active_num, scale, offset, bf16, out=None, api=""):
+    """Validate what the wrapper can, take or allocate the outputs (out=, _outputs.py) and fill
+    moeroute_init_routing_args."""
     xo = _operand("x", x, "x", bf16)
     eo = _operand("expert_idx", expert_idx, "idx")
     ro = None if row_idx is None else _operand("row_idx", row_idx, "idx")
@@ -219,17 +212,10 @@ def _prepare(quant, x, row_idx, expert_idx, active_num, scale, offset, bf16):
     A = max(0, min(active_num, N)) * K
     L = N * K
 
-    if xo.is_torch:
-        torch = _torch()
-        ex = torch.empty((A, H), dtype=torch.int8 if quant else xo.torch_dtype)
-        er = torch.empty((L,), dtype=torch.int32)
-        ee = torch.empty((L,), dtype=torch.int32)
-        addr = lambda t: t.data_ptr() if t.numel() else None  # noqa: E731
-    else:
-        ex = np.empty((A, H), dtype=np.int8 if quant else xo.np_dtype)
-        er = np.empty((L,), dtype=np.int32)
-        ee = np.empty((L,), dtype=np.int32)
-        addr = lambda a: a.ctypes.data if a.size else None  # noqa: E731
+    outs = Outputs(xo, out, 3, api)
+    ex = outs.new((A, H), "i8" if quant else "x")
+    er = outs.new((L,), "i32")
+    ee = outs.new((L,), "i32")
 
     a = _lib.get().InitRoutingArgs()
     a.num_rows, a.k, a.hidden, a.active_num = N, K, H, c_active
@@ -244,9 +230,9 @@ def _prepare(quant, x, row_idx, expert_idx, active_num, scale, offset, bf16):
     a.expanded_x_dtype = _lib.DTYPE_INT8 if quant else xo.dtype_code
     a.scale = float(scale) if quant else 0.0
     a.offset = float(offset) if quant else 0.0
-    a.expanded_x = addr(ex)
-    a.expanded_row_idx = addr(er)
-    a.expanded_expert_idx = addr(ee)
+    a.expanded_x = _addr(ex)
+    a.expanded_row_idx = _addr(er)
+    a.expanded_expert_idx = _addr(ee)
     return _Call("init_routing", a, (xo, eo, ro), (ex, er, ee))
 
 
@@ -266,7 +252,7 @@ def _run(call, ctx):
     return call.outputs
 
 
-def npu_moe_init_routing(x, row_idx, expert_idx, active_num, *, bf16=False, ctx=None):
+def npu_moe_init_routing(x, row_idx, expert_idx, active_num, *, bf16=False, ctx=None, out=None):
     """aclnnMoeInitRouting / torch_npu.npu_moe_init_routing on the CPU.
 
     x [N, H] float16, float32 or bfloat16; row_idx [N, K] int32 permutation of 0..N*K-1, or None for the
@@ -274,11 +260,14 @@ def npu_moe_init_routing(x, row_idx, expert_idx, active_num, *, bf16=False, ctx=
     written (clamped to N). Returns (expanded_x [min(N, active_num)*K, H] in x's dtype, expanded_row_idx
     [N*K] int32, expanded_expert_idx [N*K] int32): torch tensors when x is a torch tensor, numpy arrays
     otherwise. bf16=True: a numpy x of dtype uint16 holds raw bfloat16 bits (expanded_x is returned the
-    same way). Raises MoerouteError."""
-    return _run(_prepare(False, x, row_idx, expert_idx, active_num, 0.0, 0.0, bf16), ctx)
+    same way). out: None, or a 3-tuple of arrays (None entries: new) the call writes and returns instead of new
+    ones (checked: kind, dtype, shape, C-contiguous; see _outputs.py). Raises MoerouteError."""
+    return _run(_prepare(False, x, row_idx, expert_idx, active_num, 0.0, 0.0, bf16, out, "npu_moe_init_routing"),
+                ctx)
 
 
-def moe_init_routing_quant(x, row_idx, expert_idx, active_num, scale, offset, *, bf16=False, ctx=None):
+def moe_init_routing_quant(x, row_idx, expert_idx, active_num, scale, offset, *, bf16=False, ctx=None, out=None):
     """aclnnMoeInitRoutingQuant on the CPU: as npu_moe_init_routing, with expanded_x int8 =
     to_i8_rne(f16(f16(f16(x) * s) + o)), s and o the double scale and offset rounded to float, then fp16."""
-    return _run(_prepare(True, x, row_idx, expert_idx, active_num, scale, offset, bf16), ctx)
+    return _run(_prepare(True, x, row_idx, expert_idx, active_num, scale, offset, bf16, out,
+                         "moe_init_routing_quant"), ctx)

@@ -23,15 +23,14 @@ import operator
 import numpy as np
 
 from . import _lib
-from ._lib import MoerouteError
+from ._outputs import Outputs, _shape_error
+from ._outputs import address as _addr
 from ._routing import _Call, _Operand, _dtype_error, _is_tensor, _operand, _rank_error, _run, _torch
+
+_Outputs = Outputs  # the name earlier modules used
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 _INT32_MIN, _INT32_MAX = -(2 ** 31), 2 ** 31 - 1
-
-
-def _shape_error(api, fmt, *args):
-    return MoerouteError(_lib.MOEROUTE_ERR_INVALID_SHAPE, ("%s: " % api) + (fmt % args if args else fmt))
 
 
 def _int(api, name, value, lo, hi, what):
@@ -104,35 +103,6 @@ def _side_input(name, a, want):
     return a, shape, (a.ctypes.data if a.size else _EMPTY_ADDR)
 
 
-# ---- outputs ------------------------------------------------------------------------------------------------
-
-class _Outputs:
-    """Allocates outputs of the same kind as x: torch tensors for a torch x, numpy arrays otherwise."""
-
-    def __init__(self, xo):
-        self.xo = xo
-        self.torch = _torch() if xo.is_torch else None
-
-    def new(self, shape, dtype, zero=False):
-        """dtype: "x" (x's own dtype), "i8", "i32", "i64" or "f32"."""
-        shape = tuple(max(0, int(s)) for s in shape)
-        t = self.torch
-        if t is not None:
-            dt = {"x": self.xo.torch_dtype, "i8": t.int8, "i32": t.int32, "i64": t.int64, "f32": t.float32}[dtype]
-            return (t.zeros if zero else t.empty)(shape, dtype=dt)
-        dt = {"x": self.xo.np_dtype, "i8": np.int8, "i32": np.int32, "i64": np.int64, "f32": np.float32}[dtype]
-        return (np.zeros if zero else np.empty)(shape, dtype=dt)
-
-
-def _addr(a):
-    if a is None:
-        return None
-    t = _torch()
-    if t is not None and isinstance(a, t.Tensor):
-        return a.data_ptr() if a.numel() else None
-    return a.ctypes.data if a.size else None
-
-
 def _common(api, x, expert_idx, bf16, allow_int8):
     xo = _x_operand("x", x, bf16, allow_int8)
     eo = _operand("expert_idx", expert_idx, "idx")
@@ -154,7 +124,8 @@ def _fill_xe(a, xo, eo):
 # ---- MoeInitRoutingV3: npu_moe_init_routing_v2 ----------------------------------------------------------------
 
 def _prepare_v3(x, expert_idx, scale, offset, active_num, expert_capacity, expert_num, drop_pad_mode,
-                expert_tokens_num_type, expert_tokens_num_flag, quant_mode, active_expert_range, row_idx_type, bf16):
+                expert_tokens_num_type, expert_tokens_num_flag, quant_mode, active_expert_range, row_idx_type, bf16,
+                out=None):
     api = "npu_moe_init_routing_v2"
     xo, eo, N, H, K = _common(api, x, expert_idx, bf16, allow_int8=True)
     L = N * K
@@ -204,14 +175,14 @@ def _prepare_v3(x, expert_idx, scale, offset, active_num, expert_capacity, exper
                                "got shape %s", R, H, list(shape))
     # offset: ignored by MoeInitRoutingV3 (torch_npu: "not given" in both supported modes)
 
-    out = _Outputs(xo)
-    ex = out.new((L, H), "i8" if quant_mode != -1 else "x", zero=True)     # rows >= V are not written
-    er = out.new((L,), "i32")
+    outs = Outputs(xo, out, 4, api)
+    ex = outs.new((L, H), "i8" if quant_mode != -1 else "x", zero=True)     # rows >= V are not written
+    er = outs.new((L,), "i32")
     if tokens_type == 2:
-        cnt = out.new((E if E_ok else 0, 2), "i64", zero=True)            # rows after the terminator: not written
+        cnt = outs.new((E if E_ok else 0, 2), "i64", zero=True)            # rows after the terminator: not written
     else:
-        cnt = out.new((R,), "i64", zero=True)
-    es = out.new((L,), "f32", zero=True)                                   # entries >= V are not written
+        cnt = outs.new((R,), "i64", zero=True)
+    es = outs.new((L,), "f32", zero=True)                                   # entries >= V are not written
 
     a = _lib.get().InitRoutingV3Args()
     a.num_rows, a.k, a.hidden, a.expert_num = N, K, H, E
@@ -225,7 +196,7 @@ def _prepare_v3(x, expert_idx, scale, offset, active_num, expert_capacity, exper
 
 def npu_moe_init_routing_v2(x, expert_idx, *, scale=None, offset=None, active_num=-1, expert_capacity=-1,
                             expert_num=-1, drop_pad_mode=0, expert_tokens_num_type=0, expert_tokens_num_flag=False,
-                            quant_mode=0, active_expert_range=[], row_idx_type=0, bf16=False, ctx=None):
+                            quant_mode=0, active_expert_range=[], row_idx_type=0, bf16=False, ctx=None, out=None):
     """torch_npu.npu_moe_init_routing_v2 = aclnnMoeInitRoutingV3 on the CPU (docs/operators/init_routing_v3.md).
 
     x [N, H] float16, bfloat16, float32, or int8 (quant_mode -1 only); expert_idx [N, K] int32. The arguments keep
@@ -240,16 +211,17 @@ def npu_moe_init_routing_v2(x, expert_idx, *, scale=None, offset=None, active_nu
     Returns (expanded_x [N*K, H] (int8 with quant_mode 1, else x's dtype), expanded_row_idx [N*K] int32,
     expert_tokens_count_or_cumsum int64 ([end - start], or [expert_num, 2] for key-value), expanded_scale
     [N*K] float32). Only the first V rows of expanded_x and entries of expanded_scale (V = the copies whose
-    expert is in range) and the key-value rows up to the terminator are the operator's; the rest is zero."""
+    expert is in range) and the key-value rows up to the terminator are the operator's; the rest is zero (with
+    out=, a 4-tuple of arrays or None entries, the rest keeps what the given arrays held; _outputs.py)."""
     return _run(_prepare_v3(x, expert_idx, scale, offset, active_num, expert_capacity, expert_num, drop_pad_mode,
                             expert_tokens_num_type, expert_tokens_num_flag, quant_mode, active_expert_range,
-                            row_idx_type, bf16), ctx)
+                            row_idx_type, bf16, out), ctx)
 
 
 # ---- MoeInitRoutingV2 / QuantV2 ---------------------------------------------------------------------------------
 
 def _prepare_v2(api, quant_mode, x, expert_idx, scale, offset, active_num, expert_capacity, expert_num,
-                drop_pad_mode, count_flag, before_capacity_flag, bf16):
+                drop_pad_mode, count_flag, before_capacity_flag, bf16, out=None):
     xo, eo, N, H, K = _common(api, x, expert_idx, bf16, allow_int8=False)
     L = N * K
     active_num = operator.index(active_num)
@@ -290,12 +262,15 @@ def _prepare_v2(api, quant_mode, x, expert_idx, scale, offset, active_num, exper
         a.scale, a.scale_rows = addr, shape[0]  # the library checks scale_rows in {1, expert_num}
         # offset: ignored in dynamic mode
 
-    out = _Outputs(xo)
-    ex = out.new((E, C, H) if drop and rows else (rows, H), "x" if quant_mode < 0 else "i8")
-    er = out.new((L,), "i32")
-    cnt = out.new((E,), "i32") if drop_pad_mode == 0 and count_flag in (1, 2) else None
-    bef = out.new((E,), "i32") if drop and before else None
-    dq = out.new((rows,), "f32") if quant_mode == 1 else None
+    outs = Outputs(xo, out, 5 if quant_mode >= 0 else 4, api)
+    ex = outs.new((E, C, H) if drop and rows else (rows, H), "x" if quant_mode < 0 else "i8")
+    er = outs.new((L,), "i32")
+    cnt = outs.new((E,), "i32") if drop_pad_mode == 0 and count_flag in (1, 2) else outs.absent()
+    bef = outs.new((E,), "i32") if drop and before else outs.absent()
+    if quant_mode >= 0:
+        dq = outs.new((rows,), "f32") if quant_mode == 1 else outs.absent()
+    else:
+        dq = None
 
     a.num_rows, a.k, a.hidden, a.active_num = N, K, H, active_num
     a.expert_capacity, a.expert_num = C, E
@@ -309,7 +284,8 @@ def _prepare_v2(api, quant_mode, x, expert_idx, scale, offset, active_num, exper
 
 def npu_moe_init_routing_quant(x, expert_idx, *, scale=None, offset=None, active_num=1024, expert_capacity=0,
                                expert_num=256, drop_pad_mode=0, expert_tokens_num_mode=0,
-                               expert_tokens_before_capacity_flag=False, quant_mode=1, bf16=False, ctx=None):
+                               expert_tokens_before_capacity_flag=False, quant_mode=1, bf16=False, ctx=None,
+                               out=None):
     """torch_npu.npu_moe_init_routing_quant = aclnnMoeInitRoutingQuantV2 on the CPU
     (docs/operators/init_routing_v2.md). expanded_x is int8.
 
@@ -323,55 +299,56 @@ def npu_moe_init_routing_quant(x, expert_idx, *, scale=None, offset=None, active
 
     Returns (expanded_x int8 [rows, H] or [expert_num, expert_capacity, H], expanded_row_idx [N*K] int32,
     expert_token_cumsum_or_count [expert_num] int32 or None, expert_tokens_before_capacity [expert_num] int32
-    or None, expanded_scale [rows] float32 (dynamic) or None), None where torch_npu returns no tensor."""
+    or None, expanded_scale [rows] float32 (dynamic) or None), None where torch_npu returns no tensor. out: a
+    5-tuple of arrays to write instead (None entries: new; None where the call has no such output)."""
     api = "npu_moe_init_routing_quant"
     qm = _i64(api, "quant_mode", quant_mode)
     if qm not in (0, 1):
         raise _shape_error(api, "quant_mode must be 0 (static) or 1 (dynamic), got %d", qm)
     return _run(_prepare_v2(api, qm, x, expert_idx, scale, offset, active_num, expert_capacity, expert_num,
-                            drop_pad_mode, expert_tokens_num_mode, expert_tokens_before_capacity_flag, bf16), ctx)
+                            drop_pad_mode, expert_tokens_num_mode, expert_tokens_before_capacity_flag, bf16, out),
+                ctx)
 
 
 def moe_init_routing_v2(x, expert_idx, *, active_num=0, expert_capacity=0, expert_num=0, drop_pad_mode=0,
                         expert_tokens_count_or_cumsum_flag=0, expert_tokens_before_capacity_flag=False, bf16=False,
-                        ctx=None):
+                        ctx=None, out=None):
     """aclnnMoeInitRoutingV2 on the CPU (docs/operators/init_routing_v2.md); torch_npu has no function for it,
     so the name and the argument names are aclnn's (snake case), the defaults the operator's (all 0 / False).
 
     As npu_moe_init_routing_quant without quantization: expanded_x is a copy in x's dtype (bf16 numpy: uint16
     bits with bf16=True). Returns (expanded_x [rows, H] or [expert_num, expert_capacity, H],
     expanded_row_idx [N*K] int32, expert_tokens_count_or_cumsum [expert_num] int32 or None,
-    expert_tokens_before_capacity [expert_num] int32 or None)."""
+    expert_tokens_before_capacity [expert_num] int32 or None); out: a 4-tuple to write instead, as above."""
     return _run(_prepare_v2("moe_init_routing_v2", -1, x, expert_idx, None, None, active_num, expert_capacity,
                             expert_num, drop_pad_mode, expert_tokens_count_or_cumsum_flag,
-                            expert_tokens_before_capacity_flag, bf16), ctx)
+                            expert_tokens_before_capacity_flag, bf16, out), ctx)
 
 
 # ---- MoeComputeExpertTokens ---------------------------------------------------------------------------------
 
-def _prepare_cet(sorted_expert_for_source_row, num_expert):
+def _prepare_cet(sorted_expert_for_source_row, num_expert, out=None):
     api = "npu_moe_compute_expert_tokens"
     s, shape, addr = _side_input("sorted_expert_for_source_row", sorted_expert_for_source_row, "i32")
     if len(shape) != 1:
         raise _shape_error(api, "sorted_expert_for_source_row must be 1-D, got %d dimension%s", len(shape),
                            "" if len(shape) == 1 else "s")
     E = _i64(api, "num_expert", num_expert)
-    is_torch = _is_tensor(sorted_expert_for_source_row)
     n = E if 1 <= E <= _INT32_MAX else 0  # refused by the library otherwise
-    out = _torch().empty((n,), dtype=_torch().int32) if is_torch else np.empty((n,), dtype=np.int32)
+    res = Outputs(sorted_expert_for_source_row, out, 1, api).new((n,), "i32")
     a = _lib.get().ComputeExpertTokensArgs()
-    a.length, a.num_experts, a.sorted_experts, a.out = shape[0], E, addr, _addr(out)
-    return _Call("compute_expert_tokens", a, [s], out)
+    a.length, a.num_experts, a.sorted_experts, a.out = shape[0], E, addr, _addr(res)
+    return _Call("compute_expert_tokens", a, [s], res)
 
 
-def npu_moe_compute_expert_tokens(sorted_expert_for_source_row, num_expert, *, ctx=None):
+def npu_moe_compute_expert_tokens(sorted_expert_for_source_row, num_expert, *, ctx=None, out=None):
     """torch_npu.npu_moe_compute_expert_tokens = aclnnMoeComputeExpertTokens on the CPU
     (docs/operators/compute_expert_tokens.md): out[e] = #{i : sorted[i] <= e} for e in [0, num_expert).
 
     sorted_expert_for_source_row: 1-D int32, ascending, every value in [0, num_expert) (checked: anything else
     is refused, where the NPU's result is undefined); num_expert >= 1. Returns int32 [num_expert], a torch
-    tensor when the input is one, else a numpy array."""
-    return _run(_prepare_cet(sorted_expert_for_source_row, num_expert), ctx)
+    tensor when the input is one, else a numpy array (out: an array to write instead)."""
+    return _run(_prepare_cet(sorted_expert_for_source_row, num_expert, out), ctx)
 
 
 # ---- MoeTokenPermute: npu_moe_token_permute ---------------------------------------------------------------------
@@ -400,7 +377,7 @@ def _indices_operand(name, a):
             tuple(int(st) // a2.itemsize for st in a2.strides), a2.itemsize == 8)
 
 
-def _prepare_permute(tokens, indices, num_out_tokens, padded_mode, bf16):
+def _prepare_permute(tokens, indices, num_out_tokens, padded_mode, bf16, out=None):
     api = "npu_moe_token_permute"
     if padded_mode:
         raise _shape_error(api, "padded_mode must be False (padded mode is not supported)")
@@ -417,9 +394,9 @@ def _prepare_permute(tokens, indices, num_out_tokens, padded_mode, bf16):
     L = T * k
     n = 0 if num_out_tokens is None else _i64(api, "num_out_tokens", num_out_tokens)
     rows = min(max(n + L if n <= 0 else n, 0), L)
-    out = _Outputs(xo)
-    permuted = out.new((rows, H), "x")
-    sorted_idx = out.new((L,), "i32")
+    outs = Outputs(xo, out, 2, api)
+    permuted = outs.new((rows,) + trailing if trailing is not None else (rows, H), "x")  # C order: [rows, H] too
+    sorted_idx = outs.new((L,), "i32")
     a = _lib.get().TokenPermuteArgs()
     a.num_tokens, a.k, a.hidden, a.num_out_tokens = T, k, H, n
     a.tokens_dtype = xo.dtype_code
@@ -429,17 +406,15 @@ def _prepare_permute(tokens, indices, num_out_tokens, padded_mode, bf16):
     a.indices = iaddr
     a.indices_row_stride, a.indices_col_stride = istrides
     a.permuted_tokens, a.sorted_indices = _addr(permuted), _addr(sorted_idx)
-    if trailing is not None:
-        permuted_view = permuted.reshape((rows,) + trailing)
-    else:
-        permuted_view = permuted
-    return _Call("token_permute", a, [xo, keep_i, permuted], (permuted_view, sorted_idx))
+    return _Call("token_permute", a, [xo, keep_i], (permuted, sorted_idx))
 
 
-def npu_moe_token_permute(tokens, indices, num_out_tokens=None, padded_mode=False, *, bf16=False, ctx=None):
+def npu_moe_token_permute(tokens, indices, num_out_tokens=None, padded_mode=False, *, bf16=False, ctx=None,
+                          out=None):
     """torch_npu.npu_moe_token_permute = aclnnMoeTokenPermute on the CPU (docs/operators/token_permute.md).
 
     tokens [T, ...] float16, bfloat16, float32 or int8 (rows copied bit for bit); indices [T, k] or [T], int32 or
     int64; num_out_tokens None or 0: all T*k rows, > 0: that many, < 0: T*k + num_out_tokens. Returns
-    (permuted_tokens [n, ...], sorted_indices int32 [T*k]): torch tensors when tokens is one, else numpy."""
-    return _run(_prepare_permute(tokens, indices, num_out_tokens, padded_mode, bf16), ctx)
+    (permuted_tokens [n, ...], sorted_indices int32 [T*k]): torch tensors when tokens is one, else numpy (out: a
+    2-tuple to write instead)."""
+    return _run(_prepare_permute(tokens, indices, num_out_tokens, padded_mode, bf16, out), ctx)

@@ -13,16 +13,29 @@ that moeroute does not implement yet are absent (AttributeError), never faked.
 """
 
 from ._combine import npu_moe_finalize_routing, npu_moe_token_unpermute
+from ._gmm import npu_grouped_matmul, npu_grouped_matmul_swiglu_quant
+from ._gating import npu_moe_gating_top_k, npu_moe_gating_top_k_softmax, npu_moe_gating_top_k_softmax_v2
+from ._mlp import npu_dequant_swiglu_quant, npu_dynamic_quant, npu_swiglu
+from ._re_routing import npu_moe_re_routing
 from ._routing import npu_moe_init_routing
 from ._routing_family import (npu_moe_compute_expert_tokens, npu_moe_init_routing_quant, npu_moe_init_routing_v2,
                               npu_moe_token_permute)
 
 __all__ = [
+    "npu_dequant_swiglu_quant",
+    "npu_dynamic_quant",
+    "npu_grouped_matmul",
+    "npu_grouped_matmul_swiglu_quant",
     "npu_moe_compute_expert_tokens",
     "npu_moe_finalize_routing",
+    "npu_moe_gating_top_k",
+    "npu_moe_gating_top_k_softmax",
+    "npu_moe_gating_top_k_softmax_v2",
     "npu_moe_init_routing",
     "npu_moe_init_routing_quant",
     "npu_moe_init_routing_v2",
+    "npu_moe_re_routing",
     "npu_moe_token_permute",
     "npu_moe_token_unpermute",
+    "npu_swiglu",
 ]

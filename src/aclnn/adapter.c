@@ -73,9 +73,11 @@ static aclnnStatus mr_check_tensor_type(const mr_aclnn_call *c, size_t i, const 
             return ACLNN_ERR_PARAM_INVALID;
         }
     }
-    if (t->format != ACL_FORMAT_ND) {
-        mr_error_push("%s: %s must have format ND (%d), got %d", c->op->prepare_name, name, (int)ACL_FORMAT_ND,
-                      (int)t->format);
+    const unsigned formats = c->op->formats ? c->op->formats[i] : 0u;
+    const int nz_ok = (formats & MR_FMT_NZ) && t->format == ACL_FORMAT_FRACTAL_NZ;
+    if (t->format != ACL_FORMAT_ND && !nz_ok) {
+        mr_error_push("%s: %s must have format ND (%d)%s, got %d", c->op->prepare_name, name, (int)ACL_FORMAT_ND,
+                      formats & MR_FMT_NZ ? " or FRACTAL_NZ (29)" : "", (int)t->format);
         return ACLNN_ERR_PARAM_INVALID;
     }
     return ACLNN_SUCCESS;
@@ -148,13 +150,13 @@ aclnnStatus mr_aclnn_invalid(const mr_aclnn_call *c, const char *fmt, ...)
     return st;
 }
 
-const char *mr_aclnn_shape_str(const aclTensor *t, char *buf, size_t size)
+static const char *mr_dims_str(const int64_t *dims, uint32_t rank, char *buf, size_t size)
 {
     size_t at = 0;
     int n = snprintf(buf, size, "[");
     at = n > 0 ? (size_t)n : 0;
-    for (uint32_t d = 0; t && d < t->ndim && at < size; d++) {
-        n = snprintf(buf + at, size - at, "%s%lld", d ? ", " : "", (long long)t->dims[d]);
+    for (uint32_t d = 0; d < rank && at < size; d++) {
+        n = snprintf(buf + at, size - at, "%s%lld", d ? ", " : "", (long long)dims[d]);
         if (n < 0) break;
         at += (size_t)n;
     }
@@ -162,12 +164,32 @@ const char *mr_aclnn_shape_str(const aclTensor *t, char *buf, size_t size)
     return buf;
 }
 
+static int mr_dims_are(const int64_t *have, uint32_t have_rank, uint32_t rank, const int64_t *dims)
+{
+    if (have_rank != rank) return 0;
+    for (uint32_t d = 0; d < rank; d++)
+        if (have[d] != dims[d]) return 0;
+    return 1;
+}
+
+const char *mr_aclnn_shape_str(const aclTensor *t, char *buf, size_t size)
+{
+    return mr_dims_str(t ? t->dims : NULL, t ? t->ndim : 0, buf, size);
+}
+
 int mr_aclnn_shape_is(const aclTensor *t, uint32_t rank, const int64_t *dims)
 {
-    if (!t || t->ndim != rank) return 0;
-    for (uint32_t d = 0; d < rank; d++)
-        if (t->dims[d] != dims[d]) return 0;
-    return 1;
+    return t && mr_dims_are(t->dims, t->ndim, rank, dims);
+}
+
+const char *mr_aclnn_storage_str(const aclTensor *t, char *buf, size_t size)
+{
+    return mr_dims_str(t ? t->storage_dims : NULL, t ? t->storage_ndim : 0, buf, size);
+}
+
+int mr_aclnn_storage_is(const aclTensor *t, uint32_t rank, const int64_t *dims)
+{
+    return t && mr_dims_are(t->storage_dims, t->storage_ndim, rank, dims);
 }
 
 /* Spec decision 8: every element of a view lies inside its storage. Without storage dims the storage is the
@@ -213,9 +235,37 @@ mr_view mr_aclnn_view(const aclTensor *t)
     return v;
 }
 
-static mr_tref mr_ref(const aclTensor *t)
+/* The contiguous view over a tensor's storage dims (FRACTAL_NZ and mr_aclnn_as_storage tensors). */
+static mr_view mr_storage_view(const aclTensor *t)
 {
-    mr_tref r = {t, t->data, t->offset, mr_aclnn_view(t)};
+    return mr_view_contiguous(NULL, aclDataTypeSize(t->dtype), t->storage_ndim, t->storage_dims);
+}
+
+/* Whether argument i's tensor t is kept as its storage. */
+static int mr_as_storage(const mr_aclnn_call *c, size_t i, const aclTensor *t)
+{
+    return t->format == ACL_FORMAT_FRACTAL_NZ || (c->storage & (1u << i));
+}
+
+/* A storage-kept tensor: storage dims given, and [offset, offset + their product) inside the storage. */
+static aclnnStatus mr_check_storage(const char *api, const char *name, const aclTensor *t)
+{
+    if (t->storage_ndim == 0 || t->storage_len < 0) {
+        mr_error_push("%s: %s is laid out as its storage (format %d) but has no storage dims", api, name,
+                      (int)t->format);
+        return ACLNN_ERR_PARAM_INVALID;
+    }
+    if (t->offset != 0) { /* the storage shape is the whole buffer: nothing may precede it */
+        mr_error_push("%s: %s is laid out as its storage (format %d): its view offset must be 0, got %lld", api, name,
+                      (int)t->format, (long long)t->offset);
+        return ACLNN_ERR_PARAM_INVALID;
+    }
+    return ACLNN_SUCCESS;
+}
+
+static mr_tref mr_ref(const aclTensor *t, int storage)
+{
+    mr_tref r = {t, t->data, t->offset, storage ? mr_storage_view(t) : mr_aclnn_view(t)};
     return r;
 }
 
@@ -236,9 +286,10 @@ aclnnStatus mr_aclnn_finish(mr_aclnn_call *c, const void *plan, size_t plan_size
         if (op->args[i].slot + count > nrefs) nrefs = op->args[i].slot + count;
         for (uint64_t k = 0; k < count; k++) {
             const aclTensor *t = l ? l->tensors[k] : c->args[i];
-            aclnnStatus st = mr_check_view(api, op->args[i].name, t);
+            aclnnStatus st = mr_as_storage(c, i, t) ? mr_check_storage(api, op->args[i].name, t)
+                                                    : mr_check_view(api, op->args[i].name, t);
             if (st != ACLNN_SUCCESS) return st;
-            const mr_view v = mr_aclnn_view(t);
+            const mr_view v = mr_as_storage(c, i, t) ? mr_storage_view(t) : mr_aclnn_view(t);
             if (op->args[i].output && !mr_view_is_contiguous(&v))
                 return mr_aclnn_invalid(c, "%s must be contiguous", op->args[i].name);
         }
@@ -260,9 +311,10 @@ aclnnStatus mr_aclnn_finish(mr_aclnn_call *c, const void *plan, size_t plan_size
             const aclTensorList *l = c->args[i];
             s->list_id[i] = l;
             s->list_len[i] = (size_t)l->size;
-            for (uint64_t k = 0; k < l->size; k++) s->refs[op->args[i].slot + k] = mr_ref(l->tensors[k]);
+            for (uint64_t k = 0; k < l->size; k++)
+                s->refs[op->args[i].slot + k] = mr_ref(l->tensors[k], mr_as_storage(c, i, l->tensors[k]));
         } else {
-            s->refs[op->args[i].slot] = mr_ref(c->args[i]);
+            s->refs[op->args[i].slot] = mr_ref(c->args[i], mr_as_storage(c, i, c->args[i]));
         }
     }
     aclOpExecutor *e = mr_executor_create(&op->exec, s);

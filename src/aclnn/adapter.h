@@ -36,6 +36,16 @@ typedef struct mr_arg_spec {
     int8_t same_as;   /* -1, or the argument whose dtype this one must equal                               */
 } mr_arg_spec;
 
+/* Format sets: mr_aclnn_op.formats[i] for the argument at table position i, MR_FMT_* formats allowed besides
+ * ND; an op without a formats array (MR_ACLNN_OP) takes ND only everywhere. (Kept beside the argument table
+ * rather than in mr_arg_spec so that the positional tables of every operator stay complete initializers under
+ * -Wextra.) A tensor tagged ACL_FORMAT_FRACTAL_NZ is kept as its storage, not its view
+ * (layer spec 8.2): its view dims are the logical [..., K, N] matrix and its strides mean nothing, so the
+ * operator reads the storage dims (e.g. [E, N/32, K/16, 16, 32] for int8) through the NZ index map (spec 8.1).
+ * The run gets a contiguous view over the storage dims from the view offset; mr_aclnn_finish checks that it
+ * lies inside the storage. */
+#define MR_FMT_NZ 1u /* ACL_FORMAT_FRACTAL_NZ (29) */
+
 typedef moeroute_status (*mr_op_run_fn)(const void *plan, const mr_view *views, void *workspace,
                                         size_t workspace_size, mr_pool *pool, const char *api);
 
@@ -46,6 +56,7 @@ typedef struct mr_aclnn_op {
     size_t nargs;
     size_t nslots;
     mr_op_run_fn run;
+    const uint8_t *formats;   /* NULL, or one MR_FMT_* set per argument (table order)                      */
 } mr_aclnn_op;
 
 /* Generic executor behaviour for mr_aclnn_op.exec: MR_ACLNN_OP(...) fills it. */
@@ -53,7 +64,11 @@ aclnnStatus mr_aclnn_set_addr(void *state, int is_output, int list, size_t index
                               void *addr);
 void mr_aclnn_destroy(void *state);
 #define MR_ACLNN_OP(exec_name, prepare, args, nslots, run)                                                    \
-    {{exec_name, mr_aclnn_set_addr, mr_aclnn_destroy}, prepare, args, sizeof args / sizeof args[0], nslots, run}
+    {{exec_name, mr_aclnn_set_addr, mr_aclnn_destroy}, prepare, args, sizeof args / sizeof args[0], nslots, run, NULL}
+/* The same with a per-argument format set array (as many entries as args). */
+#define MR_ACLNN_OP_FMT(exec_name, prepare, args, nslots, run, formats)                                       \
+    {{exec_name, mr_aclnn_set_addr, mr_aclnn_destroy}, prepare, args, sizeof args / sizeof args[0], nslots, run,     \
+     formats}
 
 typedef struct mr_aclnn_call {
     const mr_aclnn_op *op;
@@ -61,6 +76,7 @@ typedef struct mr_aclnn_call {
     uint64_t *workspace_size;
     aclOpExecutor **executor;
     uint32_t unused;                     /* arguments the mode does not use: checked, but not run on */
+    uint32_t storage;                    /* arguments kept as their storage view (mr_aclnn_as_storage) */
 } mr_aclnn_call;
 
 /* Phase 1 start: record the arguments, check NULLs and dtypes/formats. */
@@ -83,9 +99,18 @@ const char *mr_aclnn_shape_str(const aclTensor *t, char *buf, size_t size);
 /* 1 when t has rank `rank` and dims equal to dims[0..rank). */
 int mr_aclnn_shape_is(const aclTensor *t, uint32_t rank, const int64_t *dims);
 
+/* The same two for a tensor's storage dims (FRACTAL_NZ weights, spec 8.2); "[]" / 0 without storage dims. */
+const char *mr_aclnn_storage_str(const aclTensor *t, char *buf, size_t size);
+int mr_aclnn_storage_is(const aclTensor *t, uint32_t rank, const int64_t *dims);
+
 /* Argument i is given but the operator's mode neither reads nor writes it: its view is still checked in
  * mr_aclnn_finish, but it takes no part in the run (no aliasing check, never written). */
 static inline void mr_aclnn_unused(mr_aclnn_call *c, size_t i) { c->unused |= 1u << i; }
+
+/* Argument i (a single tensor) is laid out as its storage dims whatever its format tag says (e.g. a FRACTAL_NZ
+ * weight tagged ND, spec 8.2): keep it as a contiguous view over its storage dims, as for an NZ-tagged tensor.
+ * The operator checks the storage rank and dims (aclTensor.storage_ndim / storage_dims). */
+static inline void mr_aclnn_as_storage(mr_aclnn_call *c, size_t i) { c->storage |= 1u << i; }
 
 /* Phase 1 end: views inside storage and contiguous outputs, then an executor owning a copy of `plan`;
  * reports plan_workspace bytes. */

@@ -9,6 +9,9 @@ void mr_backend_init(mr_backend *b, moeroute_isa isa, size_t threads)
     b->copy = mr_dispatch_copy(b->isa);
     b->dquant = mr_dispatch_dquant(b->isa);
     b->sort = mr_dispatch_sort(b->isa);
+    b->act = mr_dispatch_act(b->isa);
+    b->select = mr_dispatch_select(b->isa);
+    b->mlp = mr_dispatch_mlp(b->isa);
 }
 
 /* Outputs beyond this bypass the cache whatever the reported last-level cache: in virtual machines that size

@@ -19,6 +19,9 @@ typedef struct mr_backend {
     const mr_copy_config *copy;
     const mr_dquant_config *dquant;
     const mr_sort_config *sort;
+    const mr_act_config *act;
+    const mr_select_config *select;
+    const mr_mlp_config *mlp;
 } mr_backend;
 
 /* Resolve `isa` (AUTO honours MOEROUTE_ISA) and pick every family's config; threads as the pool has. */

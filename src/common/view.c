@@ -24,6 +24,41 @@ int mr_view_is_contiguous(const mr_view *v)
     return 1;
 }
 
+int mr_view_dims_collapse(const mr_view *v, uint32_t first, uint32_t last, int64_t *stride)
+{
+    int64_t expect = 0, seen = 0; /* seen: a dim > 1 was met (walking from the innermost) */
+    *stride = 0;
+    for (uint32_t d = first; d < last; d++)
+        if (v->dims[d] == 0) return 1;
+    for (uint32_t d = last; d-- > first;) {
+        if (v->dims[d] == 1) continue;
+        if (!seen) {
+            *stride = v->strides[d];
+            seen = 1;
+        } else if (v->strides[d] != expect) {
+            return 0;
+        }
+        expect = v->strides[d] * v->dims[d];
+    }
+    return 1;
+}
+
+void mr_view_merge_dims(mr_view *v, uint32_t first, uint32_t last)
+{
+    if (last <= first + 1) return;
+    int64_t n = 1, stride;
+    for (uint32_t d = first; d < last; d++) n *= v->dims[d];
+    mr_view_dims_collapse(v, first, last, &stride);
+    v->dims[first] = n;
+    v->strides[first] = stride;
+    const uint32_t gone = last - first - 1;
+    for (uint32_t d = last; d < v->ndim; d++) {
+        v->dims[d - gone] = v->dims[d];
+        v->strides[d - gone] = v->strides[d];
+    }
+    v->ndim -= gone;
+}
+
 mr_view mr_view_contiguous(const void *data, size_t esize, uint32_t ndim, const int64_t *dims)
 {
     mr_view v;

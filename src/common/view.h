@@ -34,6 +34,14 @@ static inline char *mr_view_at2(const mr_view *v, int64_t i0, int64_t i1)
     return v->data + (i0 * v->strides[0] + (v->ndim > 1 ? i1 * v->strides[1] : 0)) * (int64_t)v->esize;
 }
 
+/* Whether dims [first, last) of v address their elements as one dimension of dims[first] * ... * dims[last - 1]
+ * elements with a single stride, which *stride receives (0 when every one of those dims is 1). Dims of 1 are
+ * ignored, whatever their stride; a view with a zero dim collapses. */
+int mr_view_dims_collapse(const mr_view *v, uint32_t first, uint32_t last, int64_t *stride);
+
+/* Dims [first, last) of v merged into one (mr_view_dims_collapse must hold): v's rank drops by last - first - 1. */
+void mr_view_merge_dims(mr_view *v, uint32_t first, uint32_t last);
+
 /* A contiguous view over data. */
 mr_view mr_view_contiguous(const void *data, size_t esize, uint32_t ndim, const int64_t *dims);
 /* A rank-2 view with explicit strides (the native API's raw pointers). */

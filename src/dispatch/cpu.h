@@ -13,4 +13,9 @@ moeroute_isa mr_cpu_isa(void);
 /* Bytes of the largest (last-level) data cache of CPU 0; 32 MiB when it cannot be found. Read once. */
 size_t mr_cpu_llc_bytes(void);
 
+/* Single features beyond the level (x86; 0 elsewhere): FMA (CPUID.1:ECX.12) and AVX512-VNNI
+ * (CPUID.(7,0):ECX.11, only meaningful when the level is AVX512). Probed once, thread-safe. */
+int mr_cpu_has_fma(void);
+int mr_cpu_has_avx512_vnni(void);
+
 #endif /* MR_DISPATCH_CPU_H */

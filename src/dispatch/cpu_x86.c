@@ -71,3 +71,31 @@ moeroute_isa mr_cpu_isa(void)
     }
     return (moeroute_isa)isa;
 }
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define MR_CPUID1_ECX_FMA (1u << 12)
+#define MR_CPUID7_ECX_AVX512VNNI (1u << 11)
+
+/* Bit 0: FMA, bit 1: AVX512-VNNI; computed once (racing threads store the same value). */
+static int mr_cpu_features(void)
+{
+    static atomic_int cached = -1;
+    int f = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (f < 0) {
+        unsigned a, b, c, d;
+        f = 0;
+        if (mr_cpu_isa() != MOEROUTE_ISA_SCALAR && __get_cpuid_count(1, 0, &a, &b, &c, &d) && (c & MR_CPUID1_ECX_FMA))
+            f |= 1;
+        if (mr_cpu_isa() == MOEROUTE_ISA_AVX512 && __get_cpuid_count(7, 0, &a, &b, &c, &d) &&
+            (c & MR_CPUID7_ECX_AVX512VNNI))
+            f |= 2;
+        atomic_store_explicit(&cached, f, memory_order_relaxed);
+    }
+    return f;
+}
+int mr_cpu_has_fma(void) { return mr_cpu_features() & 1; }
+int mr_cpu_has_avx512_vnni(void) { return (mr_cpu_features() >> 1) & 1; }
+#else
+int mr_cpu_has_fma(void) { return 0; }
+int mr_cpu_has_avx512_vnni(void) { return 0; }
+#endif

@@ -54,6 +54,72 @@ static const mr_copy_config *const mr_copy_configs[] = {
     &mr_copy_scalar,
 };
 
+/* ---- activation family (exp, sigmoid, SiLU; kernels/act/act.h): the same loops at each vector width ---------- */
+static const mr_act_config mr_act_scalar = {MOEROUTE_ISA_SCALAR, mr_f32_exp_shift__scalar, mr_f32_sigmoid__scalar,
+                                            mr_f32_silu__scalar};
+#ifdef MR_HAVE_AVX2_KERNELS
+static const mr_act_config mr_act_avx2 = {MOEROUTE_ISA_AVX2, mr_f32_exp_shift__avx2, mr_f32_sigmoid__avx2,
+                                          mr_f32_silu__avx2};
+#endif
+#ifdef MR_HAVE_AVX512_KERNELS
+static const mr_act_config mr_act_avx512 = {MOEROUTE_ISA_AVX512, mr_f32_exp_shift__avx512, mr_f32_sigmoid__avx512,
+                                            mr_f32_silu__avx512};
+#endif
+static const mr_act_config *const mr_act_configs[] = {
+#ifdef MR_HAVE_AVX512_KERNELS
+    &mr_act_avx512,
+#endif
+#ifdef MR_HAVE_AVX2_KERNELS
+    &mr_act_avx2,
+#endif
+    &mr_act_scalar,
+};
+
+/* ---- element-wise MLP family (kernels/mlp/mlp.h): the same loops at each vector width ------------------------ */
+#define MR_MLP_CONFIG(level, isa)                                                                             \
+    {level, mr_f32_mul__##isa, mr_f32_add__##isa, mr_f32_affine__##isa, mr_f32_swiglu__##isa,                 \
+     mr_f32_quant_mul_i8__##isa, mr_f32_quant_div_i8__##isa, mr_i32_widen_f32__##isa,                      \
+     {mr_f16_widen_f32__##isa, mr_bf16_widen_f32__##isa, mr_f32_widen_f32__##isa},                            \
+     {mr_f32_narrow_f16__##isa, mr_f32_narrow_bf16__##isa, mr_f32_narrow_f32__##isa}}
+static const mr_mlp_config mr_mlp_scalar = MR_MLP_CONFIG(MOEROUTE_ISA_SCALAR, scalar);
+#ifdef MR_HAVE_AVX2_KERNELS
+static const mr_mlp_config mr_mlp_avx2 = MR_MLP_CONFIG(MOEROUTE_ISA_AVX2, avx2);
+#endif
+#ifdef MR_HAVE_AVX512_KERNELS
+static const mr_mlp_config mr_mlp_avx512 = MR_MLP_CONFIG(MOEROUTE_ISA_AVX512, avx512);
+#endif
+static const mr_mlp_config *const mr_mlp_configs[] = {
+#ifdef MR_HAVE_AVX512_KERNELS
+    &mr_mlp_avx512,
+#endif
+#ifdef MR_HAVE_AVX2_KERNELS
+    &mr_mlp_avx2,
+#endif
+    &mr_mlp_scalar,
+};
+
+/* ---- selection family (top-k keys, kernels/select/select.h): integer passes, exact on every level ---------- */
+#define MR_SELECT_CONFIG(name, level, isa)                                                                    \
+    static const mr_select_config name = {level, mr_f32_sel_keys__##isa, mr_f32_sel_max__##isa,              \
+                                          mr_u32_sel_bound__##isa, mr_u32_sel_scan__##isa,                    \
+                                          mr_u32_sel_top2__##isa}
+MR_SELECT_CONFIG(mr_select_scalar, MOEROUTE_ISA_SCALAR, scalar);
+#ifdef MR_HAVE_AVX2_KERNELS
+MR_SELECT_CONFIG(mr_select_avx2, MOEROUTE_ISA_AVX2, avx2);
+#endif
+#ifdef MR_HAVE_AVX512_KERNELS
+MR_SELECT_CONFIG(mr_select_avx512, MOEROUTE_ISA_AVX512, avx512);
+#endif
+static const mr_select_config *const mr_select_configs[] = {
+#ifdef MR_HAVE_AVX512_KERNELS
+    &mr_select_avx512,
+#endif
+#ifdef MR_HAVE_AVX2_KERNELS
+    &mr_select_avx2,
+#endif
+    &mr_select_scalar,
+};
+
 /* ---- dynamic quant family ----------------------------------------------------------------------------------- */
 static const mr_dquant_config mr_dquant_scalar = {
     MOEROUTE_ISA_SCALAR,
@@ -149,3 +215,60 @@ const mr_quant_config *mr_dispatch_quant(moeroute_isa resolved) { MR_PICK(mr_qua
 const mr_copy_config *mr_dispatch_copy(moeroute_isa resolved) { MR_PICK(mr_copy_configs, resolved); }
 const mr_dquant_config *mr_dispatch_dquant(moeroute_isa resolved) { MR_PICK(mr_dquant_configs, resolved); }
 const mr_sort_config *mr_dispatch_sort(moeroute_isa resolved) { MR_PICK(mr_sort_configs, resolved); }
+const mr_act_config *mr_dispatch_act(moeroute_isa resolved) { MR_PICK(mr_act_configs, resolved); }
+const mr_select_config *mr_dispatch_select(moeroute_isa resolved) { MR_PICK(mr_select_configs, resolved); }
+const mr_mlp_config *mr_dispatch_mlp(moeroute_isa resolved) { MR_PICK(mr_mlp_configs, resolved); }
+
+/* ---- GEMM family (kernels/gemm/gemm.h) ------------------------------------------------------------------------ */
+static const mr_gemm_config mr_gemm_scalar = {MOEROUTE_ISA_SCALAR, "scalar", 4, 16, mr_gemm_f32_4x16__scalar,
+                                              4, 16, 1, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8_4x16__scalar};
+#ifdef MR_HAVE_AVX2_GEMM_KERNELS
+static const mr_gemm_config mr_gemm_avx2 = {MOEROUTE_ISA_AVX2, "avx2", 6, 16, mr_gemm_f32_6x16__avx2,
+                                            6, 16, 2, MR_GEMM_I16, MR_GEMM_I16, mr_gemm_i16_6x16__avx2};
+#endif
+#ifdef MR_HAVE_AVX512_KERNELS
+static const mr_gemm_config mr_gemm_avx512 = {MOEROUTE_ISA_AVX512, "avx512", 6, 32, mr_gemm_f32_6x32__avx512,
+                                              6, 32, 2, MR_GEMM_I16, MR_GEMM_I16, mr_gemm_i16_6x32__avx512};
+#endif
+#ifdef MR_HAVE_AVX512VNNI_KERNELS
+static const mr_gemm_config mr_gemm_avx512vnni = {MOEROUTE_ISA_AVX512, "avx512-vnni", 6, 32,
+                                                  mr_gemm_f32_6x32__avx512, 6, 32, 4, MR_GEMM_U8, MR_GEMM_I8,
+                                                  mr_gemm_u8i8_6x32__avx512vnni};
+#endif
+static const mr_gemm_config *const mr_gemm_configs[] = {
+#ifdef MR_HAVE_AVX512VNNI_KERNELS
+    &mr_gemm_avx512vnni,
+#endif
+#ifdef MR_HAVE_AVX512_KERNELS
+    &mr_gemm_avx512,
+#endif
+#ifdef MR_HAVE_AVX2_GEMM_KERNELS
+    &mr_gemm_avx2,
+#endif
+    &mr_gemm_scalar,
+};
+
+/* Whether this CPU runs a GEMM config: its level, plus FMA for every x86 SIMD entry and VNNI where used. */
+static int mr_gemm_runs(const mr_gemm_config *c)
+{
+    if (c->isa == MOEROUTE_ISA_SCALAR) return 1;
+    if (!mr_isa_within((moeroute_isa)c->isa, mr_cpu_isa())) return 0;
+    if (mr_isa_is_x86((moeroute_isa)c->isa) && !mr_cpu_has_fma()) return 0;
+    return c->i8_a_fmt != MR_GEMM_U8 || mr_cpu_has_avx512_vnni();
+}
+
+const mr_gemm_config *mr_dispatch_gemm(moeroute_isa resolved)
+{
+    for (size_t i = 0; i < sizeof mr_gemm_configs / sizeof mr_gemm_configs[0]; i++)
+        if (mr_isa_within((moeroute_isa)mr_gemm_configs[i]->isa, resolved) && mr_gemm_runs(mr_gemm_configs[i]))
+            return mr_gemm_configs[i];
+    return &mr_gemm_scalar;
+}
+
+size_t mr_dispatch_gemm_usable(const mr_gemm_config **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof mr_gemm_configs / sizeof mr_gemm_configs[0]; i++)
+        if (mr_gemm_runs(mr_gemm_configs[i]) && n < max) out[n++] = mr_gemm_configs[i];
+    return n;
+}

@@ -4,7 +4,11 @@
 #ifndef MR_DISPATCH_H
 #define MR_DISPATCH_H
 
+#include "kernels/act/act.h"
+#include "kernels/select/select.h"
+#include "kernels/gemm/gemm.h"
 #include "kernels/kernels.h"
+#include "kernels/mlp/mlp.h"
 #include "kernels/sort/expert_sort.h"
 #include "moeroute.h"
 
@@ -30,5 +34,14 @@ const mr_quant_config *mr_dispatch_quant(moeroute_isa resolved);
 const mr_copy_config *mr_dispatch_copy(moeroute_isa resolved);
 const mr_dquant_config *mr_dispatch_dquant(moeroute_isa resolved);
 const mr_sort_config *mr_dispatch_sort(moeroute_isa resolved);
+const mr_act_config *mr_dispatch_act(moeroute_isa resolved);
+const mr_select_config *mr_dispatch_select(moeroute_isa resolved);
+const mr_mlp_config *mr_dispatch_mlp(moeroute_isa resolved);
+
+/* GEMM family (kernels/gemm/gemm.h): besides the level, the AVX2 entry needs FMA and the int8 VNNI entry
+ * AVX512-VNNI (mr_cpu_has_fma / mr_cpu_has_avx512_vnni). */
+const mr_gemm_config *mr_dispatch_gemm(moeroute_isa resolved);
+/* Every GEMM config this build compiled and this CPU runs, best first (for kernel tests and benchmarks). */
+size_t mr_dispatch_gemm_usable(const mr_gemm_config **out, size_t max);
 
 #endif /* MR_DISPATCH_H */

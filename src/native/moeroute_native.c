@@ -8,8 +8,15 @@
 #include "moeroute.h"
 #include "operators/expert_tokens.h"
 #include "operators/finalize.h"
+#include "operators/gating.h"
+#include "operators/grouped_matmul.h"
+#include "operators/grouped_matmul_swiglu_quant.h"
+#include "operators/re_routing.h"
 #include "operators/routing.h"
 #include "operators/unpermute.h"
+#include "operators/dequant_swiglu_quant.h"
+#include "operators/dynamic_quant.h"
+#include "operators/swiglu.h"
 #include "threadpool/default_pool.h"
 
 struct moeroute_context {
@@ -436,6 +443,447 @@ moeroute_status moeroute_finalize_routing(moeroute_context *ctx, const moeroute_
     if (has_scales) v[MR_FIN_SCALES] = mr_view_contiguous(a->scales, plan.stype == MR_X_F32 ? 4 : 2, 2, NKd);
     v[MR_FIN_OUT] = mr_view_contiguous(a->out, es, 2, NH);
     return mr_finalize_run(&plan, v, NULL, 0, ctx ? ctx->pool : mr_default_pool(), api);
+}
+
+/* Run a planned operator in the context's scratch (defined with the expert-MLP operators below). */
+static moeroute_status mr_native_run_ws(moeroute_context *ctx, const char *api,
+                                        moeroute_status (*run)(const void *, const mr_view *, void *, size_t,
+                                                               mr_pool *, const char *),
+                                        const void *plan, const mr_view *v, size_t ws_size, mr_pool *pool);
+
+/* MoeReRouting: the re-routing plan over the row step, planned for the context's pool and ISA. */
+moeroute_status moeroute_re_routing(moeroute_context *ctx, const moeroute_re_routing_args *args)
+{
+    static const char api[] = "moeroute_re_routing";
+    MR_CHECK_ARGS(api, args, moeroute_re_routing_args);
+    const moeroute_re_routing_args *a = args;
+    const moeroute_dtype dt = a->tokens_dtype;
+    if (dt != MOEROUTE_DTYPE_FLOAT16 && dt != MOEROUTE_DTYPE_BFLOAT16 && dt != MOEROUTE_DTYPE_INT8)
+        return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: tokens_dtype must be FLOAT16, BFLOAT16 or INT8, got %d", api,
+                       (int)dt);
+    if (a->counts_int64 != 0 && a->counts_int64 != 1)
+        return MR_SHAPE_FAIL("%s: counts_int64 must be 0 or 1, got %d", api, (int)a->counts_int64);
+    const int64_t A = a->num_rows, H = a->hidden, R = a->num_ranks, E = a->num_experts;
+    if (A < 0 || H < 0 || R < 1 || E < 1)
+        return MR_SHAPE_FAIL("%s: need num_rows >= 0, hidden >= 0, num_ranks >= 1 and num_experts >= 1 (got %lld, "
+                             "%lld, %lld, %lld)", api, (long long)A, (long long)H, (long long)R, (long long)E);
+    mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
+    mr_re_routing_plan plan;
+    const size_t es = mr_native_esize(dt), cs = a->counts_int64 ? 8 : 4;
+    moeroute_status st = mr_re_routing_plan_init(&plan, A, H, R, E, es, a->counts_int64, a->scales != NULL,
+                                                 ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
+    if (st != MOEROUTE_OK) return st;
+    mr_view v[MR_RR_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_RR_TOKENS] = mr_view_2d(a->tokens, es, A, H, a->tokens_row_stride, a->tokens_col_stride);
+    v[MR_RR_COUNTS] = mr_view_2d(a->counts, cs, R, E, a->counts_row_stride, a->counts_col_stride);
+    if (a->scales) {
+        v[MR_RR_SCALES] = mr_view_2d(a->scales, 4, A, 1, a->scales_stride, 1);
+        v[MR_RR_SCALES].ndim = 1;
+    }
+    v[MR_RR_OUT_TOKENS] = mr_view_contiguous(a->permuted_tokens, es, 2, (const int64_t[]){A, H});
+    v[MR_RR_OUT_SCALES] = mr_view_contiguous(a->permuted_scales, 4, 1, &A);
+    v[MR_RR_OUT_IDX] = mr_view_contiguous(a->permuted_idx, 4, 1, &A);
+    v[MR_RR_OUT_COUNT] = mr_view_contiguous(a->expert_tokens, cs, 1, &E);
+    return mr_native_run_ws(ctx, api, mr_re_routing_run, &plan, v, plan.ws_size, pool);
+}
+
+/* ---- gating: the plan of operators/gating.h, filled as its aclnn adapters fill it ---- */
+
+/* Plan and run a gating desc on views, in the context's pool and ISA. */
+static moeroute_status mr_native_gate(moeroute_context *ctx, const char *api, const mr_gating_desc *d, mr_view *v)
+{
+    /* expert ids are int32; a finished row's id is E itself, and V1's rowIdx j*N + r must fit too */
+    const int64_t e_max = d->kind == MR_GATE_TOPK ? INT32_MAX : INT32_MAX - 1;
+    if (d->n < 0 || d->e < 1 || d->k < 1 || d->k > d->e)
+        return MR_SHAPE_FAIL("%s: need N >= 0, E >= 1 and k in [1, E] (N=%lld, E=%lld, k=%lld)", api, (long long)d->n,
+                             (long long)d->e, (long long)d->k);
+    int64_t nk, ne;
+    if (d->e > e_max || mr_mul_i64(d->n, d->k, &nk) || mr_mul_i64(d->n, d->e, &ne) ||
+        (d->kind == MR_GATE_SOFTMAX_V1 && nk > INT32_MAX))
+        return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: E = %lld (at most %lld), N*E = %lld*%lld or N*k (at most "
+                       "INT32_MAX for version 1's row_idx) is too large", api, (long long)d->e, (long long)e_max,
+                       (long long)d->n, (long long)d->e);
+    const size_t ysz = mr_xtype_size(d->xtype);
+    v[MR_GT_Y].dims[0] = v[MR_GT_IDX].dims[0] = v[MR_GT_ROW_IDX].dims[0] = d->n;
+    for (int i = MR_GT_Y; i <= MR_GT_ROW_IDX; i++)
+        if (v[i].data) v[i] = mr_view_contiguous(v[i].data, i == MR_GT_Y ? ysz : 4, 2, (const int64_t[]){d->n, d->k});
+    if (v[MR_GT_OUT].data) v[MR_GT_OUT] = mr_view_contiguous(v[MR_GT_OUT].data, 4, 2, (const int64_t[]){d->n, d->e});
+    if (!v[MR_GT_Y].data && nk) return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: y is NULL", api);
+    if (!v[MR_GT_IDX].data && nk) return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: expert_idx is NULL", api);
+    mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
+    mr_gating_plan plan;
+    uint64_t wsz = 0;
+    void *ws = NULL;
+    moeroute_status st = mr_gating_plan_init(&plan, d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), &wsz, api);
+    if (st == MOEROUTE_OK) st = mr_native_scratch(ctx, api, (size_t)wsz, &ws);
+    if (st == MOEROUTE_OK) st = mr_gating_run(&plan, v, ws, (size_t)wsz, pool, api);
+    if (!ctx) mr_free(ws);
+    return st;
+}
+
+moeroute_status moeroute_gating_top_k(moeroute_context *ctx, const moeroute_gating_top_k_args *args)
+{
+    static const char api[] = "moeroute_gating_top_k";
+    MR_CHECK_ARGS(api, args, moeroute_gating_top_k_args);
+    const moeroute_gating_top_k_args *a = args;
+    mr_gating_desc d = {.kind = MR_GATE_TOPK, .n = a->num_rows, .e = a->num_experts, .k = a->k,
+                        .has_bias = a->bias != NULL, .has_out = a->out != NULL, .k_group = a->k_group,
+                        .group_count = a->group_count, .group_mode = a->group_select_mode, .norm_type = a->norm_type,
+                        .renorm = a->renorm, .rsf = a->routed_scaling_factor, .eps = a->eps};
+    moeroute_status st = mr_native_float(api, "x_dtype", a->x_dtype, &d.xtype);
+    if (st != MOEROUTE_OK) return st;
+    if ((a->norm_type != 0 && a->norm_type != 1) || (a->renorm != 0 && a->renorm != 1) ||
+        (a->group_select_mode != 0 && a->group_select_mode != 1))
+        return MR_SHAPE_FAIL("%s: norm_type, renorm and group_select_mode must be 0 or 1 (got %d, %d, %d)", api,
+                             (int)a->norm_type, (int)a->renorm, (int)a->group_select_mode);
+    const int64_t E = a->num_experts, G = a->group_count;
+    if (G < 1 || E < 1 || E % G != 0 || a->k_group < 1 || a->k_group > G)
+        return MR_SHAPE_FAIL("%s: group_count must divide E and k_group be in [1, group_count] (E=%lld, group_count=%lld, "
+                             "k_group=%lld)", api, (long long)E, (long long)G, (long long)a->k_group);
+    if (a->group_select_mode == 1 && E / G < 2)
+        return MR_SHAPE_FAIL("%s: group_select_mode 1 needs at least 2 experts per group (E/group_count = %lld)", api,
+                             (long long)(E / G));
+    if (a->k > a->k_group * (E / G))
+        return MR_SHAPE_FAIL("%s: k = %lld exceeds k_group*E/group_count = %lld", api, (long long)a->k,
+                             (long long)(a->k_group * (E / G)));
+    mr_view v[MR_GT_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_GT_X] = mr_view_2d(a->x, mr_xtype_size(d.xtype), a->num_rows, E, a->x_row_stride, a->x_col_stride);
+    if (a->bias) v[MR_GT_BIAS] = mr_view_2d(a->bias, mr_xtype_size(d.xtype), E, 1, a->bias_stride, 1);
+    v[MR_GT_Y].data = a->y;
+    v[MR_GT_IDX].data = (char *)a->expert_idx;
+    v[MR_GT_OUT].data = (char *)a->out;
+    return mr_native_gate(ctx, api, &d, v);
+}
+
+moeroute_status moeroute_gating_top_k_softmax(moeroute_context *ctx, const moeroute_gating_top_k_softmax_args *args)
+{
+    static const char api[] = "moeroute_gating_top_k_softmax";
+    MR_CHECK_ARGS(api, args, moeroute_gating_top_k_softmax_args);
+    const moeroute_gating_top_k_softmax_args *a = args;
+    if (a->version != 1 && a->version != 2)
+        return MR_SHAPE_FAIL("%s: version must be 1 or 2, got %d", api, (int)a->version);
+    const int v2 = a->version == 2;
+    mr_gating_desc d = {.kind = v2 ? MR_GATE_SOFTMAX_V2 : MR_GATE_SOFTMAX_V1, .n = a->num_rows,
+                        .e = a->num_experts, .k = a->k, .has_finished = a->finished != NULL,
+                        .has_out = a->softmax_out != NULL, .renorm = a->renorm};
+    moeroute_status st = mr_native_float(api, "x_dtype", a->x_dtype, &d.xtype);
+    if (st != MOEROUTE_OK) return st;
+    if (a->renorm != 0 && !(v2 && a->renorm == 1))
+        return MR_SHAPE_FAIL("%s: renorm must be 0%s, got %d", api, v2 ? " or 1" : " in version 1", (int)a->renorm);
+    if (v2 ? a->row_idx != NULL : a->softmax_out != NULL)
+        return MR_SHAPE_FAIL("%s: %s is not an output of version %d: pass NULL", api, v2 ? "row_idx" : "softmax_out",
+                             (int)a->version);
+    if (a->softmax_out && a->renorm == 1)
+        return MR_SHAPE_FAIL("%s: softmax_out needs renorm 0 (renorm 1 computes no softmax over all experts)", api);
+    int64_t nk;
+    if (!v2 && !a->row_idx && !mr_mul_i64(a->num_rows, a->k, &nk) && nk > 0)
+        return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: row_idx is NULL", api);
+    mr_view v[MR_GT_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_GT_X] = mr_view_2d(a->x, mr_xtype_size(d.xtype), a->num_rows, a->num_experts, a->x_row_stride,
+                            a->x_col_stride);
+    if (a->finished) v[MR_GT_FINISHED] = mr_view_2d(a->finished, 1, a->num_rows, 1, a->finished_stride, 1);
+    v[MR_GT_Y].data = a->y;
+    v[MR_GT_IDX].data = (char *)a->expert_idx;
+    v[MR_GT_ROW_IDX].data = (char *)a->row_idx;
+    v[MR_GT_OUT].data = (char *)a->softmax_out;
+    return mr_native_gate(ctx, api, &d, v);
+}
+
+/* GroupedMatmul: the semantic rules of the MoE subset, then the plan of operators/grouped_matmul.h. */
+static moeroute_status mr_native_gmm_types(const char *api, const moeroute_grouped_matmul_args *a, mr_gmm_desc *d)
+{
+    const moeroute_dtype xt = a->x_dtype, ot = a->out_dtype;
+    if (xt == MOEROUTE_DTYPE_INT8) {
+        d->xtype = MR_GEMM_SRC_I8;
+        d->bias = a->bias ? MR_GMM_E_I32 : MR_GMM_E_NONE;
+        if (a->scale) {
+            if (a->scale_dtype != MOEROUTE_DTYPE_BFLOAT16 && a->scale_dtype != MOEROUTE_DTYPE_FLOAT32)
+                return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: scale_dtype must be BFLOAT16 or FLOAT32, got %d", api,
+                               (int)a->scale_dtype);
+            if (ot != MOEROUTE_DTYPE_BFLOAT16 && ot != MOEROUTE_DTYPE_FLOAT16)
+                return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: with a scale out_dtype must be BFLOAT16 or FLOAT16, "
+                               "got %d", api, (int)ot);
+            d->scale = a->scale_dtype == MOEROUTE_DTYPE_BFLOAT16 ? MR_GMM_E_BF16 : MR_GMM_E_F32;
+            d->out = ot == MOEROUTE_DTYPE_BFLOAT16 ? MR_GMM_OUT_BF16 : MR_GMM_OUT_F16;
+            d->per_token = a->per_token_scale != NULL;
+            return MOEROUTE_OK;
+        }
+        if (a->per_token_scale)
+            return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: per_token_scale needs a scale", api);
+        if (ot != MOEROUTE_DTYPE_INT32)
+            return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: INT8 x without a scale gives INT32 out, out_dtype is %d",
+                           api, (int)ot);
+        d->out = MR_GMM_OUT_I32;
+        return MOEROUTE_OK;
+    }
+    mr_xtype x = MR_X_F32;
+    moeroute_status st = mr_native_xtype(api, xt, &x);
+    if (st != MOEROUTE_OK) return st;
+    if (a->scale || a->per_token_scale)
+        return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: scale and per_token_scale belong to INT8 x", api);
+    if (ot != xt)
+        return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: out_dtype must equal x_dtype (%d) for float x, got %d", api,
+                       (int)xt, (int)ot);
+    d->xtype = x == MR_X_F16 ? MR_GEMM_SRC_F16 : x == MR_X_BF16 ? MR_GEMM_SRC_BF16 : MR_GEMM_SRC_F32;
+    d->out = x == MR_X_F16 ? MR_GMM_OUT_F16 : x == MR_X_BF16 ? MR_GMM_OUT_BF16 : MR_GMM_OUT_F32;
+    d->bias = !a->bias ? MR_GMM_E_NONE : x == MR_X_F16 ? MR_GMM_E_F16 : MR_GMM_E_F32;
+    return MOEROUTE_OK;
+}
+
+/* The weight view of a grouped matmul: [E, K, N] with the caller's strides, or (nz) the contiguous
+ * [E, N1, K1, 16, 32] bytes of an int8 FRACTAL_NZ buffer (layer spec 8.1). */
+static mr_view mr_native_gmm_weight(const void *w, size_t es, int64_t E, int64_t K, int64_t N, int64_t se, int64_t sk,
+                                    int64_t sn, int nz)
+{
+    if (nz) {
+        int64_t dims[5];
+        mr_gmm_nz_dims(E, K, N, dims);
+        return mr_view_contiguous(w, 1, 5, dims);
+    }
+    mr_view v = mr_view_2d(w, es, E, K, se, sk);
+    v.ndim = 3;
+    v.dims[2] = N;
+    v.strides[2] = sn;
+    return v;
+}
+
+moeroute_status moeroute_grouped_matmul(moeroute_context *ctx, const moeroute_grouped_matmul_args *args)
+{
+    static const char api[] = "moeroute_grouped_matmul";
+    MR_CHECK_ARGS(api, args, moeroute_grouped_matmul_args);
+    const moeroute_grouped_matmul_args *a = args;
+    mr_gmm_desc d = {.m = a->num_rows, .k = a->k, .n = a->n, .e = a->num_experts, .groups = a->num_groups,
+                     .list_type = a->group_list_type};
+    moeroute_status st = mr_native_gmm_types(api, a, &d);
+    if (st != MOEROUTE_OK) return st;
+    const int64_t M = d.m, K = d.k, N = d.n, E = d.e, G = d.groups;
+    if (M < 0 || K < 0 || N < 0 || E < 1 || G < 0)
+        return MR_SHAPE_FAIL("%s: need num_rows, k, n, num_groups >= 0 and num_experts >= 1 (got %lld, %lld, %lld, "
+                             "%lld, %lld)", api, (long long)M, (long long)K, (long long)N, (long long)G, (long long)E);
+    if (d.xtype == MR_GEMM_SRC_I8 && K > 65535)
+        return MR_SHAPE_FAIL("%s: k = %lld: int8 sums are exact in int32 only up to k = 65535", api, (long long)K);
+    if (a->group_list_type < 0 || a->group_list_type > 2)
+        return MR_SHAPE_FAIL("%s: group_list_type must be 0, 1 or 2, got %d", api, (int)a->group_list_type);
+    if (!a->group_list) {
+        if (E != 1) return MR_SHAPE_FAIL("%s: group_list is NULL but there are %lld experts", api, (long long)E);
+        d.list_type = MR_GMM_LIST_NONE;
+        d.groups = 0;
+    } else if (a->group_list_type != 2 && G > E) {
+        return MR_SHAPE_FAIL("%s: %lld groups but only %lld weights (group g uses weight g)", api, (long long)G,
+                             (long long)E);
+    }
+    const size_t xs = d.xtype == MR_GEMM_SRC_I8 ? 1u : d.xtype == MR_GEMM_SRC_F32 ? 4u : 2u;
+    const size_t os = d.out == MR_GMM_OUT_F32 || d.out == MR_GMM_OUT_I32 ? 4u : 2u;
+    const int64_t en[2] = {E, N}, mn[2] = {M, N}, g2[2] = {d.groups, 2};
+    mr_view v[MR_GMM_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_GMM_X] = mr_view_2d(a->x, xs, M, K, a->x_row_stride, a->x_col_stride);
+    if (a->weight_format != 0 && !(a->weight_format == 29 && d.xtype == MR_GEMM_SRC_I8))
+        return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: weight_format must be 0 (strided) or 29 (FRACTAL_NZ, INT8 "
+                       "x only), got %d", api, (int)a->weight_format);
+    d.w_nz = a->weight_format == 29;
+    v[MR_GMM_W] = mr_native_gmm_weight(a->weight, xs, E, K, N, a->weight_expert_stride, a->weight_k_stride,
+                                       a->weight_n_stride, d.w_nz);
+    if (a->bias) v[MR_GMM_BIAS] = mr_view_contiguous(a->bias, d.bias == MR_GMM_E_F16 ? 2u : 4u, 2, en);
+    if (a->scale) v[MR_GMM_SCALE] = mr_view_contiguous(a->scale, d.scale == MR_GMM_E_BF16 ? 2u : 4u, 2, en);
+    if (a->per_token_scale) v[MR_GMM_PTS] = mr_view_contiguous(a->per_token_scale, 4, 1, &M);
+    if (a->group_list) v[MR_GMM_GROUPS] = mr_view_contiguous(a->group_list, 8, d.list_type == 2 ? 2u : 1u, g2);
+    v[MR_GMM_OUT] = mr_view_contiguous(a->out, os, 2, mn);
+    mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
+    mr_gmm_plan plan;
+    st = mr_gmm_plan_init(&plan, &d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
+    void *ws = NULL;
+    if (st == MOEROUTE_OK) st = mr_native_scratch(ctx, api, plan.ws_size, &ws);
+    if (st == MOEROUTE_OK) st = mr_gmm_run(&plan, v, ws, plan.ws_size, pool, api);
+    if (!ctx) mr_free(ws);
+    return st;
+}
+
+/* ---- the element-wise expert-MLP operators (docs/operators/dynamic_quant.md, swiglu.md,
+ * dequant_swiglu_quant.md): planned for the context's pool and ISA, run in its scratch ---- */
+
+/* Run a planned operator with `ws_size` bytes of scratch (the context's, or a block freed here). */
+typedef moeroute_status (*mr_native_run_fn)(const void *plan, const mr_view *views, void *workspace,
+                                            size_t workspace_size, mr_pool *pool, const char *api);
+static moeroute_status mr_native_run_ws(moeroute_context *ctx, const char *api, mr_native_run_fn run,
+                                        const void *plan, const mr_view *v, size_t ws_size, mr_pool *pool)
+{
+    void *ws = NULL;
+    moeroute_status st = mr_native_scratch(ctx, api, ws_size, &ws);
+    if (st == MOEROUTE_OK) st = run(plan, v, ws, ws_size, pool, api);
+    if (!ctx) mr_free(ws);
+    return st;
+}
+
+moeroute_status moeroute_dynamic_quant(moeroute_context *ctx, const moeroute_dynamic_quant_args *args)
+{
+    static const char api[] = "moeroute_dynamic_quant";
+    MR_CHECK_ARGS(api, args, moeroute_dynamic_quant_args);
+    const moeroute_dynamic_quant_args *a = args;
+    mr_xtype xt = MR_X_F32;
+    moeroute_status st = mr_native_float(api, "x_dtype", a->x_dtype, &xt);
+    if (st != MOEROUTE_OK) return st;
+    const int64_t rows = a->num_rows, H = a->hidden, G = a->num_groups;
+    if (rows < 0 || H < 0 || G < 0)
+        return MR_SHAPE_FAIL("%s: num_rows, hidden and num_groups must be >= 0 (got %lld, %lld, %lld)", api,
+                             (long long)rows, (long long)H, (long long)G);
+    if (a->group_index_int64 != 0 && a->group_index_int64 != 1)
+        return MR_SHAPE_FAIL("%s: group_index_int64 must be 0 or 1, got %d", api, (int)a->group_index_int64);
+    if (a->scale_template < MR_DYQ_AUTO || a->scale_template > MR_DYQ_B)
+        return MR_SHAPE_FAIL("%s: scale_template must be 0, 1 or 2, got %d", api, (int)a->scale_template);
+    mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
+    mr_dynamic_quant_plan plan;
+    st = mr_dynamic_quant_plan_init(&plan, rows, H, G, xt, a->smooth_scales != NULL,
+                                    (mr_dyq_template)a->scale_template, ctx ? ctx->isa : MOEROUTE_ISA_AUTO,
+                                    mr_pool_threads(pool), api);
+    if (st != MOEROUTE_OK) return st;
+    mr_view v[MR_DYQ_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_DYQ_X] = mr_view_2d(a->x, mr_native_esize(a->x_dtype), rows, H, a->x_row_stride, a->x_col_stride);
+    if (a->smooth_scales)
+        v[MR_DYQ_SMOOTH] = mr_view_contiguous(a->smooth_scales, mr_native_esize(a->x_dtype), 2,
+                                              (const int64_t[]){G > 0 ? G : 1, H});
+    if (G > 0) v[MR_DYQ_GROUP] = mr_view_contiguous(a->group_index, a->group_index_int64 ? 8 : 4, 1, &G);
+    v[MR_DYQ_Y] = mr_view_contiguous(a->y, 1, 2, (const int64_t[]){rows, H});
+    v[MR_DYQ_SCALE] = mr_view_contiguous(a->scale, 4, 1, &rows);
+    return mr_native_run_ws(ctx, api, mr_dynamic_quant_run, &plan, v, plan.ws.size, pool);
+}
+
+moeroute_status moeroute_swiglu(moeroute_context *ctx, const moeroute_swiglu_args *args)
+{
+    static const char api[] = "moeroute_swiglu";
+    MR_CHECK_ARGS(api, args, moeroute_swiglu_args);
+    const moeroute_swiglu_args *a = args;
+    mr_xtype xt = MR_X_F32;
+    moeroute_status st = mr_native_float(api, "x_dtype", a->x_dtype, &xt);
+    if (st != MOEROUTE_OK) return st;
+    const int64_t dims[2] = {a->num_rows, a->cols};
+    if (dims[0] < 0 || dims[1] < 0 || dims[1] % 2 != 0)
+        return MR_SHAPE_FAIL("%s: num_rows must be >= 0 and cols >= 0 and even (got %lld, %lld)", api,
+                             (long long)dims[0], (long long)dims[1]);
+    mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
+    mr_swiglu_plan plan;
+    st = mr_swiglu_plan_init(&plan, 2, dims, 1, xt, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
+    if (st != MOEROUTE_OK) return st;
+    const size_t es = mr_native_esize(a->x_dtype);
+    mr_view v[MR_SWG_COUNT];
+    v[MR_SWG_X] = mr_view_2d(a->x, es, dims[0], dims[1], a->x_row_stride, a->x_col_stride);
+    v[MR_SWG_OUT] = mr_view_contiguous(a->out, es, 2, (const int64_t[]){dims[0], dims[1] / 2});
+    return mr_native_run_ws(ctx, api, mr_swiglu_run, &plan, v, plan.ws.size, pool);
+}
+
+/* INT32 / FLOAT16 / BFLOAT16 / FLOAT32 as the DequantSwigluQuant element type; -1 otherwise. */
+static int mr_native_dsq_type(moeroute_dtype dt)
+{
+    switch (dt) {
+    case MOEROUTE_DTYPE_INT32: return MR_DSQ_I32;
+    case MOEROUTE_DTYPE_FLOAT16: return MR_DSQ_F16;
+    case MOEROUTE_DTYPE_BFLOAT16: return MR_DSQ_BF16;
+    case MOEROUTE_DTYPE_FLOAT32: return MR_DSQ_F32;
+    default: return -1;
+    }
+}
+
+moeroute_status moeroute_dequant_swiglu_quant(moeroute_context *ctx, const moeroute_dequant_swiglu_quant_args *args)
+{
+    static const char api[] = "moeroute_dequant_swiglu_quant";
+    MR_CHECK_ARGS(api, args, moeroute_dequant_swiglu_quant_args);
+    const moeroute_dequant_swiglu_quant_args *a = args;
+    const int xt = mr_native_dsq_type(a->x_dtype), bt = a->bias ? mr_native_dsq_type(a->bias_dtype) : MR_DSQ_F32;
+    if (xt < 0)
+        return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: x_dtype must be INT32, FLOAT16, BFLOAT16 or FLOAT32, got %d",
+                       api, (int)a->x_dtype);
+    if (bt < 0)
+        return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: bias_dtype must be FLOAT32, FLOAT16, BFLOAT16 or INT32, got %d",
+                       api, (int)a->bias_dtype);
+    const int64_t rows = a->num_rows, cols = a->cols, n = cols / 2, G = a->num_groups, P = a->param_rows;
+    if (rows < 0 || cols < 0 || cols % 2 != 0 || G < 0)
+        return MR_SHAPE_FAIL("%s: num_rows >= 0, cols >= 0 and even, num_groups >= 0 (got %lld, %lld, %lld)", api,
+                             (long long)rows, (long long)cols, (long long)G);
+    if (P != 1 && !(G > 0 && P == G))
+        return MR_SHAPE_FAIL("%s: param_rows must be 1%s, got %lld", api, G > 0 ? " or num_groups" : "",
+                             (long long)P);
+    if (a->group_index_int64 != 0 && a->group_index_int64 != 1)
+        return MR_SHAPE_FAIL("%s: group_index_int64 must be 0 or 1, got %d", api, (int)a->group_index_int64);
+    if (a->activate_left != 0 && a->activate_left != 1)
+        return MR_SHAPE_FAIL("%s: activate_left must be 0 or 1, got %d", api, (int)a->activate_left);
+    if (a->quant_mode != 0 && a->quant_mode != 1)
+        return MR_SHAPE_FAIL("%s: quant_mode must be 0 (static) or 1 (dynamic), got %d", api, (int)a->quant_mode);
+    const int dynamic = a->quant_mode == 1;
+    if (!dynamic && !a->quant_scale)
+        return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: quant_mode 0 (static) needs quant_scale", api);
+    if (dynamic && a->quant_offset)
+        return MR_SHAPE_FAIL("%s: quant_offset is for quant_mode 0 (static) only", api);
+    mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
+    mr_dsq_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.rows = rows, plan.n = n, plan.groups = G;
+    plan.x_type = (mr_dsq_type)xt, plan.bias_type = (mr_dsq_type)bt;
+    plan.has_wscale = a->weight_scale != NULL, plan.has_ascale = a->activation_scale != NULL;
+    plan.has_bias = a->bias != NULL, plan.has_qscale = a->quant_scale != NULL;
+    plan.has_qoffset = a->quant_offset != NULL;
+    plan.activate_left = a->activate_left, plan.dynamic = dynamic;
+    moeroute_status st = mr_dsq_plan_init(&plan, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
+    if (st != MOEROUTE_OK) return st;
+    const size_t xes = a->x_dtype == MOEROUTE_DTYPE_INT32 ? 4 : mr_native_esize(a->x_dtype);
+    const int64_t pc[2] = {P, cols}, pn[2] = {P, n};
+    mr_view v[MR_DSQ_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_DSQ_X] = mr_view_2d(a->x, xes, rows, cols, a->x_row_stride, a->x_col_stride);
+    if (a->weight_scale) v[MR_DSQ_WSCALE] = mr_view_contiguous(a->weight_scale, 4, 2, pc);
+    if (a->activation_scale) v[MR_DSQ_ASCALE] = mr_view_contiguous(a->activation_scale, 4, 1, &rows);
+    if (a->bias) v[MR_DSQ_BIAS] = mr_view_contiguous(a->bias, mr_native_esize(a->bias_dtype), 2, pc);
+    if (a->quant_scale)
+        v[MR_DSQ_QSCALE] = dynamic ? mr_view_contiguous(a->quant_scale, 4, 2, pn) : mr_view_contiguous(a->quant_scale, 4, 1, &P);
+    if (a->quant_offset) v[MR_DSQ_QOFFSET] = mr_view_contiguous(a->quant_offset, 4, 1, &P);
+    if (G > 0) v[MR_DSQ_GROUP] = mr_view_contiguous(a->group_index, a->group_index_int64 ? 8 : 4, 1, &G);
+    v[MR_DSQ_Y] = mr_view_contiguous(a->y, 1, 2, (const int64_t[]){rows, n});
+    if (dynamic) v[MR_DSQ_SCALE] = mr_view_contiguous(a->scale, 4, 1, &rows);
+    return mr_native_run_ws(ctx, api, mr_dsq_run, &plan, v, plan.ws.size, pool);
+}
+
+moeroute_status moeroute_grouped_matmul_swiglu_quant(moeroute_context *ctx,
+                                                     const moeroute_grouped_matmul_swiglu_quant_args *args)
+{
+    static const char api[] = "moeroute_grouped_matmul_swiglu_quant";
+    MR_CHECK_ARGS(api, args, moeroute_grouped_matmul_swiglu_quant_args);
+    const moeroute_grouped_matmul_swiglu_quant_args *a = args;
+    mr_gmmsq_desc d = {.m = a->num_rows, .k = a->k, .n = a->n, .e = a->num_experts, .groups = a->num_groups,
+                       .w_nz = a->weight_format == 29};
+    moeroute_status st = mr_native_float(api, "weight_scale_dtype", a->weight_scale_dtype, &d.wscale_type);
+    if (st != MOEROUTE_OK) return st;
+    const int64_t M = d.m, K = d.k, N = d.n, E = d.e, G = d.groups;
+    if (M < 0 || K < 0 || N < 0 || E < 1 || G < 0)
+        return MR_SHAPE_FAIL("%s: need num_rows, k, n, num_groups >= 0 and num_experts >= 1 (got %lld, %lld, %lld, "
+                             "%lld, %lld)", api, (long long)M, (long long)K, (long long)N, (long long)G, (long long)E);
+    if (K > 65535)
+        return MR_SHAPE_FAIL("%s: k = %lld: int8 sums are exact in int32 only up to k = 65535", api, (long long)K);
+    if (N % 2) return MR_SHAPE_FAIL("%s: n = %lld must be even (SwiGLU splits it in halves)", api, (long long)N);
+    if (G > E)
+        return MR_SHAPE_FAIL("%s: %lld groups but only %lld weights (group g uses weight g)", api, (long long)G,
+                             (long long)E);
+    if (a->weight_format != 0 && a->weight_format != 29)
+        return MR_SHAPE_FAIL("%s: weight_format must be 0 (strided) or 29 (FRACTAL_NZ), got %d", api,
+                             (int)a->weight_format);
+    const int64_t en[2] = {E, N}, mh[2] = {M, N / 2};
+    mr_view v[MR_GMMSQ_COUNT];
+    memset(v, 0, sizeof v);
+    v[MR_GMMSQ_X] = mr_view_2d(a->x, 1, M, K, a->x_row_stride, a->x_col_stride);
+    v[MR_GMMSQ_W] = mr_native_gmm_weight(a->weight, 1, E, K, N, a->weight_expert_stride, a->weight_k_stride,
+                                         a->weight_n_stride, d.w_nz);
+    v[MR_GMMSQ_WSCALE] = mr_view_contiguous(a->weight_scale, mr_xtype_size(d.wscale_type), 2, en);
+    v[MR_GMMSQ_XSCALE] = mr_view_contiguous(a->x_scale, 4, 1, &M);
+    v[MR_GMMSQ_GROUPS] = mr_view_contiguous(a->group_list, 8, 1, &G);
+    v[MR_GMMSQ_OUT] = mr_view_contiguous(a->output, 1, 2, mh);
+    v[MR_GMMSQ_OUT_SCALE] = mr_view_contiguous(a->output_scale, 4, 1, &M);
+    mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
+    mr_gmmsq_plan plan;
+    st = mr_gmmsq_plan_init(&plan, &d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
+    if (st != MOEROUTE_OK) return st;
+    return mr_native_run_ws(ctx, api, mr_gmmsq_run, &plan, v, plan.ws_size, pool);
 }
 
 const char *moeroute_error_message(void) { return mr_error_take(); }

@@ -24,31 +24,14 @@ static const mr_aclnn_op mr_permute_op = MR_ACLNN_OP("aclnnMoeTokenPermute", "ac
 #define MR_PERMUTE_MAX_K 512
 #define MR_PERMUTE_MAX_LEN 16777215
 
-/* Whether dims [1, ndim) of a view collapse into one dimension of stride strides[ndim - 1]. */
-static int mr_trailing_collapses(const mr_view *v)
-{
-    for (uint32_t d = 1; d + 1 < v->ndim; d++)
-        if (v->dims[d] != 1 && v->dims[d + 1] != 1 && v->strides[d] != v->strides[d + 1] * v->dims[d + 1]) return 0;
-    return 1;
-}
-
 /* The routing run on [T, H] views: tokens and permuteTokensOut lose their trailing dims, 1-D indices gain k = 1. */
 static moeroute_status mr_permute_run(const void *plan, const mr_view *views, void *ws, size_t ws_size, mr_pool *pool,
                                       const char *api)
 {
     mr_view v[MR_RV_COUNT];
     memcpy(v, views, sizeof v);
-    static const int rows_slots[] = {MR_RV_X, MR_RV_OUT_X};
-    for (int i = 0; i < 2; i++) {
-        mr_view *t = &v[rows_slots[i]];
-        int64_t h = 1, s1 = 1;
-        for (uint32_t d = 1; d < t->ndim; d++) /* the stride of the innermost dim that is not 1 */
-            if (t->dims[d] != 1) s1 = t->strides[d];
-        for (uint32_t d = 1; d < t->ndim; d++) h *= t->dims[d];
-        t->dims[1] = h;
-        t->strides[1] = s1;
-        t->ndim = 2;
-    }
+    mr_view_merge_dims(&v[MR_RV_X], 1, v[MR_RV_X].ndim);
+    mr_view_merge_dims(&v[MR_RV_OUT_X], 1, v[MR_RV_OUT_X].ndim);
     if (v[MR_RV_EXPERT].ndim == 1) {
         v[MR_RV_EXPERT].ndim = 2;
         v[MR_RV_EXPERT].dims[1] = 1;
@@ -92,7 +75,8 @@ aclnnStatus aclnnMoeTokenPermuteGetWorkspaceSize(const aclTensor *tokens, const 
         return mr_aclnn_tiling(&c, "sortedIndicesOut must be 1-D [T*k] = [%lld]", (long long)L);
     /* rows are gathered with one column stride: the trailing dims of tokens must collapse */
     const mr_view tv = mr_aclnn_view(tokens);
-    if (!mr_trailing_collapses(&tv))
+    int64_t row_stride;
+    if (!mr_view_dims_collapse(&tv, 1, tv.ndim, &row_stride))
         return mr_aclnn_invalid(&c, "the trailing dims of tokens must form one strided row (make it contiguous)");
     mr_route_desc d = {.variant = MR_ROUTE_V2, .n = T, .k = k, .h = H, .active = n, .rows_exact = 1,
                        .x_int8 = tokens->dtype == ACL_INT8,

@@ -51,6 +51,9 @@ aclnnStatus mr_executor_acquire(aclOpExecutor *executor, const mr_executor_ops *
 /* End a run: frees a one-shot executor. */
 void mr_executor_release(aclOpExecutor *executor);
 
+/* The number of logical devices (MOEROUTE_DEVICE_COUNT, default 16; layer decision 16). */
+int32_t mr_device_count(void);
+
 /* 1 if stream is NULL (default stream) or a live stream from aclrtCreateStream. */
 int mr_stream_is_valid(aclrtStream stream);
 

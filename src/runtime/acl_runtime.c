@@ -25,9 +25,9 @@ static mr_handle_set mr_contexts = MR_HANDLE_SET_INIT;
 static mr_handle_set mr_device_allocs = MR_HANDLE_SET_INIT;
 static mr_handle_set mr_host_allocs = MR_HANDLE_SET_INIT;
 
-/* Streams and contexts carry no state: work runs when enqueued. They are distinct heap objects only so
- * that handles are unique and can be checked. */
-typedef struct mr_rt_object { int unused; } mr_rt_object;
+/* Streams carry no state: work runs when enqueued. Streams and contexts are distinct heap objects so that
+ * handles are unique and can be checked; a context remembers its logical device (layer decision 16). */
+typedef struct mr_rt_object { int32_t device; } mr_rt_object;
 
 static aclError mr_need_init(const char *api)
 {
@@ -71,12 +71,35 @@ aclnnStatus aclnnInit(const char *configPath)
 
 aclnnStatus aclnnFinalize(void) { return ACLNN_SUCCESS; }
 
+/* Logical devices 0..D-1, all on this host (layer decision 16): D from MOEROUTE_DEVICE_COUNT (1..65536),
+ * default 16; read once, at the first call that needs it. */
+#define MR_DEFAULT_DEVICE_COUNT 16
+#define MR_MAX_DEVICE_COUNT 65536
+static atomic_int mr_device_count_cache;
+
+int32_t mr_device_count(void)
+{
+    int n = atomic_load(&mr_device_count_cache);
+    if (n > 0) return n;
+    n = MR_DEFAULT_DEVICE_COUNT;
+    const char *env = getenv("MOEROUTE_DEVICE_COUNT");
+    if (env && *env) {
+        char *end = NULL;
+        long v = strtol(env, &end, 10);
+        if (end && *end == 0 && v >= 1 && v <= MR_MAX_DEVICE_COUNT) n = (int)v;
+    }
+    atomic_store(&mr_device_count_cache, n);
+    return n;
+}
+
 static aclError mr_check_device(const char *api, int32_t deviceId)
 {
     aclError st = mr_need_init(api);
     if (st != ACL_SUCCESS) return st;
-    if (deviceId != 0) {
-        mr_error_push("%s: device %d does not exist (moeroute has one device, 0 = this CPU)", api, (int)deviceId);
+    if (deviceId < 0 || deviceId >= mr_device_count()) {
+        mr_error_push("%s: device %d does not exist (moeroute has %d logical devices 0..%d on this CPU; "
+                      "MOEROUTE_DEVICE_COUNT sets the count)",
+                      api, (int)deviceId, (int)mr_device_count(), (int)mr_device_count() - 1);
         return ACL_ERROR_RT_INVALID_DEVICEID;
     }
     return ACL_SUCCESS;
@@ -92,7 +115,7 @@ aclError aclrtSetDevice(int32_t deviceId)
 aclError aclrtResetDevice(int32_t deviceId)
 {
     aclError st = mr_check_device("aclrtResetDevice", deviceId);
-    if (st == ACL_SUCCESS) mr_thread_device = -1;
+    if (st == ACL_SUCCESS && mr_thread_device == deviceId) mr_thread_device = -1;
     return st;
 }
 
@@ -114,7 +137,7 @@ aclError aclrtGetDeviceCount(uint32_t *count)
     aclError st = mr_need_init("aclrtGetDeviceCount");
     if (st != ACL_SUCCESS) return st;
     if (!count) return mr_bad_param("aclrtGetDeviceCount", "count is NULL");
-    *count = 1;
+    *count = (uint32_t)mr_device_count();
     return ACL_SUCCESS;
 }
 
@@ -127,14 +150,14 @@ aclError aclrtGetRunMode(aclrtRunMode *runMode)
     return ACL_SUCCESS;
 }
 
-static aclError mr_object_create(const char *api, mr_handle_set *set, void **out)
+static aclError mr_object_create(const char *api, mr_handle_set *set, void **out, int32_t device)
 {
     aclError st = mr_need_init(api);
     if (st != ACL_SUCCESS) return st;
     if (!out) return mr_bad_param(api, "output handle pointer is NULL");
     mr_rt_object *o = mr_malloc(sizeof *o);
     if (o) {
-        o->unused = 0;
+        o->device = device;
         if (mr_handle_set_add(set, o) != 0) {
             mr_free(o);
             o = NULL;
@@ -163,8 +186,11 @@ aclError aclrtCreateContext(aclrtContext *context, int32_t deviceId)
 {
     aclError st = mr_check_device("aclrtCreateContext", deviceId);
     if (st != ACL_SUCCESS) return st;
-    st = mr_object_create("aclrtCreateContext", &mr_contexts, context);
-    if (st == ACL_SUCCESS) mr_thread_context = *context;
+    st = mr_object_create("aclrtCreateContext", &mr_contexts, context, deviceId);
+    if (st == ACL_SUCCESS) {
+        mr_thread_context = *context; /* the new context becomes this thread's, with its device */
+        mr_thread_device = deviceId;
+    }
     return st;
 }
 
@@ -175,16 +201,24 @@ aclError aclrtDestroyContext(aclrtContext context)
     return st;
 }
 
+/* Read a live context's device with the set locked (mr_handle_set_visit), so it cannot be freed meanwhile. */
+static int mr_context_device(const void *handle, void *ctx)
+{
+    *(int32_t *)ctx = ((const mr_rt_object *)handle)->device;
+    return 0;
+}
+
 aclError aclrtSetCurrentContext(aclrtContext context)
 {
     aclError st = mr_need_init("aclrtSetCurrentContext");
     if (st != ACL_SUCCESS) return st;
-    if (!mr_handle_set_contains(&mr_contexts, context)) {
+    int32_t device = -1;
+    if (!mr_handle_set_visit(&mr_contexts, context, mr_context_device, &device)) {
         mr_error_push("aclrtSetCurrentContext: %p is not a live context", context);
         return ACL_ERROR_INVALID_RESOURCE_HANDLE;
     }
     mr_thread_context = context;
-    mr_thread_device = 0;
+    mr_thread_device = device; /* the context's device becomes this thread's */
     return ACL_SUCCESS;
 }
 
@@ -203,7 +237,7 @@ aclError aclrtGetCurrentContext(aclrtContext *context)
 
 aclError aclrtCreateStream(aclrtStream *stream)
 {
-    return mr_object_create("aclrtCreateStream", &mr_streams, stream);
+    return mr_object_create("aclrtCreateStream", &mr_streams, stream, mr_thread_device);
 }
 
 aclError aclrtDestroyStream(aclrtStream stream)
@@ -226,6 +260,15 @@ aclError aclrtSynchronizeStream(aclrtStream stream)
     if (st != ACL_SUCCESS) return st;
     /* Work ran when it was enqueued, so a live stream is always idle. */
     return mr_check_stream("aclrtSynchronizeStream", stream);
+}
+
+aclError aclrtSynchronizeStreamWithTimeout(aclrtStream stream, int32_t timeout)
+{
+    aclError st = mr_need_init("aclrtSynchronizeStreamWithTimeout");
+    if (st != ACL_SUCCESS) return st;
+    if (timeout < -1) return mr_bad_param("aclrtSynchronizeStreamWithTimeout", "timeout must be -1 (forever) or >= 0");
+    /* Work ran when it was enqueued: nothing to wait for, whatever the timeout. */
+    return mr_check_stream("aclrtSynchronizeStreamWithTimeout", stream);
 }
 
 aclError aclrtSynchronizeDevice(void) { return mr_need_init("aclrtSynchronizeDevice"); }

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "acl/acl.h"
+#include "aclnn_fixture.h"
 #include "aclnnop/aclnn_moe_finalize_routing.h"
 #include "aclnnop/aclnn_moe_finalize_routing_v2.h"
 #include "aclnnop/aclnn_moe_token_unpermute.h"
@@ -30,64 +31,8 @@
 #include "operators/steps/accumulate.h"
 #include "threadpool/threadpool.h"
 
-#define SENT 0x5A
-
-static aclrtStream g_stream;
-static int g_phase; /* where the last call stopped: 1 GetWorkspaceSize, 2 execute */
-
-static const char *errmsg(void)
-{
-    const char *m = aclGetRecentErrMsg();
-    return m ? m : "(no message)";
-}
-
-
 /* ---------------------------------------------------------------------------------------------------- */
 /* calling the operators                                                                                */
-
-/* A tensor argument: rank 0 means a NULL tensor. Contiguous, CANN-sample style (storage dims = view dims). */
-typedef struct tspec {
-    aclDataType dt;
-    uint64_t rank;
-    int64_t d[3];
-    void *data;
-    aclFormat fmt;
-} tspec;
-#define T1(dt, a, p) ((tspec){dt, 1, {a, 0, 0}, (void *)(p), ACL_FORMAT_ND})
-#define T2(dt, a, b, p) ((tspec){dt, 2, {a, b, 0}, (void *)(p), ACL_FORMAT_ND})
-#define T3(dt, a, b, c, p) ((tspec){dt, 3, {a, b, c}, (void *)(p), ACL_FORMAT_ND})
-#define TNULL ((tspec){ACL_FLOAT, 0, {0, 0, 0}, NULL, ACL_FORMAT_ND})
-
-static aclTensor *mk(tspec s)
-{
-    if (s.rank == 0) return NULL;
-    int64_t strides[3], acc = 1;
-    for (uint64_t i = s.rank; i-- > 0;) {
-        strides[i] = acc;
-        acc *= s.d[i] > 0 ? s.d[i] : 1;
-    }
-    return aclCreateTensor(s.d, s.rank, s.dt, strides, 0, s.fmt, s.d, s.rank, s.data);
-}
-
-typedef aclnnStatus (*exec_fn)(void *, uint64_t, aclOpExecutor *, aclrtStream);
-
-static aclnnStatus finish(aclnnStatus st, exec_fn fn, uint64_t ws_size, aclOpExecutor *exe)
-{
-    g_phase = 1;
-    if (st != ACLNN_SUCCESS) return st;
-    g_phase = 2;
-    void *ws = NULL;
-    if (ws_size > 0 && aclrtMalloc(&ws, (size_t)ws_size, ACL_MEM_MALLOC_HUGE_FIRST) != ACL_SUCCESS) return -1;
-    st = fn(ws, ws_size, exe, g_stream);
-    if (st == ACLNN_SUCCESS && aclrtSynchronizeStream(g_stream) != ACL_SUCCESS) st = -2;
-    if (ws) aclrtFree(ws);
-    return st;
-}
-
-static void destroy_all(aclTensor **t, size_t n)
-{
-    for (size_t i = 0; i < n; i++) aclDestroyTensor(t[i]);
-}
 
 static aclnnStatus call_unpermute(tspec tok, tspec idx, tspec probs, bool padded, const aclIntArray *restore,
                                   tspec out)
@@ -123,16 +68,6 @@ static aclnnStatus call_v2(tspec ex, tspec ri, tspec x1, tspec x2, tspec bias, t
     st = finish(st, aclnnMoeFinalizeRoutingV2, ws, exe);
     destroy_all(t, 8);
     return st;
-}
-
-/* A refusal: the status, the phase it came from, a message, and an untouched output. */
-static void expect_refused(const char *what, aclnnStatus st, aclnnStatus want, int phase, const void *out, size_t n)
-{
-    const char *m = aclGetRecentErrMsg();
-    CHECK(st == want && g_phase == phase, "%s: got %d in phase %d, want %d in phase %d (%s)", what, (int)st, g_phase,
-          (int)want, phase, m ? m : "(no message)");
-    CHECK(m && m[0], "%s: no message for aclGetRecentErrMsg", what);
-    CHECK(mr_test_bytes_are(out, n, SENT), "%s: a refused call wrote its output", what);
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -951,9 +886,7 @@ static void test_thread_independence(uint64_t *rng)
 int main(int argc, char **argv)
 {
     uint64_t seed = mr_test_seed(argc, argv), rng = seed;
-    CHECK(aclInit(NULL) == ACL_SUCCESS, "aclInit: %s", errmsg());
-    CHECK(aclrtSetDevice(0) == ACL_SUCCESS, "aclrtSetDevice: %s", errmsg());
-    CHECK(aclrtCreateStream(&g_stream) == ACL_SUCCESS, "aclrtCreateStream: %s", errmsg());
+    acl_setup();
 
     test_f16_step_exact(&rng);
     test_bf16_store();
@@ -973,7 +906,6 @@ int main(int argc, char **argv)
     test_repeatable();
     test_thread_independence(&rng);
 
-    CHECK(aclrtDestroyStream(g_stream) == ACL_SUCCESS, "aclrtDestroyStream");
-    CHECK(aclrtResetDevice(0) == ACL_SUCCESS && aclFinalize() == ACL_SUCCESS, "reset + finalize");
+    acl_teardown();
     return mr_test_finish();
 }

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "acl/acl.h"
+#include "aclnn_fixture.h"
 #include "aclnnop/aclnn_moe_compute_expert_tokens.h"
 #include "aclnnop/aclnn_moe_init_routing.h"
 #include "aclnnop/aclnn_moe_init_routing_quant.h"
@@ -37,9 +38,7 @@
 #include "moeroute.h"
 
 enum { N = 3, K = 2, H = 40, L = N * K, E = 4 };
-#define SENT 0x5A
 
-static aclrtStream g_stream;
 static aclIntArray *g_range; /* V3 activeExpertRange [0, E) */
 
 static const char *take_msg(char *buf, size_t size)
@@ -119,7 +118,6 @@ typedef struct tdef {
 } tdef;
 
 typedef aclnnStatus (*plan_fn)(aclTensor *const *t, uint64_t *ws, aclOpExecutor **exe);
-typedef aclnnStatus (*exec_fn)(void *, uint64_t, aclOpExecutor *, aclrtStream);
 
 typedef struct opdef {
     const char *name;
@@ -659,8 +657,7 @@ static void test_thread_limit(void)
 int main(void)
 {
     test_guard_pages_trap();
-    CHECK(aclInit(NULL) == ACL_SUCCESS && aclrtSetDevice(0) == ACL_SUCCESS && aclrtCreateStream(&g_stream) ==
-          ACL_SUCCESS, "runtime setup");
+    acl_setup();
     const int64_t range[2] = {0, E};
     g_range = aclCreateIntArray(range, 2);
     CHECK(g_range != NULL, "aclCreateIntArray");
@@ -672,8 +669,7 @@ int main(void)
     for (int o = 0; o < NOPS; o++)
         for (int i = 0; i < 6; i++) free(g_ref[o].b[i]);
     aclDestroyIntArray(g_range);
-    CHECK(aclrtDestroyStream(g_stream) == ACL_SUCCESS && aclrtResetDevice(0) == ACL_SUCCESS &&
-          aclFinalize() == ACL_SUCCESS, "runtime teardown");
+    acl_teardown();
     CHECK(aclGetRecentErrMsg() == NULL, "a message left over");
     return mr_test_finish();
 }

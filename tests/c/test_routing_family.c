@@ -22,23 +22,15 @@
 #include <string.h>
 
 #include "acl/acl.h"
+#include "aclnn_fixture.h"
 #include "aclnnop/aclnn_moe_compute_expert_tokens.h"
 #include "aclnnop/aclnn_moe_init_routing_quant_v2.h"
 #include "aclnnop/aclnn_moe_init_routing_v2.h"
 #include "aclnnop/aclnn_moe_init_routing_v3.h"
 #include "harness.h"
 
-#define SENT 0x5A
 #define SENT_I32 ((int32_t)0x5A5A5A5A)
 #define SENT_I64 ((int64_t)0x5A5A5A5A5A5A5A5ALL)
-
-static aclrtStream g_stream;
-
-static const char *errmsg(void)
-{
-    const char *m = aclGetRecentErrMsg();
-    return m ? m : "(no message)";
-}
 
 static int eq_i32(const int32_t *a, const int32_t *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
 static int eq_i64(const int64_t *a, const int64_t *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
@@ -90,28 +82,7 @@ static void print_i64(const char *what, const int64_t *a, size_t n)
 /* Contiguous ND tensor of rank 1..3 over data (CANN sample style: view dims = storage dims). */
 static aclTensor *tnd(aclDataType dt, uint64_t rank, int64_t d0, int64_t d1, int64_t d2, void *data)
 {
-    int64_t dims[3] = {d0, d1, d2};
-    int64_t strides[3];
-    int64_t acc = 1;
-    for (uint64_t i = rank; i-- > 0;) {
-        strides[i] = acc;
-        acc *= dims[i] > 0 ? dims[i] : 1;
-    }
-    return aclCreateTensor(dims, rank, dt, strides, 0, ACL_FORMAT_ND, dims, rank, data);
-}
-
-typedef aclnnStatus (*exec_fn)(void *, uint64_t, aclOpExecutor *, aclrtStream);
-
-/* Second phase with an aclrtMalloc'd workspace of exactly the reported size, then a stream sync. */
-static aclnnStatus finish(aclnnStatus st, exec_fn fn, uint64_t ws_size, aclOpExecutor *exe)
-{
-    if (st != ACLNN_SUCCESS) return st;
-    void *ws = NULL;
-    if (ws_size > 0 && aclrtMalloc(&ws, (size_t)ws_size, ACL_MEM_MALLOC_HUGE_FIRST) != ACL_SUCCESS) return -1;
-    st = fn(ws, ws_size, exe, g_stream);
-    if (st == ACLNN_SUCCESS && aclrtSynchronizeStream(g_stream) != ACL_SUCCESS) st = -2;
-    if (ws) aclrtFree(ws);
-    return st;
+    return mk((tspec){dt, rank, {d0, d1, d2}, data, ACL_FORMAT_ND, {0}, 0, 0});
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -1120,9 +1091,7 @@ static void test_int_array(void)
 
 int main(void)
 {
-    CHECK(aclInit(NULL) == ACL_SUCCESS, "aclInit: %s", errmsg());
-    CHECK(aclrtSetDevice(0) == ACL_SUCCESS, "aclrtSetDevice: %s", errmsg());
-    CHECK(aclrtCreateStream(&g_stream) == ACL_SUCCESS, "aclrtCreateStream: %s", errmsg());
+    acl_setup();
 
     test_v2_worked_example();
     test_v2_problem_b();
@@ -1143,7 +1112,6 @@ int main(void)
     test_repeatable_executor();
     test_int_array();
 
-    CHECK(aclrtDestroyStream(g_stream) == ACL_SUCCESS, "aclrtDestroyStream");
-    CHECK(aclrtResetDevice(0) == ACL_SUCCESS && aclFinalize() == ACL_SUCCESS, "reset + finalize");
+    acl_teardown();
     return mr_test_finish();
 }

@@ -10,13 +10,13 @@
 #include <string.h>
 
 #include "acl/acl.h"
+#include "aclnn_fixture.h"
 #include "aclnnop/aclnn_moe_compute_expert_tokens.h"
 #include "aclnnop/aclnn_moe_init_routing_quant_v2.h"
 #include "aclnnop/aclnn_moe_init_routing_v2.h"
 #include "aclnnop/aclnn_moe_init_routing_v3.h"
 #include "harness.h"
 
-#define SENT 0x5A
 enum { OP_V2, OP_QV2, OP_V3, OP_CET };
 static const char *const op_names[] = {"V2", "QuantV2", "V3", "ComputeExpertTokens"};
 
@@ -31,7 +31,6 @@ enum { C_S, C_OUT, C_NT };
 #define SLOT (82 * 1024)
 static _Alignas(64) unsigned char g_slot[MAXT][SLOT];
 static _Alignas(64) unsigned char g_saved[MAXT][SLOT];
-static aclrtStream g_stream;
 
 typedef struct tdesc {
     int present;
@@ -233,7 +232,7 @@ static void make_all(const opcall *c, made *m)
     if (c->range_given) m->range = aclCreateIntArray(c->range_n ? c->range : NULL, c->range_n);
 }
 
-static void destroy_all(made *m)
+static void destroy_made(made *m)
 {
     for (int i = 0; i < MAXT; i++) aclDestroyTensor(m->t[i]);
     aclDestroyIntArray(m->range);
@@ -251,7 +250,7 @@ static aclnnStatus run(const opcall *c, int *phase)
     if (st == ACLNN_SUCCESS) {
         void *ws = NULL;
         if (ws_size > 0 && aclrtMalloc(&ws, (size_t)ws_size, ACL_MEM_MALLOC_HUGE_FIRST) != ACL_SUCCESS) {
-            destroy_all(&m);
+            destroy_made(&m);
             return -1;
         }
         st = execute(c->op, ws, ws_size, exe);
@@ -259,14 +258,8 @@ static aclnnStatus run(const opcall *c, int *phase)
         if (st == ACLNN_SUCCESS) aclrtSynchronizeStream(g_stream);
         if (ws) aclrtFree(ws);
     }
-    destroy_all(&m);
+    destroy_made(&m);
     return st;
-}
-
-static const char *errmsg_or_none(void)
-{
-    const char *m = aclGetRecentErrMsg();
-    return m ? m : "no message";
 }
 
 static int slots_unchanged(void) { return memcmp(g_slot, g_saved, sizeof g_slot) == 0; }
@@ -843,9 +836,9 @@ static void test_executor_rules(int op)
     uint64_t ws_size = 0;
     aclOpExecutor *exe = NULL;
     aclnnStatus st = plan(&c, m.t, m.range, &ws_size, &exe);
-    CHECK(st == ACLNN_SUCCESS && exe, "%s executor rules: plan %d (%s)", op_names[op], (int)st, errmsg_or_none());
+    CHECK(st == ACLNN_SUCCESS && exe, "%s executor rules: plan %d (%s)", op_names[op], (int)st, errmsg());
     if (st != ACLNN_SUCCESS) {
-        destroy_all(&m);
+        destroy_made(&m);
         return;
     }
     CHECK(aclSetAclOpExecutorRepeatable(exe) == ACLNN_SUCCESS, "%s: repeatable", op_names[op]);
@@ -887,9 +880,9 @@ static void test_executor_rules(int op)
           "%s: restore output addr", op_names[op]);
     st = execute(op, ws, ws_size, exe);
     CHECK(st == ACLNN_SUCCESS, "%s: repeatable run after refusals: %d (%s)", op_names[op], (int)st,
-          errmsg_or_none());
+          errmsg());
     st = execute(op, ws, ws_size, exe);
-    CHECK(st == ACLNN_SUCCESS, "%s: repeatable run again: %d (%s)", op_names[op], (int)st, errmsg_or_none());
+    CHECK(st == ACLNN_SUCCESS, "%s: repeatable run again: %d (%s)", op_names[op], (int)st, errmsg());
     CHECK(aclDestroyAclOpExecutor(exe) == ACLNN_SUCCESS, "%s: destroy", op_names[op]);
     memcpy(g_saved, g_slot, sizeof g_slot);
     expect_exec_refusal("run after aclDestroyAclOpExecutor", op, execute(op, ws, ws_size, exe),
@@ -901,13 +894,13 @@ static void test_executor_rules(int op)
     CHECK(st == ACLNN_SUCCESS, "%s: plan one-shot", op_names[op]);
     if (st == ACLNN_SUCCESS) {
         CHECK(execute(op, ws, ws_size, exe) == ACLNN_SUCCESS, "%s: one-shot run (%s)", op_names[op],
-              errmsg_or_none());
+              errmsg());
         memcpy(g_saved, g_slot, sizeof g_slot);
         expect_exec_refusal("second run of a one-shot executor", op, execute(op, ws, ws_size, exe),
                             ACLNN_ERR_PARAM_INVALID);
     }
     if (ws) aclrtFree(ws);
-    destroy_all(&m);
+    destroy_made(&m);
 
     /* aliasing given at phase 1 (output tensor over an input buffer): refused by one of the two phases */
     setup_op(&c, op);
@@ -917,9 +910,7 @@ static void test_executor_rules(int op)
 
 int main(void)
 {
-    CHECK(aclInit(NULL) == ACL_SUCCESS, "aclInit");
-    CHECK(aclrtSetDevice(0) == ACL_SUCCESS, "aclrtSetDevice");
-    CHECK(aclrtCreateStream(&g_stream) == ACL_SUCCESS, "aclrtCreateStream");
+    acl_setup();
 
     test_routing_shared(0);
     test_routing_shared(1);
@@ -928,7 +919,6 @@ int main(void)
     test_cet_rules();
     for (int op = OP_V2; op <= OP_CET; op++) test_executor_rules(op);
 
-    CHECK(aclrtDestroyStream(g_stream) == ACL_SUCCESS, "aclrtDestroyStream");
-    CHECK(aclrtResetDevice(0) == ACL_SUCCESS && aclFinalize() == ACL_SUCCESS, "reset + finalize");
+    acl_teardown();
     return mr_test_finish();
 }

@@ -62,6 +62,10 @@ foreach(line "expandedRowIdx: 2 4 0 3 1 5" "expertTokens: 2 2 2" "row 0: 0.2" "r
   endif()
 endforeach()
 message(STATUS "pkg-config C++ V3 sample: documented result")
+# The gating / permute / unpermute sample (examples/cann_gating_combine.cpp), unchanged; it checks itself.
+run_checked(c++ "${SRC}/examples/cann_gating_combine.cpp" ${pcflags} ${extra} -o "${WORK}/sample_gating")
+run_checked("${WORK}/sample_gating")
+message(STATUS "pkg-config C++ gating sample: verified")
 run_checked(cc -std=c11 -Wall -Wextra -Werror "${SRC}/tests/consumer/cann_sample.c" ${pcflags} ${extra}
             -o "${WORK}/sample_c")
 run_checked("${WORK}/sample_c")

@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl/acl.h"
+#include "aclnn/acl_meta.h"
+#include "moeroute.h"
+
 typedef struct fz_reader {
     const uint8_t *p;
     size_t n;
@@ -92,8 +96,9 @@ static inline int fz_is_stable_routing(const int32_t *keys, const int32_t *rows,
     return ok;
 }
 
-static inline int fz_all_equal(const uint8_t *b, size_t n, uint8_t v)
+static inline int fz_all_equal(const void *p, size_t n, uint8_t v)
 {
+    const uint8_t *b = p;
     for (size_t i = 0; i < n; i++)
         if (b[i] != v) return 0;
     return 1;
@@ -106,6 +111,96 @@ static inline int fz_equal_outside(const uint8_t *b, size_t n, size_t from, size
     if (to > n) to = n;
     if (to < from) to = from;
     return fz_all_equal(b, from, v) && fz_all_equal(b + to, n - to, v);
+}
+
+/* The tensors of one fuzzed aclnn call, each over its own exact allocation (+1 byte: never malloc(0)) so ASan
+ * sees any access outside a view. off and st: the view's element offset and strides, where a harness keeps
+ * them. */
+#define FZ_MAXT 10
+#define FZ_MAX_RANK 4
+typedef struct fz_buf {
+    uint8_t *p;
+    size_t bytes;
+    int64_t off;
+    int64_t st[FZ_MAX_RANK];
+    aclTensor *t;
+} fz_buf;
+
+typedef struct fz_case {
+    fz_buf b[FZ_MAXT];
+    int nb;
+} fz_case;
+
+/* A malloc'd copy of every buffer of c (fz_free frees them). */
+static inline void fz_snapshot(const fz_case *c, uint8_t **copies)
+{
+    for (int i = 0; i < c->nb; i++) {
+        copies[i] = malloc(c->b[i].bytes);
+        memcpy(copies[i], c->b[i].p, c->b[i].bytes);
+    }
+}
+
+/* Buffers from..nb-1 still equal their copies. */
+static inline int fz_unchanged(const fz_case *c, uint8_t *const *copies, int from)
+{
+    for (int i = from; i < c->nb; i++)
+        if (memcmp(copies[i], c->b[i].p, c->b[i].bytes)) return 0;
+    return 1;
+}
+
+/* Keeps the bytes of every buffer in `kept` (the aclnn run's results) and puts the bytes `before` the call back
+ * into buffers from..nb-1 (the outputs) for the reference run. */
+static inline void fz_keep_and_reset(const fz_case *c, uint8_t **kept, uint8_t *const *before, int from)
+{
+    fz_snapshot(c, kept);
+    for (int i = from; i < c->nb; i++) memcpy(c->b[i].p, before[i], c->b[i].bytes);
+}
+
+static inline void fz_free_copies(const fz_case *c, uint8_t **copies)
+{
+    for (int i = 0; i < c->nb; i++) free(copies[i]);
+}
+
+/* Destroys the tensors and frees the buffers (and the copies, when given). */
+static inline void fz_free(fz_case *c, uint8_t **copies)
+{
+    for (int i = 0; i < c->nb; i++) {
+        aclDestroyTensor(c->b[i].t);
+        free(c->b[i].p);
+        if (copies) free(copies[i]);
+    }
+}
+
+/* The execute phase after a GetWorkspaceSize call that returned st, with a malloc'd workspace. */
+static inline aclnnStatus fz_execute(aclnnStatus st, uint64_t ws, aclOpExecutor *exe,
+                                     aclnnStatus (*run)(void *, uint64_t, aclOpExecutor *, aclrtStream))
+{
+    if (st != ACLNN_SUCCESS) return st;
+    void *w = malloc(ws ? ws : 1);
+    st = run(w, ws, exe, NULL);
+    free(w);
+    return st;
+}
+
+/* One native context that runs serially on scalar kernels: the reference for the aclnn calls. */
+static inline moeroute_context *fz_serial(void)
+{
+    static moeroute_context *ctx;
+    if (!ctx) {
+        moeroute_options o = {1, MOEROUTE_ISA_SCALAR};
+        moeroute_context_create(&o, &ctx);
+    }
+    return ctx;
+}
+
+/* Element pointer of tensor i's view (data + its view offset). */
+static inline void *fz_at(const fz_case *c, int i)
+{
+    int64_t off = 0;
+    aclGetViewOffset(c->b[i].t, &off);
+    aclDataType dt;
+    aclGetDataType(c->b[i].t, &dt);
+    return c->b[i].p + off * (int64_t)aclDataTypeSize(dt);
 }
 
 #endif /* MR_FUZZ_COMMON_H */

@@ -14,18 +14,6 @@
 #include "moeroute.h"
 
 #define SENT 0xA7
-#define MAXT 10
-
-typedef struct fz_buf {
-    uint8_t *p;      /* exact allocation */
-    size_t bytes;
-    aclTensor *t;
-} fz_buf;
-
-typedef struct fz_case {
-    fz_buf b[MAXT];
-    int nb;
-} fz_case;
 
 static size_t esize(aclDataType dt) { return aclDataTypeSize(dt); }
 
@@ -62,60 +50,6 @@ static aclTensor *fz_tensor(fz_reader *r, fz_case *c, aclDataType dt, int rank, 
     return b->t;
 }
 
-static void fz_snapshot(const fz_case *c, uint8_t **copies)
-{
-    for (int i = 0; i < c->nb; i++) {
-        copies[i] = malloc(c->b[i].bytes);
-        memcpy(copies[i], c->b[i].p, c->b[i].bytes);
-    }
-}
-
-static int fz_unchanged(const fz_case *c, uint8_t *const *copies)
-{
-    for (int i = 0; i < c->nb; i++)
-        if (memcmp(copies[i], c->b[i].p, c->b[i].bytes)) return 0;
-    return 1;
-}
-
-static void fz_free(fz_case *c, uint8_t **copies)
-{
-    for (int i = 0; i < c->nb; i++) {
-        aclDestroyTensor(c->b[i].t);
-        free(c->b[i].p);
-        if (copies) free(copies[i]);
-    }
-}
-
-static aclnnStatus fz_execute(aclnnStatus st, uint64_t ws, aclOpExecutor *exe,
-                              aclnnStatus (*run)(void *, uint64_t, aclOpExecutor *, aclrtStream))
-{
-    if (st != ACLNN_SUCCESS) return st;
-    void *w = malloc(ws ? ws : 1);
-    st = run(w, ws, exe, NULL);
-    free(w);
-    return st;
-}
-
-static moeroute_context *fz_serial(void)
-{
-    static moeroute_context *ctx;
-    if (!ctx) {
-        moeroute_options o = {1, MOEROUTE_ISA_SCALAR};
-        moeroute_context_create(&o, &ctx);
-    }
-    return ctx;
-}
-
-/* Element pointer of a tensor's view (data + offset). */
-static void *at(const fz_case *c, int i)
-{
-    int64_t off = 0;
-    aclGetViewOffset(c->b[i].t, &off);
-    aclDataType dt;
-    aclGetDataType(c->b[i].t, &dt);
-    return c->b[i].p + off * (int64_t)esize(dt);
-}
-
 static void fuzz_v2(fz_reader *r)
 {
     const int quant = (int)fz_below(r, 2);
@@ -142,7 +76,7 @@ static void fuzz_v2(fz_reader *r)
     aclTensor *ocnt = fz_below(r, 4) ? fz_tensor(r, &c, ACL_INT32, 1, &el, 0, 0) : NULL;
     aclTensor *obef = fz_below(r, 4) ? fz_tensor(r, &c, ACL_INT32, 1, &el, 0, 0) : NULL;
     aclTensor *odq = quant && fz_below(r, 4) ? fz_tensor(r, &c, ACL_FLOAT, 1, &dl, 0, 0) : NULL;
-    uint8_t *copies[MAXT];
+    uint8_t *copies[FZ_MAXT];
     fz_snapshot(&c, copies);
     uint64_t ws = 0;
     aclOpExecutor *exe = NULL;
@@ -157,33 +91,32 @@ static void fuzz_v2(fz_reader *r)
     }
     if (st != ACLNN_SUCCESS) {
         aclGetRecentErrMsg();
-        FZ_ASSERT(fz_unchanged(&c, copies), "refused V2 call (status %d) changed a buffer", (int)st);
+        FZ_ASSERT(fz_unchanged(&c, copies, 0), "refused V2 call (status %d) changed a buffer", (int)st);
     } else {
         /* the native API, serial and scalar, on copies of the outputs */
-        uint8_t *mine[MAXT];
-        fz_snapshot(&c, mine);
-        for (int i = first_out; i < c.nb; i++) memcpy(c.b[i].p, copies[i], c.b[i].bytes);
+        uint8_t *mine[FZ_MAXT];
+        fz_keep_and_reset(&c, mine, copies, first_out);
         moeroute_init_routing_v2_args a;
         memset(&a, 0, sizeof a);
         a.struct_size = sizeof a;
         a.num_rows = N, a.k = K, a.hidden = H, a.active_num = active, a.expert_capacity = C, a.expert_num = E;
         a.drop_pad_mode = (int32_t)drop, a.count_flag = (int32_t)flag, a.before_capacity_flag = before;
         a.quant_mode = (int32_t)qm;
-        a.x_dtype = (moeroute_dtype)xdt, a.x = at(&c, 0), a.x_row_stride = H, a.x_col_stride = 1;
-        a.expert_idx = at(&c, 1), a.expert_row_stride = K, a.expert_col_stride = 1;
-        if (s) a.scale = at(&c, 2), a.scale_rows = sm[0];
-        if (o) a.offset = at(&c, 3);
-        a.expanded_x = at(&c, first_out), a.expanded_row_idx = at(&c, first_out + 1);
+        a.x_dtype = (moeroute_dtype)xdt, a.x = fz_at(&c, 0), a.x_row_stride = H, a.x_col_stride = 1;
+        a.expert_idx = fz_at(&c, 1), a.expert_row_stride = K, a.expert_col_stride = 1;
+        if (s) a.scale = fz_at(&c, 2), a.scale_rows = sm[0];
+        if (o) a.offset = fz_at(&c, 3);
+        a.expanded_x = fz_at(&c, first_out), a.expanded_row_idx = fz_at(&c, first_out + 1);
         int k = first_out + 2;
-        if (ocnt) a.expert_tokens = at(&c, k++);
-        if (obef) a.expert_tokens_before_capacity = at(&c, k++);
-        if (odq) a.dynamic_quant_scale = at(&c, k++);
+        if (ocnt) a.expert_tokens = fz_at(&c, k++);
+        if (obef) a.expert_tokens_before_capacity = fz_at(&c, k++);
+        if (odq) a.dynamic_quant_scale = fz_at(&c, k++);
         moeroute_status ns = moeroute_init_routing_v2(fz_serial(), &a);
         FZ_ASSERT(ns == MOEROUTE_OK, "native refused what aclnn accepted: %s", moeroute_error_message());
-        FZ_ASSERT(fz_unchanged(&c, mine), "aclnn V2 differs from the serial scalar native run");
-        for (int i = 0; i < c.nb; i++) free(mine[i]);
+        FZ_ASSERT(fz_unchanged(&c, mine, 0), "aclnn V2 differs from the serial scalar native run");
+        fz_free_copies(&c, mine);
         if (drop == 0 && L > 0) { /* the index map is a stable ascending order of the ids */
-            const int32_t *keys = at(&c, 1), *erow = at(&c, first_out + 1);
+            const int32_t *keys = fz_at(&c, 1), *erow = fz_at(&c, first_out + 1);
             int32_t *rows = malloc((size_t)L * 4), *eexp = malloc((size_t)L * 4);
             for (int64_t f = 0; f < L; f++) rows[f] = (int32_t)f;
             for (int64_t f = 0; f < L; f++)
@@ -217,7 +150,7 @@ static void fuzz_v3(fz_reader *r)
     aclTensor *osc = fz_tensor(r, &c, ACL_FLOAT, 1, &L, 0, 0);
     const int64_t range[2] = {lo, hi};
     aclIntArray *ra = range_kind == 0 ? NULL : aclCreateIntArray(range, range_kind == 2 ? 2 : 0);
-    uint8_t *copies[MAXT];
+    uint8_t *copies[FZ_MAXT];
     fz_snapshot(&c, copies);
     uint64_t ws = 0;
     aclOpExecutor *exe = NULL;
@@ -226,25 +159,24 @@ static void fuzz_v3(fz_reader *r)
     st = fz_execute(st, ws, exe, aclnnMoeInitRoutingV3);
     if (st != ACLNN_SUCCESS) {
         aclGetRecentErrMsg();
-        FZ_ASSERT(fz_unchanged(&c, copies), "refused V3 call (status %d) changed a buffer", (int)st);
+        FZ_ASSERT(fz_unchanged(&c, copies, 0), "refused V3 call (status %d) changed a buffer", (int)st);
     } else {
-        uint8_t *mine[MAXT];
-        fz_snapshot(&c, mine);
-        for (int i = first_out; i < c.nb; i++) memcpy(c.b[i].p, copies[i], c.b[i].bytes);
+        uint8_t *mine[FZ_MAXT];
+        fz_keep_and_reset(&c, mine, copies, first_out);
         moeroute_init_routing_v3_args a;
         memset(&a, 0, sizeof a);
         a.struct_size = sizeof a;
         a.num_rows = N, a.k = K, a.hidden = H, a.expert_num = E, a.range_start = rlo, a.range_end = rlo + span;
         a.tokens_num_type = (int32_t)ntype, a.quant_mode = (int32_t)qm, a.row_idx_type = (int32_t)rit;
-        a.x_dtype = (moeroute_dtype)xdt, a.x = at(&c, 0), a.x_row_stride = H, a.x_col_stride = 1;
-        a.expert_idx = at(&c, 1), a.expert_row_stride = K, a.expert_col_stride = 1;
-        if (s) a.scale = at(&c, 2);
-        a.expanded_x = at(&c, first_out), a.expanded_row_idx = at(&c, first_out + 1);
-        a.expert_tokens = at(&c, first_out + 2), a.expanded_scale = at(&c, first_out + 3);
+        a.x_dtype = (moeroute_dtype)xdt, a.x = fz_at(&c, 0), a.x_row_stride = H, a.x_col_stride = 1;
+        a.expert_idx = fz_at(&c, 1), a.expert_row_stride = K, a.expert_col_stride = 1;
+        if (s) a.scale = fz_at(&c, 2);
+        a.expanded_x = fz_at(&c, first_out), a.expanded_row_idx = fz_at(&c, first_out + 1);
+        a.expert_tokens = fz_at(&c, first_out + 2), a.expanded_scale = fz_at(&c, first_out + 3);
         moeroute_status ns = moeroute_init_routing_v3(fz_serial(), &a);
         FZ_ASSERT(ns == MOEROUTE_OK, "native refused what aclnn accepted: %s", moeroute_error_message());
-        FZ_ASSERT(fz_unchanged(&c, mine), "aclnn V3 differs from the serial scalar native run");
-        for (int i = 0; i < c.nb; i++) free(mine[i]);
+        FZ_ASSERT(fz_unchanged(&c, mine, 0), "aclnn V3 differs from the serial scalar native run");
+        fz_free_copies(&c, mine);
     }
     aclDestroyIntArray(ra);
     fz_free(&c, copies);
@@ -265,7 +197,7 @@ static void fuzz_cet(fz_reader *r)
             }
     }
     aclTensor *out = fz_tensor(r, &c, ACL_INT32, 1, &oute, 0, 0);
-    uint8_t *copies[MAXT];
+    uint8_t *copies[FZ_MAXT];
     fz_snapshot(&c, copies);
     uint64_t ws = 0;
     aclOpExecutor *exe = NULL;
@@ -273,9 +205,9 @@ static void fuzz_cet(fz_reader *r)
     st = fz_execute(st, ws, exe, aclnnMoeComputeExpertTokens);
     if (st != ACLNN_SUCCESS) {
         aclGetRecentErrMsg();
-        FZ_ASSERT(fz_unchanged(&c, copies), "refused ComputeExpertTokens (status %d) changed a buffer", (int)st);
+        FZ_ASSERT(fz_unchanged(&c, copies, 0), "refused ComputeExpertTokens (status %d) changed a buffer", (int)st);
     } else {
-        const int32_t *v = at(&c, 0), *o = at(&c, 1);
+        const int32_t *v = fz_at(&c, 0), *o = fz_at(&c, 1);
         for (int64_t e = 0; e < E; e++) {
             int32_t want = 0;
             for (int64_t i = 0; i < len; i++) want += v[i] <= e;

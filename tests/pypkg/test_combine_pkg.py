@@ -9,47 +9,15 @@ torch cannot be imported.
 """
 
 import inspect
-import os
-import sys
 
 import numpy as np
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+# pkgtest first: it puts python/ (when moeroute is not installed) and tests/python on sys.path
+from pkgtest import torch, needs_torch, SHAPE, DTYPE, VALUE, NULLP, strided_view
+import moeroute  # noqa: E402
 
-try:
-    import moeroute
-except ImportError:  # not installed and no PYTHONPATH: use the source tree's package
-    sys.path.insert(0, os.path.join(ROOT, "python"))
-    import moeroute
-
-from moeroute import _lib  # noqa: E402
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 import combine_golden as cg  # noqa: E402
-
-try:
-    import torch
-except ImportError:
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not importable")
-
-SHAPE = _lib.MOEROUTE_ERR_INVALID_SHAPE
-DTYPE = _lib.MOEROUTE_ERR_INVALID_DTYPE
-VALUE = _lib.MOEROUTE_ERR_INVALID_VALUE
-NULLP = _lib.MOEROUTE_ERR_NULL_POINTER
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _library():
-    try:
-        return _lib.get()
-    except moeroute.MoerouteLibraryError as e:
-        if os.environ.get("MOEROUTE_LIB"):
-            raise
-        pytest.skip("libmoeroute not found (set MOEROUTE_LIB): %s" % e)
 
 
 # ---- values, views, comparison -----------------------------------------------------------------------------------
@@ -81,20 +49,6 @@ def values(rng, dtype, shape):
         m = rng.random(shape) < 0.05
         v = np.where(m, SPECIALS[rng.integers(0, len(SPECIALS), shape)], v)
     return to_carrier(v, dtype)
-
-
-def view(rng, a):
-    """The same logical 2-D array as a contiguous, Fortran-ordered, column-strided or negatively strided view."""
-    kind = int(rng.integers(4))
-    if kind == 1:
-        return np.asfortranarray(a)
-    if kind == 2:
-        big = np.zeros((a.shape[0], 2 * a.shape[1] + 1), a.dtype)
-        big[:, 1::2] = a
-        return big[:, 1::2]
-    if kind == 3:
-        return a[::-1].copy()[::-1]
-    return a
 
 
 def view3(rng, a):
@@ -182,8 +136,8 @@ def unpermute_case(seed):
 def test_unpermute_random(seed):
     rng, tdt, pdt, tokens, idx, probs = unpermute_case(seed)
     want = cg.token_unpermute(tokens, tdt, idx, probs, pdt)
-    tv = view(rng, tokens)
-    pv = None if probs is None else view(rng, probs)
+    tv = strided_view(rng, tokens)
+    pv = None if probs is None else strided_view(rng, probs)
     iv = idx if rng.random() < 0.7 else np.repeat(idx, 2)[::2]  # a strided index array is copied
     got = moeroute.npu_moe_token_unpermute(tv, iv, pv, bf16="bf16" in (tdt, pdt))
     assert_same(got, want, tdt, "seed %d" % seed)
@@ -303,8 +257,8 @@ def test_finalize_random(seed):
     rng, c = finalize_case(seed)
     want = cg.finalize_routing_v2(c["ex"], c["ri"], c["x1"], c["x2"], c["bias"], c["scales"], c["eidx"], c["mode"],
                                   c["dt"], c["sdt"])
-    ex = view3(rng, c["ex"]) if c["ex"].ndim == 3 else view(rng, c["ex"])
-    opt = {k: (None if c[k] is None else view(rng, c[k])) for k in ("x1", "x2", "bias", "scales", "eidx")}
+    ex = view3(rng, c["ex"]) if c["ex"].ndim == 3 else strided_view(rng, c["ex"])
+    opt = {k: (None if c[k] is None else strided_view(rng, c[k])) for k in ("x1", "x2", "bias", "scales", "eidx")}
     got = moeroute.npu_moe_finalize_routing(ex, opt["x1"], opt["x2"], opt["bias"], opt["scales"], c["ri"],
                                             opt["eidx"], c["mode"], bf16=True)
     assert_same(got, want, c["dt"], "seed %d mode %d" % (seed, c["mode"]))

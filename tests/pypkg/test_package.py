@@ -5,47 +5,20 @@ Run by CTest with MOEROUTE_LIB=<libmoeroute.so> and PYTHONPATH=<repo>/python; by
 Every comparison is byte for byte. torch cases are skipped when torch cannot be imported.
 """
 
-import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
-try:
-    import moeroute
-except ImportError:  # not installed and no PYTHONPATH: use the source tree's package
-    sys.path.insert(0, os.path.join(ROOT, "python"))
-    import moeroute
+# pkgtest first: it puts python/ (when moeroute is not installed) and tests/python on sys.path
+from pkgtest import ROOT, torch, needs_torch
+import moeroute  # noqa: E402
+import moe_golden as golden  # noqa: E402
 
 from moeroute import _lib, _routing  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("moe_golden", os.path.join(ROOT, "tests", "python", "moe_golden.py"))
-golden = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(golden)
-
-try:
-    import torch
-except ImportError:
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not importable")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _library():
-    try:
-        return _lib.get()
-    except moeroute.MoerouteLibraryError as e:
-        if os.environ.get("MOEROUTE_LIB"):
-            raise
-        pytest.skip("libmoeroute not found (set MOEROUTE_LIB): %s" % e)
 
 
 # ---- inputs -------------------------------------------------------------------------------------------------
@@ -426,32 +399,6 @@ def test_import_without_library_and_error_at_call():
     assert "ERR MOEROUTE_LIB=/nonexistent/libmoeroute.so cannot be loaded" in r.stdout
 
 
-def test_pip_install(tmp_path):
-    """`pip install ./python` gives an importable pure-Python package (no build isolation: offline)."""
-    pytest.importorskip("setuptools")
-    # build from a copy: setuptools writes build/ and *.egg-info next to pyproject.toml
-    src = tmp_path / "src"
-    shutil.copytree(os.path.join(ROOT, "python"), str(src),
-                    ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__"))
-    target = tmp_path / "site"
-    env = _child_env()
-    env.pop("PYTHONPATH")
-    env.pop("LD_PRELOAD", None)  # pip itself needs no sanitizer runtime
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                        "--no-index", "--disable-pip-version-check", "--target", str(target), str(src)],
-                       env=env, capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
-    assert r.returncode == 0, r.stdout + r.stderr
-    files = [str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()]
-    assert any(f.endswith("moeroute/_routing.py") for f in files)
-    assert not any(f.endswith((".so", ".pyd", ".dylib")) for f in files), files
-    code = "import moeroute; print(moeroute.__file__); print(moeroute.library_version())"
-    r = subprocess.run([sys.executable, "-c", code], env=_child_env(PYTHONPATH=str(target)),
-                       capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0].startswith(str(target))
-    assert r.stdout.splitlines()[1] == moeroute.__version__
-
-
 def test_readme_examples(tmp_path):
     """The ```python blocks of python/README.md, each run as written in a fresh interpreter."""
     with open(os.path.join(ROOT, "python", "README.md")) as f:
@@ -463,3 +410,22 @@ def test_readme_examples(tmp_path):
         r = subprocess.run([sys.executable, "-c", block], env=_child_env(), capture_output=True, text=True,
                            timeout=120, cwd=str(tmp_path))
         assert r.returncode == 0, "block:\n%s\nstderr:\n%s" % (block, r.stderr)
+
+
+def test_python_m_moeroute_runs_the_cli_or_says_why_not(tmp_path):
+    """python -m moeroute execs the bundled CLI (a wheel's moeroute/bin/moeroute) or $MOEROUTE_CLI; the source
+    tree has no bundled one, so without MOEROUTE_CLI it exits 3 with one message (check_wheel.py runs a real one)."""
+    env = _child_env()
+    env.pop("MOEROUTE_CLI", None)
+    env.pop("LD_PRELOAD", None)
+    r = subprocess.run([sys.executable, "-m", "moeroute", "--help"], env=env, capture_output=True, text=True,
+                       timeout=60, cwd=str(tmp_path))
+    assert r.returncode == 3 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    assert len(r.stderr.splitlines()) == 1 and "no bundled command-line tool" in r.stderr, r.stderr
+    env["MOEROUTE_CLI"] = "/bin/echo"  # exec'd with the arguments as given
+    r = subprocess.run([sys.executable, "-m", "moeroute", "info", "--x=a b"], env=env, capture_output=True,
+                       text=True, timeout=60, cwd=str(tmp_path))
+    assert r.returncode == 0 and r.stdout == "info --x=a b\n", (r.returncode, r.stdout, r.stderr)
+    env["MOEROUTE_CLI"] = str(tmp_path / "missing")
+    r = subprocess.run([sys.executable, "-m", "moeroute"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3 and "cannot run" in r.stderr and "missing" in r.stderr, r.stderr

@@ -12,48 +12,16 @@ expanded_scale entries >= V, key-value rows after the terminator, expanded_scale
 quant_mode -1) the package returns as zeros: that is checked too.
 """
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
-try:
-    import moeroute
-except ImportError:  # not installed and no PYTHONPATH: use the source tree's package
-    sys.path.insert(0, os.path.join(ROOT, "python"))
-    import moeroute
-
+# pkgtest first: it puts python/ (when moeroute is not installed) and tests/python on sys.path
+from pkgtest import torch, needs_torch, SHAPE, DTYPE, VALUE, NULLP, strided_view
+import moeroute  # noqa: E402
 from moeroute import _lib, _routing_family  # noqa: E402
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 import moe_golden as g  # noqa: E402
 import routing_family_golden as rg  # noqa: E402
-
-try:
-    import torch
-except ImportError:
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not importable")
-
-SHAPE = _lib.MOEROUTE_ERR_INVALID_SHAPE
-DTYPE = _lib.MOEROUTE_ERR_INVALID_DTYPE
-VALUE = _lib.MOEROUTE_ERR_INVALID_VALUE
-NULLP = _lib.MOEROUTE_ERR_NULL_POINTER
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _library():
-    try:
-        return _lib.get()
-    except moeroute.MoerouteLibraryError as e:
-        if os.environ.get("MOEROUTE_LIB"):
-            raise
-        pytest.skip("libmoeroute not found (set MOEROUTE_LIB): %s" % e)
 
 
 # ---- inputs and comparison -----------------------------------------------------------------------------------
@@ -77,20 +45,6 @@ def make_x(rng, n, h, dtype):
         if dtype == "f32":
             return v.astype(np.float32)
         return g.f32_to_bf16_bits_rne(v.astype(np.float32))
-
-
-def strided(rng, a):
-    """The same logical 2-D array as a contiguous, transposed, column-strided or negatively strided view."""
-    kind = int(rng.integers(4))
-    if kind == 1:
-        return np.asfortranarray(a)
-    if kind == 2:
-        big = np.zeros((a.shape[0], 2 * a.shape[1] + 1), a.dtype)
-        big[:, 1::2] = a
-        return big[:, 1::2]
-    if kind == 3:
-        return a[::-1].copy()[::-1]
-    return a
 
 
 def bits(a):
@@ -177,8 +131,8 @@ def assert_v3(got, want):
 def test_v3_matches_golden(seed):
     rng, dtype, x, e, scale, kw = v3_case(seed)
     want = v3_expected(dtype, x, e, scale, kw)
-    got = moeroute.npu_moe_init_routing_v2(strided(rng, x), strided(rng, e), scale=scale, bf16=(dtype == "bf16"),
-                                           **kw)
+    got = moeroute.npu_moe_init_routing_v2(strided_view(rng, x), strided_view(rng, e), scale=scale,
+                                           bf16=(dtype == "bf16"), **kw)
     assert all(isinstance(o, np.ndarray) for o in got)
     assert got[0].dtype == (np.int8 if kw["quant_mode"] == 1 else x.dtype)
     assert got[1].dtype == np.int32 and got[2].dtype == np.int64 and got[3].dtype == np.float32
@@ -355,7 +309,7 @@ def test_quant_v2_matches_golden(seed):
     want = rg.init_routing_quant_v2(x, dtype, e, scale, offset, c["active_num"], c["expert_capacity"],
                                     c["expert_num"], c["drop_pad_mode"], c["count_flag"], c["before"], c["quant_mode"])
     got = moeroute.npu_moe_init_routing_quant(
-        strided(rng, x), strided(rng, e), scale=scale, offset=offset, active_num=c["active_num"],
+        strided_view(rng, x), strided_view(rng, e), scale=scale, offset=offset, active_num=c["active_num"],
         expert_capacity=c["expert_capacity"], expert_num=c["expert_num"], drop_pad_mode=c["drop_pad_mode"],
         expert_tokens_num_mode=c["count_flag"], expert_tokens_before_capacity_flag=c["before"],
         quant_mode=c["quant_mode"], bf16=(dtype == "bf16"))
@@ -377,7 +331,7 @@ def test_v2_matches_golden(seed):
     want = rg.init_routing_v2(x, e, c["active_num"], c["expert_capacity"], c["expert_num"], c["drop_pad_mode"],
                               c["count_flag"], c["before"])
     got = moeroute.moe_init_routing_v2(
-        strided(rng, x), strided(rng, e), active_num=c["active_num"], expert_capacity=c["expert_capacity"],
+        strided_view(rng, x), strided_view(rng, e), active_num=c["active_num"], expert_capacity=c["expert_capacity"],
         expert_num=c["expert_num"], drop_pad_mode=c["drop_pad_mode"],
         expert_tokens_count_or_cumsum_flag=c["count_flag"], expert_tokens_before_capacity_flag=c["before"],
         bf16=(dtype == "bf16"))
@@ -569,13 +523,13 @@ def test_exported_names_and_signatures():
     assert {k: v.default for k, v in sig.parameters.items() if v.kind == v.KEYWORD_ONLY} == dict(
         scale=None, offset=None, active_num=-1, expert_capacity=-1, expert_num=-1, drop_pad_mode=0,
         expert_tokens_num_type=0, expert_tokens_num_flag=False, quant_mode=0, active_expert_range=[], row_idx_type=0,
-        bf16=False, ctx=None)
+        bf16=False, ctx=None, out=None)
     sig = inspect.signature(moeroute.npu_moe_init_routing_quant)
     assert {k: v.default for k, v in sig.parameters.items() if v.kind == v.KEYWORD_ONLY} == dict(
         scale=None, offset=None, active_num=1024, expert_capacity=0, expert_num=256, drop_pad_mode=0,
-        expert_tokens_num_mode=0, expert_tokens_before_capacity_flag=False, quant_mode=1, bf16=False, ctx=None)
+        expert_tokens_num_mode=0, expert_tokens_before_capacity_flag=False, quant_mode=1, bf16=False, ctx=None, out=None)
     assert list(inspect.signature(moeroute.npu_moe_compute_expert_tokens).parameters) == [
-        "sorted_expert_for_source_row", "num_expert", "ctx"]
+        "sorted_expert_for_source_row", "num_expert", "ctx", "out"]
 
 
 # ---- torch -----------------------------------------------------------------------------------------------------

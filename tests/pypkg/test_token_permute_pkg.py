@@ -58,10 +58,15 @@ def test_refusals():
 def test_torch_npu_module_names():
     """moeroute.torch_npu holds every implemented operator under its torch_npu name, and nothing else."""
     from moeroute import torch_npu
-    assert sorted(torch_npu.__all__) == ["npu_moe_compute_expert_tokens", "npu_moe_finalize_routing",
-                                         "npu_moe_init_routing", "npu_moe_init_routing_quant",
-                                         "npu_moe_init_routing_v2", "npu_moe_token_permute",
-                                         "npu_moe_token_unpermute"]
+    # one line per operator issue: a new operator adds its torch_npu names here
+    assert sorted(torch_npu.__all__) == sorted([
+        "npu_moe_init_routing", "npu_moe_init_routing_quant", "npu_moe_init_routing_v2",
+        "npu_moe_compute_expert_tokens",                                               # routing family
+        "npu_moe_token_permute", "npu_moe_token_unpermute", "npu_moe_finalize_routing", "npu_moe_re_routing",
+        "npu_moe_gating_top_k", "npu_moe_gating_top_k_softmax", "npu_moe_gating_top_k_softmax_v2",  # gating
+        "npu_grouped_matmul", "npu_dynamic_quant", "npu_swiglu", "npu_dequant_swiglu_quant",  # expert MLP
+        "npu_grouped_matmul_swiglu_quant",
+    ])
     for name in torch_npu.__all__:
         assert getattr(torch_npu, name) is getattr(moeroute, name)
     import inspect

@@ -23,3 +23,8 @@ def case_scale():
         return max(0.0, float(os.environ.get("MOEROUTE_TEST_SCALE", "1")))
     except ValueError:
         return 1.0
+
+
+def pick(rng, items, p=None):
+    """One of items, drawn by a numpy Generator (p: the probabilities, as for rng.choice)."""
+    return items[int(rng.choice(len(items), p=p))]

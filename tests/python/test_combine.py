@@ -20,7 +20,7 @@ import pytest
 import combine_golden as cg
 import moeroute_ctypes as mr
 import routing_family_ctypes as rf
-from moe_testenv import case_scale
+from moe_testenv import case_scale, pick
 
 _vp = ctypes.c_void_p
 _u64p = ctypes.POINTER(ctypes.c_uint64)
@@ -76,10 +76,6 @@ def ops(lib):
     return Ops(lib)
 
 
-def _pick(rng, items, p=None):
-    return items[int(rng.choice(len(items), p=p))]
-
-
 # ---------------------------------------------------------------------------------------------------------
 # tensors: inputs placed in strided views, outputs guarded
 # ---------------------------------------------------------------------------------------------------------
@@ -124,14 +120,14 @@ class Tensors:
         a = np.ascontiguousarray(np.asarray(a, CARRIER[dtype]))
         fill = FILLS[dtype]
         if a.ndim == 1:
-            layout = layout or _pick(self.rng, ["contig", "offset", "stride", "neg"], p=[0.55, 0.15, 0.15, 0.15])
+            layout = layout or pick(self.rng, ["contig", "offset", "stride", "neg"], p=[0.55, 0.15, 0.15, 0.15])
             v = rf.make_view_1d(a, layout, self.rng, fill)
         elif a.ndim == 2:
-            layout = layout or _pick(self.rng, ["contig", "padded", "colmajor", "offset", "negrow", "negcol", "colstep"],
-                                     p=[0.4] + [0.1] * 6)
+            layout = layout or pick(self.rng, ["contig", "padded", "colmajor", "offset", "negrow", "negcol", "colstep"],
+                                    p=[0.4] + [0.1] * 6)
             v = mr.make_view(a, layout, self.rng, fill)
         else:
-            v = View3D(a, layout or _pick(self.rng, ["contig", "swap", "revcol"]), fill)
+            v = View3D(a, layout or pick(self.rng, ["contig", "swap", "revcol"]), fill)
         self.views.append(v)
         self.desc.append("%s: %s %s" % (name, dtype, v.describe()))
         h = self.lib.create_tensor(v.dims, ACL[dtype], v.strides, v.offset, v.storage_dims, v.storage.ctypes.data)
@@ -189,7 +185,7 @@ def to_carrier(v, dtype):
 def gen_values(rng, dtype, shape, allow_bits=True):
     """Values that make the per-step rounding matter: mixed magnitudes, ties, now and then raw bit patterns
     (NaN, inf, subnormals) and specials."""
-    mode = _pick(rng, ["normal", "wide", "ints", "bits"], p=[0.45, 0.25, 0.2, 0.1] if allow_bits else [0.5, 0.3, 0.2, 0])
+    mode = pick(rng, ["normal", "wide", "ints", "bits"], p=[0.45, 0.25, 0.2, 0.1] if allow_bits else [0.5, 0.3, 0.2, 0])
     n = int(np.prod(shape)) if len(shape) else 1
     if mode == "bits":
         if dtype == "f32":
@@ -197,14 +193,14 @@ def gen_values(rng, dtype, shape, allow_bits=True):
         b = rng.integers(0, 2 ** 16, shape, dtype=np.uint64).astype(np.uint16)
         return b.view(np.float16) if dtype == "f16" else b
     if mode == "normal":
-        v = rng.standard_normal(shape) * _pick(rng, [0.1, 1.0, 30.0])
+        v = rng.standard_normal(shape) * pick(rng, [0.1, 1.0, 30.0])
     elif mode == "wide":
         v = rng.standard_normal(shape) * 10.0 ** rng.uniform(-4, 4, shape)
     else:                                       # small integers and halves: sums land on ties
-        v = rng.integers(-64, 65, shape) / _pick(rng, [1.0, 2.0, 4.0]) + _pick(rng, [0.0, 1024.0, 2048.0, 256.0])
+        v = rng.integers(-64, 65, shape) / pick(rng, [1.0, 2.0, 4.0]) + pick(rng, [0.0, 1024.0, 2048.0, 256.0])
     x = to_carrier(v, dtype)
     if n and rng.random() < 0.3:
-        m = rng.random(shape) < _pick(rng, [0.01, 0.05])
+        m = rng.random(shape) < pick(rng, [0.01, 0.05])
         x = np.where(m, to_carrier(np.array(SPECIALS)[rng.integers(0, len(SPECIALS), shape)], dtype), x).astype(x.dtype)
     return x
 
@@ -212,20 +208,20 @@ def gen_values(rng, dtype, shape, allow_bits=True):
 def gen_size(rng):
     u = rng.random()
     if u < 0.05:
-        return _pick(rng, [0, 1])
+        return pick(rng, [0, 1])
     if u < 0.8:
         return int(rng.integers(1, 40))
     return int(rng.integers(40, 130))
 
 
 def gen_h(rng):
-    return _pick(rng, [0, 1, 2, 3, 7, 8, 16, 31, 64, 100, 255, 256, 257, 300, 513])
+    return pick(rng, [0, 1, 2, 3, 7, 8, 16, 31, 64, 100, 255, 256, 257, 300, 513])
 
 
 def _maybe_big(rng, n, k, h):
     """Now and then a case large enough for the thread pool (work = n * (k + 1) * h >= 128K)."""
     if rng.random() < 0.08:
-        return int(rng.integers(120, 260)), max(k, 4), _pick(rng, [256, 300, 700])
+        return int(rng.integers(120, 260)), max(k, 4), pick(rng, [256, 300, 700])
     while n > 1 and n * (k + 1) * max(h, 1) > 400_000:
         n //= 2
     return n, k, h
@@ -237,7 +233,7 @@ def _maybe_big(rng, n, k, h):
 
 def gen_unpermute(seed, index, bad=False):
     rng = np.random.default_rng([seed, KIND["bad" if bad else "unpermute"], index])
-    tdt, pdt = _pick(rng, list(cg.DTYPES)), _pick(rng, list(cg.DTYPES))
+    tdt, pdt = pick(rng, list(cg.DTYPES)), pick(rng, list(cg.DTYPES))
     has_probs = bad or rng.random() < 0.85
     T = gen_size(rng)
     k = (0 if rng.random() < 0.03 else int(rng.integers(1, 9))) if has_probs else 1
@@ -248,7 +244,7 @@ def gen_unpermute(seed, index, bad=False):
     if bad:
         T, k = max(T, 1), max(k, 1)
     L = T * k
-    mmode = _pick(rng, ["full", "trunc", "more"], p=[0.5, 0.35, 0.15])
+    mmode = pick(rng, ["full", "trunc", "more"], p=[0.5, 0.35, 0.15])
     M = L if mmode == "full" else int(rng.integers(0, L + 1)) if mmode == "trunc" else L + int(rng.integers(1, 5))
     if rng.random() < 0.7:
         idx = rng.permutation(max(L, 0)).astype(np.int64)
@@ -266,8 +262,8 @@ def gen_unpermute(seed, index, bad=False):
         idx = np.where(idx < 0, M + 1, idx)
     if bad:                                   # one kept slot with a negative index
         t, j = int(rng.integers(0, T)), int(rng.integers(0, k))
-        idx[t * k + j] = _pick(rng, [-1, -2, -(2 ** 31)])
-        probs[t, j] = to_carrier(_pick(rng, [1.0, -0.5, 3.0, np.nan]), pdt)
+        idx[t * k + j] = pick(rng, [-1, -2, -(2 ** 31)])
+        probs[t, j] = to_carrier(pick(rng, [1.0, -0.5, 3.0, np.nan]), pdt)
     tokens = gen_values(rng, tdt, (M, H))
     return dict(tdt=tdt, pdt=pdt, tokens=tokens, idx=idx.astype(np.int32), probs=probs, T=T, k=k, H=H, M=M), rng
 
@@ -314,7 +310,7 @@ def test_unpermute_refused(lib, ops, seed, index):
 
 def gen_v1(seed, index, bad=False):
     rng = np.random.default_rng([seed, KIND["bad" if bad else "v1"], index + (10 ** 6 if bad else 0)])
-    dt = _pick(rng, list(cg.DTYPES))
+    dt = pick(rng, list(cg.DTYPES))
     N, K, H = gen_size(rng), int(rng.integers(1, 9)), gen_h(rng)
     N, K, H = _maybe_big(rng, N, K, H)
     if bad:
@@ -331,9 +327,9 @@ def gen_v1(seed, index, bad=False):
     if bad:
         i, k = int(rng.integers(0, N)), int(rng.integers(0, K))
         if rng.random() < 0.5:
-            c["ri"][i + k * N] = _pick(rng, [-1, M, M + 7, -(2 ** 31), 2 ** 31 - 1])
+            c["ri"][i + k * N] = pick(rng, [-1, M, M + 7, -(2 ** 31), 2 ** 31 - 1])
         else:
-            c["ei"][i, k] = _pick(rng, [-1, E, E + 3, 2 ** 31 - 1])
+            c["ei"][i, k] = pick(rng, [-1, E, E + 3, 2 ** 31 - 1])
     return c, rng
 
 
@@ -380,7 +376,7 @@ def test_v1_refused(lib, ops, seed, index):
 
 def gen_v2(seed, index, bad=False):
     rng = np.random.default_rng([seed, KIND["bad" if bad else "v2"], index + (2 * 10 ** 6 if bad else 0)])
-    dt = _pick(rng, list(cg.DTYPES))
+    dt = pick(rng, list(cg.DTYPES))
     sdt = "f32" if dt == "bf16" and rng.random() < 0.5 else dt
     mode = int(rng.integers(0, 4))
     drop = mode in (1, 3)
@@ -398,7 +394,7 @@ def gen_v2(seed, index, bad=False):
         M = Ed * C
         ex = gen_values(rng, dt, (Ed, C, H))
         ri = rng.integers(0, M, L) if M else np.full(L, -1)
-        ri = np.where(rng.random(L) < _pick(rng, [0.0, 0.2, 0.6, 1.0]), -1, ri)
+        ri = np.where(rng.random(L) < pick(rng, [0.0, 0.2, 0.6, 1.0]), -1, ri)
         E = Ed
     else:
         M = L + (int(rng.integers(1, 4)) if rng.random() < 0.15 else 0) - (int(rng.integers(0, L + 1)) if rng.random() < 0.1 else 0)
@@ -434,9 +430,9 @@ def gen_v2(seed, index, bad=False):
         p = i * K + k if mode in (2, 3) else i + k * N
         if has_bias and M and rng.random() < 0.5:       # a kept slot with an expert id outside [0, E)
             c["ri"][p] = int(rng.integers(0, M))
-            c["eidx"][i, k] = _pick(rng, [-1, E, E + 5])
+            c["eidx"][i, k] = pick(rng, [-1, E, E + 5])
         else:                                           # a row index outside its range
-            c["ri"][p] = _pick(rng, [M, M + 3, -2, -(2 ** 31)] + ([] if drop else [-1]))
+            c["ri"][p] = pick(rng, [M, M + 3, -2, -(2 ** 31)] + ([] if drop else [-1]))
     return c, rng
 
 

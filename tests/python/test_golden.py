@@ -10,7 +10,7 @@ import pytest
 
 import moe_golden as g
 import moeroute_ctypes as mr
-from moe_testenv import case_scale
+from moe_testenv import case_scale, pick
 
 INT32_MIN = -2 ** 31
 INT32_MAX = 2 ** 31 - 1
@@ -31,14 +31,10 @@ FILL = {"f16": np.uint16(0xFBFF).view(np.float16), "bf16": np.uint16(0xFF7F), "f
 # case generation
 # ---------------------------------------------------------------------------------------------------------
 
-def _pick(rng, items, p=None):
-    return items[int(rng.choice(len(items), p=p))]
-
-
 def _gen_sizes(rng):
     u = rng.random()
     if u < 0.06:
-        N = _pick(rng, [0, 1])
+        N = pick(rng, [0, 1])
     elif u < 0.22:
         N = int(rng.integers(1, 5))
     elif u < 0.75:
@@ -52,9 +48,9 @@ def _gen_sizes(rng):
     elif u < 0.07:
         H, N = 1000, min(N, int(rng.integers(1, 40)))
     else:
-        H = _pick(rng, [0, 1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 100, 129, 256, 300],
-                  p=[0.03, 0.07, 0.04, 0.07, 0.04, 0.08, 0.05, 0.04, 0.05, 0.08, 0.04, 0.05, 0.07, 0.04, 0.05,
-                     0.04, 0.06, 0.04, 0.06])
+        H = pick(rng, [0, 1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 100, 129, 256, 300],
+                 p=[0.03, 0.07, 0.04, 0.07, 0.04, 0.08, 0.05, 0.04, 0.05, 0.08, 0.04, 0.05, 0.07, 0.04, 0.05,
+                    0.04, 0.06, 0.04, 0.06])
     # keep the expanded output small enough for a debug/ASan build
     while N > 1 and N * max(K, 1) * max(H, 1) > 300_000:
         N //= 2
@@ -62,7 +58,7 @@ def _gen_sizes(rng):
 
 
 def _gen_active(rng, N):
-    mode = _pick(rng, ["zero", "lt", "eq", "gt", "huge"], p=[0.1, 0.25, 0.3, 0.2, 0.15])
+    mode = pick(rng, ["zero", "lt", "eq", "gt", "huge"], p=[0.1, 0.25, 0.3, 0.2, 0.15])
     if mode == "zero":
         return 0, mode
     if mode == "lt":
@@ -71,13 +67,13 @@ def _gen_active(rng, N):
         return N, mode
     if mode == "gt":
         return N + int(rng.integers(1, 1000)), mode
-    return _pick(rng, [2 ** 62, 2 ** 63 - 1, 2 ** 31, 2 ** 32 + 1]), mode
+    return pick(rng, [2 ** 62, 2 ** 63 - 1, 2 ** 31, 2 ** 32 + 1]), mode
 
 
 def _gen_expert(rng, N, K, mode=None):
     if mode is None:
-        mode = _pick(rng, ["small", "e256", "neg", "wide", "equal", "fp32tie", "extremes", "duprow"],
-                     p=[0.25, 0.2, 0.12, 0.12, 0.06, 0.09, 0.08, 0.08])
+        mode = pick(rng, ["small", "e256", "neg", "wide", "equal", "fp32tie", "extremes", "duprow"],
+                    p=[0.25, 0.2, 0.12, 0.12, 0.06, 0.09, 0.08, 0.08])
     shape = (N, K)
     if mode == "small":
         e = rng.integers(0, 8, shape)
@@ -91,7 +87,7 @@ def _gen_expert(rng, N, K, mode=None):
         e = np.full(shape, int(rng.integers(-3, 300)))
     elif mode == "fp32tie":
         # distinct ids that round to the same fp32 value (Ascend would tie them; moeroute keeps exact order)
-        base = _pick(rng, [2 ** 24, -2 ** 24, 2 ** 30, -2 ** 31 + 64])
+        base = pick(rng, [2 ** 24, -2 ** 24, 2 ** 30, -2 ** 31 + 64])
         e = base + rng.integers(-4, 5, shape)
     elif mode == "extremes":
         e = rng.choice(np.array([INT32_MIN, INT32_MIN + 1, -1, 0, 1, 2 ** 24, 2 ** 24 + 1, INT32_MAX - 1,
@@ -102,7 +98,7 @@ def _gen_expert(rng, N, K, mode=None):
 
 
 def _gen_row(rng, N, K):
-    mode = _pick(rng, ["canonical", "perm", "rowmajor"], p=[0.45, 0.4, 0.15])
+    mode = pick(rng, ["canonical", "perm", "rowmajor"], p=[0.45, 0.4, 0.15])
     L = N * K
     if mode == "canonical":
         r = g.canonical_row_idx(N, K)
@@ -131,18 +127,18 @@ def _random_bits(rng, dtype, shape):
 
 def _gen_quant_params(rng, xmode):
     if xmode == "ties":
-        return _pick(rng, [1.0, -1.0, 0.5, 2.0, 0.25, 4.0]), _pick(rng, [0.0, 0.5, -0.5, 0.25, 1.5, -0.75])
+        return pick(rng, [1.0, -1.0, 0.5, 2.0, 0.25, 4.0]), pick(rng, [0.0, 0.5, -0.5, 0.25, 1.5, -0.75])
     if xmode == "tiny":
-        return _pick(rng, [65504.0, 32768.0, 16384.0, 60000.5, -65504.0]), _pick(rng, [0.0, 0.5, -0.5, 0.25])
+        return pick(rng, [65504.0, 32768.0, 16384.0, 60000.5, -65504.0]), pick(rng, [0.0, 0.5, -0.5, 0.25])
     if rng.random() < 0.25:
-        scale = _pick(rng, SCALE_SPECIALS)
+        scale = pick(rng, SCALE_SPECIALS)
     else:
         scale = float(("%.*g" % (int(rng.integers(2, 10)), 10.0 ** rng.uniform(-2.5, 1.5))))
         scale = -scale if rng.random() < 0.2 else scale
     if rng.random() < 0.25:
-        offset = _pick(rng, OFFSET_SPECIALS)
+        offset = pick(rng, OFFSET_SPECIALS)
     else:
-        offset = float(rng.standard_normal() * _pick(rng, [0.5, 3.0, 20.0]))
+        offset = float(rng.standard_normal() * pick(rng, [0.5, 3.0, 20.0]))
     return scale, offset
 
 
@@ -167,7 +163,7 @@ def _gen_x(rng, dtype, N, H, quant, scale, offset, xmode):
     else:  # normal: aim x*s + o at the int8 range and a little beyond (saturation)
         s = float(g.scale_to_f16(scale))
         o = float(g.scale_to_f16(offset))
-        target = rng.standard_normal(shape) * _pick(rng, [40.0, 90.0, 160.0])
+        target = rng.standard_normal(shape) * pick(rng, [40.0, 90.0, 160.0])
         if np.isfinite(s) and s != 0 and np.isfinite(o):
             v = (target - o) / s
         else:
@@ -177,7 +173,7 @@ def _gen_x(rng, dtype, N, H, quant, scale, offset, xmode):
         # sprinkle special values
         specials = [np.nan, np.inf, -np.inf, 0.0, -0.0, 65504.0, -65504.0, 65520.0, 2.0 ** -24, -(2.0 ** -24),
                     6e-5, 127.5, -128.5, 0.5, 1.5, 2.5, -2.5, 1e30, -1e-30]
-        m = rng.random(shape) < _pick(rng, [0.01, 0.05, 0.2])
+        m = rng.random(shape) < pick(rng, [0.01, 0.05, 0.2])
         vals = _to_carrier(np.array(specials)[rng.integers(0, len(specials), shape)], dtype)
         x = np.where(m, vals, x).astype(x.dtype)
     return x
@@ -195,7 +191,7 @@ def _broadcast_for(a, layout):
 def gen_case(seed, kind, index):
     rng = np.random.default_rng([seed, KIND_CODE[kind], index])
     quant = kind != "copy"
-    dtype = _pick(rng, list(g.DTYPES))
+    dtype = pick(rng, list(g.DTYPES))
     N, K, H = _gen_sizes(rng)
     active, amode = _gen_active(rng, N)
     expert, emode = _gen_expert(rng, N, K)
@@ -203,17 +199,17 @@ def gen_case(seed, kind, index):
     if kind == "nullrow":
         row, rmode = g.canonical_row_idx(N, K), "canonical"
     if quant:
-        xmode = _pick(rng, ["normal", "ties", "bits", "mid", "tiny"], p=[0.5, 0.15, 0.1, 0.15, 0.1])
+        xmode = pick(rng, ["normal", "ties", "bits", "mid", "tiny"], p=[0.5, 0.15, 0.1, 0.15, 0.1])
         scale, offset = _gen_quant_params(rng, xmode)
     else:
-        xmode = _pick(rng, ["bits", "normal"], p=[0.7, 0.3])
+        xmode = pick(rng, ["bits", "normal"], p=[0.7, 0.3])
         scale, offset = 1.0, 0.0
     layouts = list(mr.VIEW_LAYOUTS)
     p_x = [0.3] + [0.7 / (len(layouts) - 1)] * (len(layouts) - 1)
-    x_layout = _pick(rng, layouts, p=p_x)
-    e_layout = _pick(rng, layouts, p=p_x)
+    x_layout = pick(rng, layouts, p=p_x)
+    e_layout = pick(rng, layouts, p=p_x)
     r_layouts = [v for v in layouts if v not in mr.BROADCAST_LAYOUTS]   # a permutation has no repeats
-    r_layout = _pick(rng, r_layouts, p=[0.3] + [0.7 / (len(r_layouts) - 1)] * (len(r_layouts) - 1))
+    r_layout = pick(rng, r_layouts, p=[0.3] + [0.7 / (len(r_layouts) - 1)] * (len(r_layouts) - 1))
     x = _gen_x(rng, dtype, N, H, quant, scale, offset, xmode)
     x = _broadcast_for(x, x_layout)
     expert = _broadcast_for(expert, e_layout)
@@ -226,7 +222,7 @@ def gen_case(seed, kind, index):
                 rv=mr.make_view(row, r_layout, rng, np.int32(-1 if L else 0)),
                 null_empty=bool(rng.random() < 0.5),       # pass NULL data for empty tensors
                 out_strides=bool(rng.random() < 0.5),      # explicit contiguous strides for outputs
-                ws_extra=int(_pick(rng, [0, 0, 0, 64])),   # give a workspace larger than asked
+                ws_extra=int(pick(rng, [0, 0, 0, 64])),   # give a workspace larger than asked
                 native_null_row=(rmode == "canonical" and rng.random() < 0.5) or kind == "nullrow")
     return case
 
@@ -470,7 +466,7 @@ def test_many_rows(lib, contexts, seed, emode):
     N = int(rng.integers(20000, 40000))
     K = int(rng.integers(1, 9))
     H = int(rng.choice([0, 1, 3]))
-    dtype = _pick(rng, list(g.DTYPES))
+    dtype = pick(rng, list(g.DTYPES))
     expert = _gen_expert(rng, N, K, emode)[0]
     row = rng.permutation(N * K).reshape(N, K).astype(np.int32) if rng.random() < 0.5 else g.canonical_row_idx(N, K)
     x = _to_carrier(rng.standard_normal((N, H)) * 80.0, dtype)

@@ -19,7 +19,7 @@ import moe_golden as g
 import moeroute_ctypes as mr
 import routing_family_ctypes as rf
 import routing_family_golden as rg
-from moe_testenv import case_scale
+from moe_testenv import case_scale, pick
 
 INT32_MIN = -2 ** 31
 INT32_MAX = 2 ** 31 - 1
@@ -46,10 +46,6 @@ def fam(lib):
     if missing:
         pytest.fail("libmoeroute (%s) does not export %s" % (lib.path, ", ".join(missing)))
     return rf.bind(lib)
-
-
-def _pick(rng, items, p=None):
-    return items[int(rng.choice(len(items), p=p))]
 
 
 def run_call(lib, fam, call, rng, ws_extra=0):
@@ -144,7 +140,7 @@ SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 65504.0, -65504.0, 65520.0, 2.0 
 def sprinkle(rng, x, dtype, p=None):
     if x.size == 0 or dtype == "i8":
         return x
-    p = _pick(rng, [0.01, 0.05, 0.2]) if p is None else p
+    p = pick(rng, [0.01, 0.05, 0.2]) if p is None else p
     m = rng.random(x.shape) < p
     vals = to_carrier(np.array(SPECIALS)[rng.integers(0, len(SPECIALS), x.shape)], dtype)
     return np.where(m, vals, x).astype(x.dtype)
@@ -153,7 +149,7 @@ def sprinkle(rng, x, dtype, p=None):
 def gen_sizes(rng, max_elems=150_000):
     u = rng.random()
     if u < 0.05:
-        N = _pick(rng, [0, 1])
+        N = pick(rng, [0, 1])
     elif u < 0.2:
         N = int(rng.integers(1, 5))
     elif u < 0.8:
@@ -165,7 +161,7 @@ def gen_sizes(rng, max_elems=150_000):
     if u < 0.02:
         H, N = 7168, min(N, int(rng.integers(1, 4)))
     else:
-        H = _pick(rng, [0, 1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 129, 256, 300])
+        H = pick(rng, [0, 1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 129, 256, 300])
     while N > 1 and N * max(K, 1) * max(H, 1) > max_elems:
         N //= 2
     return N, K, H
@@ -173,7 +169,7 @@ def gen_sizes(rng, max_elems=150_000):
 
 def gen_ids_in_range(rng, shape, lo, hi):
     """int32 ids in [lo, hi) with collisions."""
-    mode = _pick(rng, ["uniform", "few", "one", "skewed"], p=[0.4, 0.25, 0.1, 0.25])
+    mode = pick(rng, ["uniform", "few", "one", "skewed"], p=[0.4, 0.25, 0.1, 0.25])
     if mode == "uniform":
         e = rng.integers(lo, hi, shape)
     elif mode == "few":
@@ -187,7 +183,7 @@ def gen_ids_in_range(rng, shape, lo, hi):
 
 
 def gen_ids_any(rng, shape):
-    mode = _pick(rng, ["small", "neg", "wide", "equal", "extremes"], p=[0.35, 0.2, 0.2, 0.1, 0.15])
+    mode = pick(rng, ["small", "neg", "wide", "equal", "extremes"], p=[0.35, 0.2, 0.2, 0.1, 0.15])
     if mode == "small":
         e = rng.integers(0, 8, shape)
     elif mode == "neg":
@@ -203,7 +199,7 @@ def gen_ids_any(rng, shape):
 
 
 def gen_active_dropless(rng, L):
-    mode = _pick(rng, ["zero", "lt", "eq", "gt", "huge"], p=[0.2, 0.3, 0.2, 0.15, 0.15])
+    mode = pick(rng, ["zero", "lt", "eq", "gt", "huge"], p=[0.2, 0.3, 0.2, 0.15, 0.15])
     if mode == "zero":
         return 0
     if mode == "lt":
@@ -212,7 +208,7 @@ def gen_active_dropless(rng, L):
         return L
     if mode == "gt":
         return L + int(rng.integers(1, 1000))
-    return _pick(rng, [2 ** 62, 2 ** 63 - 1, 2 ** 31, 2 ** 32 + 1])
+    return pick(rng, [2 ** 62, 2 ** 63 - 1, 2 ** 31, 2 ** 32 + 1])
 
 
 def gen_x_copy(rng, dtype, shape):
@@ -226,15 +222,15 @@ def gen_static_params(rng):
                   65520.0, 6e-8, -65504.0, 1.0, 0.3452]
     specials_o = [0.0, -0.0, 0.5, -0.5, np.nan, np.inf, -np.inf, 1e-8, 65504.0, 1e6, 127.5, -128.5, 300.0, 1.8369]
     if rng.random() < 0.25:
-        s = _pick(rng, specials_s)
+        s = pick(rng, specials_s)
     else:
         s = float(10.0 ** rng.uniform(-2.5, 1.5)) * (-1.0 if rng.random() < 0.2 else 1.0)
-    o = _pick(rng, specials_o) if rng.random() < 0.25 else float(rng.standard_normal() * _pick(rng, [0.5, 3, 20]))
+    o = pick(rng, specials_o) if rng.random() < 0.25 else float(rng.standard_normal() * pick(rng, [0.5, 3, 20]))
     return np.float32(s), np.float32(o)
 
 
 def gen_x_static(rng, dtype, shape, s, o):
-    mode = _pick(rng, ["normal", "ties", "bits"], p=[0.6, 0.2, 0.2])
+    mode = pick(rng, ["normal", "ties", "bits"], p=[0.6, 0.2, 0.2])
     if mode == "bits":
         return random_bits(rng, dtype, shape), mode
     if mode == "ties":
@@ -242,7 +238,7 @@ def gen_x_static(rng, dtype, shape, s, o):
     else:
         with np.errstate(over="ignore", invalid="ignore"):
             sh, oh = float(np.float16(s)), float(np.float16(o))
-        target = rng.standard_normal(shape) * _pick(rng, [40.0, 90.0, 160.0])
+        target = rng.standard_normal(shape) * pick(rng, [40.0, 90.0, 160.0])
         v = (target - oh) / sh if (np.isfinite(sh) and sh != 0 and np.isfinite(oh)) else target
     x = to_carrier(v, dtype)
     if rng.random() < 0.5:
@@ -252,7 +248,7 @@ def gen_x_static(rng, dtype, shape, s, o):
 
 def gen_x_dynamic(rng, dtype, shape):
     """Rows for the dynamic recipe; "ties" puts v/scale exactly on k + 0.5 (row max 127 * 2^p)."""
-    mode = _pick(rng, ["normal", "ties", "bits", "zerorows"], p=[0.45, 0.3, 0.1, 0.15])
+    mode = pick(rng, ["normal", "ties", "bits", "zerorows"], p=[0.45, 0.3, 0.1, 0.15])
     if mode == "bits" and dtype != "i8":
         return random_bits(rng, dtype, shape), mode
     R, H = shape
@@ -269,12 +265,12 @@ def gen_x_dynamic(rng, dtype, shape):
         v = np.where(rng.random((R, 1)) < 0.5, 0.0, v)
     x = to_carrier(v, dtype)
     if rng.random() < 0.4:
-        x = sprinkle(rng, x, dtype, _pick(rng, [0.002, 0.02]))
+        x = sprinkle(rng, x, dtype, pick(rng, [0.002, 0.02]))
     return x, mode
 
 
 def gen_smooth(rng, R, H):
-    mode = _pick(rng, ["ones", "pow2", "random", "specials"], p=[0.2, 0.3, 0.35, 0.15])
+    mode = pick(rng, ["ones", "pow2", "random", "specials"], p=[0.2, 0.3, 0.35, 0.15])
     if mode == "ones":
         s = np.ones((R, H))
     elif mode == "pow2":
@@ -289,7 +285,7 @@ def gen_smooth(rng, R, H):
 
 def _layout2(rng):
     layouts = ["contig", "padded", "colmajor", "offset", "negrow", "negcol", "colstep"]
-    return _pick(rng, layouts, p=[0.4] + [0.1] * 6)
+    return pick(rng, layouts, p=[0.4] + [0.1] * 6)
 
 
 def _maybe_broadcast(rng, p, lay, name, key):
@@ -297,7 +293,7 @@ def _maybe_broadcast(rng, p, lay, name, key):
     a = p.get(key)
     if a is None or np.asarray(a).ndim != 2 or rng.random() >= 0.06:
         return
-    layout = _pick(rng, ["rowbcast", "colbcast"])
+    layout = pick(rng, ["rowbcast", "colbcast"])
     a = np.asarray(a)
     if layout == "rowbcast" and a.shape[0] > 0:
         a = np.ascontiguousarray(np.broadcast_to(a[:1], a.shape))
@@ -308,7 +304,7 @@ def _maybe_broadcast(rng, p, lay, name, key):
 
 
 def _layout1(rng):
-    return _pick(rng, ["contig", "offset", "stride", "neg"], p=[0.55, 0.15, 0.15, 0.15])
+    return pick(rng, ["contig", "offset", "stride", "neg"], p=[0.55, 0.15, 0.15, 0.15])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -425,24 +421,24 @@ def run_and_check(lib, fam, p, rng, context=""):
 
 def gen_v2_case(seed, op, index):
     rng = np.random.default_rng([seed, KIND_CODE[op], index])
-    dtype = _pick(rng, list(FLOAT_DTYPES))
+    dtype = pick(rng, list(FLOAT_DTYPES))
     N, K, H = gen_sizes(rng)
     drop = int(rng.random() < 0.35)
     p = {"op": op, "dtype": dtype, "seed": seed, "index": index}
     qm = int(rng.random() < 0.55) if op == "qv2" else None
     smooth_kind = None
     if qm == 1:
-        smooth_kind = _pick(rng, [None, "1H", "EH"], p=[0.35, 0.3, 0.35])
+        smooth_kind = pick(rng, [None, "1H", "EH"], p=[0.35, 0.3, 0.35])
     if drop:
         N = max(N, 1)
         E = int(rng.integers(1, 13))
         C = int(rng.integers(1, N + 1)) if rng.random() < 0.8 else N
-        flag = _pick(rng, [0, 1, 2])                 # forced to 0 in drop mode: output never written
+        flag = pick(rng, [0, 1, 2])                 # forced to 0 in drop mode: output never written
         before = bool(rng.random() < 0.6)
-        active = _pick(rng, [0, 1, N, 2 ** 40])      # ignored in drop mode
+        active = pick(rng, [0, 1, N, 2 ** 40])      # ignored in drop mode
         expert, emode = gen_ids_in_range(rng, (N, K), 0, E)
     else:
-        flag = _pick(rng, [0, 1, 2])
+        flag = pick(rng, [0, 1, 2])
         before = bool(rng.random() < 0.3)            # ignored in dropless mode
         active = gen_active_dropless(rng, N * K)
         needs_range = flag > 0 or smooth_kind == "EH"
@@ -482,14 +478,14 @@ def gen_v2_case(seed, op, index):
         _maybe_broadcast(rng, p, lay, name, key)
     p["layouts"] = lay
     p["data_null"] = bool(rng.random() < 0.5)
-    p["ws_extra"] = _pick(rng, [0, 0, 0, 64])
+    p["ws_extra"] = pick(rng, [0, 0, 0, 64])
     return p, rng
 
 
 def gen_v3_case(seed, index):
     rng = np.random.default_rng([seed, KIND_CODE["v3"], index])
-    dtype = _pick(rng, ["f16", "bf16", "f32", "i8"], p=[0.28, 0.28, 0.28, 0.16])
-    qm = -1 if dtype == "i8" else _pick(rng, [-1, 1])
+    dtype = pick(rng, ["f16", "bf16", "f32", "i8"], p=[0.28, 0.28, 0.28, 0.16])
+    qm = -1 if dtype == "i8" else pick(rng, [-1, 1])
     N, K, H = gen_sizes(rng)
     E = int(rng.integers(1, 40)) if rng.random() < 0.85 else int(rng.integers(40, 301))
     u = rng.random()
@@ -506,14 +502,14 @@ def gen_v3_case(seed, index):
         # filtered copies: below start, at/after end, beyond E, negative, extremes
         out_vals = np.array([start - 1, start - 2, end, end + 1, E, E + 7, -1, -100, INT32_MIN, INT32_MAX,
                              2 ** 24 + 1], dtype=np.int64)
-        m = rng.random((N, K)) < _pick(rng, [0.1, 0.3, 0.6, 1.0])
+        m = rng.random((N, K)) < pick(rng, [0.1, 0.3, 0.6, 1.0])
         ids = np.where(m, out_vals[rng.integers(0, out_vals.size, (N, K))], ids).astype(np.int32)
         emode += "+filtered"
     L = N * K
     p = {"op": "v3", "dtype": dtype, "seed": seed, "index": index, "N": N, "K": K, "H": H, "E": E,
-         "range": rng_, "expert": ids, "emode": emode, "qm": qm, "active": _pick(rng, [-1, L]),
-         "C": _pick(rng, [-1, 0, 3]), "drop": 0, "ntype": _pick(rng, [1, 2]), "nflag": True,
-         "rit": _pick(rng, [0, 1])}
+         "range": rng_, "expert": ids, "emode": emode, "qm": qm, "active": pick(rng, [-1, L]),
+         "C": pick(rng, [-1, 0, 3]), "drop": 0, "ntype": pick(rng, [1, 2]), "nflag": True,
+         "rit": pick(rng, [0, 1])}
     lay = {"x": _layout2(rng), "expert": _layout2(rng)}
     if qm == -1:
         p["x"] = gen_x_copy(rng, dtype, (N, H))
@@ -521,7 +517,7 @@ def gen_v3_case(seed, index):
         if rng.random() < 0.5:
             sc = rng.standard_normal(N) * 10.0 ** rng.uniform(-3, 3)
             if N and rng.random() < 0.3:
-                sc[rng.integers(0, N)] = _pick(rng, [np.nan, np.inf, -0.0, 0.0, 1e-40])
+                sc[rng.integers(0, N)] = pick(rng, [np.nan, np.inf, -0.0, 0.0, 1e-40])
             p["scale"] = sc.astype(np.float32)
             lay["scale"] = _layout1(rng)
         else:
@@ -538,15 +534,15 @@ def gen_v3_case(seed, index):
         _maybe_broadcast(rng, p, lay, name, key)
     p["layouts"] = lay
     p["data_null"] = bool(rng.random() < 0.5)
-    p["ws_extra"] = _pick(rng, [0, 0, 0, 64])
+    p["ws_extra"] = pick(rng, [0, 0, 0, 64])
     return p, rng
 
 
 def gen_cet_case(seed, index):
     rng = np.random.default_rng([seed, KIND_CODE["cet"], index])
-    E = int(rng.integers(1, 65)) if rng.random() < 0.8 else _pick(rng, [1, 2047, 2048, int(rng.integers(65, 2049))])
-    L = _pick(rng, [0, 1, 2, int(rng.integers(3, 100)), int(rng.integers(100, 3000))])
-    mode = _pick(rng, ["uniform", "one", "ends", "few"])
+    E = int(rng.integers(1, 65)) if rng.random() < 0.8 else pick(rng, [1, 2047, 2048, int(rng.integers(65, 2049))])
+    L = pick(rng, [0, 1, 2, int(rng.integers(3, 100)), int(rng.integers(100, 3000))])
+    mode = pick(rng, ["uniform", "one", "ends", "few"])
     if mode == "uniform":
         v = rng.integers(0, E, L)
     elif mode == "one":
@@ -560,7 +556,7 @@ def gen_cet_case(seed, index):
     if L and mode == "one" and rng.random() < 0.5:
         layout = "bcast"
     return {"op": "cet", "E": E, "sorted": v, "layout": layout, "mode": mode,
-            "data_null": bool(rng.random() < 0.5), "ws_extra": _pick(rng, [0, 0, 64])}, rng
+            "data_null": bool(rng.random() < 0.5), "ws_extra": pick(rng, [0, 0, 64])}, rng
 
 
 def _ctx(p, keys):
@@ -752,8 +748,8 @@ def test_many_rows(lib, fam, seed, variant):
     N = int(rng.integers(15000, 30000))
     K = int(rng.integers(1, 9))
     H = int(rng.choice([0, 1, 3]))
-    dtype = _pick(rng, list(FLOAT_DTYPES))
-    E = int(_pick(rng, [1, 4, 64, 256]))
+    dtype = pick(rng, list(FLOAT_DTYPES))
+    E = int(pick(rng, [1, 4, 64, 256]))
     e = gen_ids_in_range(rng, (N, K), 0, E)[0]
     if variant == "cet":
         v = np.sort(rng.integers(0, E, N * K)).astype(np.int32)
@@ -765,15 +761,15 @@ def test_many_rows(lib, fam, seed, variant):
         qm = 1 if variant == "v3_dyn" else -1
         x = gen_x_dynamic(rng, dtype, (N, H))[0]
         p = {"op": "v3", "dtype": dtype, "x": x, "expert": e, "offset": None, "active": -1, "C": -1, "E": E,
-             "drop": 0, "ntype": _pick(rng, [1, 2]), "nflag": True, "qm": qm, "range": r,
-             "rit": _pick(rng, [0, 1]),
+             "drop": 0, "ntype": pick(rng, [1, 2]), "nflag": True, "qm": qm, "range": r,
+             "rit": pick(rng, [0, 1]),
              "scale": (gen_smooth(rng, r[1] - r[0], H)[0] if qm == 1 else rng.standard_normal(N).astype(np.float32))}
         run_and_check(lib, fam, p, rng)
         return
     drop = int("drop" in variant)
     C = int(rng.integers(1, max(2, N * K // max(E, 1))))
     p = {"op": "v2" if variant.startswith("v2") else "qv2", "dtype": dtype, "expert": e, "E": E,
-         "C": min(C, N) if drop else 0, "drop": drop, "flag": 0 if drop else _pick(rng, [0, 1, 2]), "before": True,
+         "C": min(C, N) if drop else 0, "drop": drop, "flag": 0 if drop else pick(rng, [0, 1, 2]), "before": True,
          "active": 0 if drop else int(rng.integers(0, N * K + 2))}
     if p["op"] == "v2":
         p["x"] = gen_x_copy(rng, dtype, (N, H))

@@ -6,7 +6,12 @@
  *    aclrtDestroyContext), which stay valid so that nothing has to leak. A second aclInit returns
  *    ACL_ERROR_REPEAT_INITIALIZE; aclFinalize without a live aclInit returns ACL_ERROR_REPEAT_FINALIZE.
  *    After aclFinalize, aclInit may be called again. The aclnn operators and tensor calls need no aclInit.
- *  - One device exists: id 0. Other ids give ACL_ERROR_RT_INVALID_DEVICEID.
+ *  - Logical devices 0..D-1 exist, all in host memory (layer decision 16); D comes from the environment
+ *    variable MOEROUTE_DEVICE_COUNT (1..65536, read once), default 16. Other ids give
+ *    ACL_ERROR_RT_INVALID_DEVICEID. Each thread has its own current device and context, as in ACL:
+ *    aclrtSetDevice sets the thread's device; aclrtCreateContext makes the new context (bound to its
+ *    device) current on the calling thread; aclrtSetCurrentContext also makes the context's device the
+ *    thread's device; aclrtResetDevice(d) unsets the thread's device when it is d.
  *  - Streams are ordered queues whose work runs on the enqueuing thread when it is enqueued; so
  *    aclrtSynchronizeStream only checks the handle, and data-dependent operator errors are returned by
  *    the enqueuing call itself. A NULL stream is the default stream.
@@ -80,6 +85,8 @@ ACL_FUNC_VISIBILITY aclError aclrtGetCurrentContext(aclrtContext *context);
 ACL_FUNC_VISIBILITY aclError aclrtCreateStream(aclrtStream *stream);
 ACL_FUNC_VISIBILITY aclError aclrtDestroyStream(aclrtStream stream);
 ACL_FUNC_VISIBILITY aclError aclrtSynchronizeStream(aclrtStream stream);
+/* timeout in milliseconds, -1 = forever; work ran when enqueued, so this only checks the handle. */
+ACL_FUNC_VISIBILITY aclError aclrtSynchronizeStreamWithTimeout(aclrtStream stream, int32_t timeout);
 ACL_FUNC_VISIBILITY aclError aclrtSynchronizeDevice(void);
 
 ACL_FUNC_VISIBILITY aclError aclrtMalloc(void **devPtr, size_t size, aclrtMemMallocPolicy policy);

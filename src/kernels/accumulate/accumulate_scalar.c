@@ -28,6 +28,11 @@ void mr_acc_widen__scalar(float *dst, const void *src, int64_t stride, size_t n,
         for (size_t i = 0; i < n; i++) memcpy(&dst[i], p + (int64_t)i * stride * 4, 4);
         return;
     }
+    if (stride == 1 && t == MR_X_BF16) { /* the common case, in a loop the compiler vectorizes */
+        const uint16_t *h = (const uint16_t *)(const void *)p;
+        for (size_t i = 0; i < n; i++) dst[i] = mr_bf16_to_f32(h[i]);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         uint16_t h;
         memcpy(&h, p + (int64_t)i * stride * 2, 2);

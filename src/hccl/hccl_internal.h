@@ -1,0 +1,133 @@
+/* The communicator behind hccl/hccl.h (docs/hccl.md; layer decision 17), as the MC2 operators see it.
+ *
+ * A group is one communicator: n ranks, a name in the process-wide registry, and a rendezvous. Every
+ * collective, and every MC2 operator, is one round of the rendezvous:
+ *
+ *   mr_hccl_round_begin   the rank posts a description of its call (a kind, a signature that must be
+ *                         byte-identical on every rank, the rank's own buffers, and whether it refused its own
+ *                         arguments) and waits, bounded, until every rank has posted. Then every rank checks
+ *                         the same posts and reaches the same verdict: a refusal anywhere, or calls that
+ *                         disagree, fail the round on every rank.
+ *   (the caller)          reads its peers' posted buffers (shared memory) and writes only its own outputs.
+ *   mr_hccl_round_end     waits until every rank has finished reading; only then may a rank reuse or change
+ *                         the buffers it posted.
+ *
+ * A wait that runs past the group's timeout breaks the group (HCCL_E_TIMEOUT on every waiting rank and on
+ * every later call); so does destroying one rank's handle while others live (HCCL_E_REMOTE). */
+#ifndef MR_HCCL_HCCL_INTERNAL_H
+#define MR_HCCL_HCCL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h" /* MR_PRINTF */
+#include "hccl/hccl.h"
+
+typedef struct mr_hccl_group mr_hccl_group;
+
+/* Record "<message> (<code name>)" for aclGetRecentErrMsg and return code. */
+HcclResult mr_hccl_fail(HcclResult code, const char *fmt, ...) MR_PRINTF(2, 3);
+
+/* What one rank posts for a round. Everything it points to stays valid until mr_hccl_round_end returns on
+ * that rank. */
+typedef struct mr_hccl_post {
+    uint32_t kind;         /* the operation (mr_hccl_kind)                                                  */
+    const void *sig;       /* attributes every rank must pass identically (compared bytewise)              */
+    size_t sig_size;
+    const void *desc;      /* the rank's own arguments (buffers, counts), read by its peers                 */
+    const char *read_lo;   /* span of this rank's memory that peers read during the round ([lo, hi))       */
+    const char *read_hi;
+    HcclResult refused;    /* HCCL_SUCCESS, or the code this rank returns for its own arguments            */
+    const char *message;   /* why it refused (peers quote it)                                               */
+} mr_hccl_post;
+
+enum mr_hccl_kind {
+    MR_HCCL_ALLREDUCE = 1,
+    MR_HCCL_BROADCAST,
+    MR_HCCL_ALLGATHER,
+    MR_HCCL_ALLTOALLV,
+    MR_HCCL_BARRIER,
+    MR_HCCL_MC2_DISPATCH,
+    MR_HCCL_MC2_COMBINE
+};
+
+/* The group registered under `name` with one reference taken (NULL if none); release it. */
+mr_hccl_group *mr_hccl_group_find(const char *name);
+void mr_hccl_group_release(mr_hccl_group *g);
+uint32_t mr_hccl_group_size(const mr_hccl_group *g);
+
+/* Round start for `rank` of g (see above). On HCCL_SUCCESS *all holds the n posts, indexed by rank, and the
+ * caller must call mr_hccl_round_end. On failure the round is already over on this rank (nothing to end) and a
+ * message naming `api` is recorded. */
+HcclResult mr_hccl_round_begin(mr_hccl_group *g, uint32_t rank, const mr_hccl_post *mine, const char *api,
+                               const mr_hccl_post *const **all);
+/* Inside a round (after mr_hccl_round_begin), for verdicts a rank reaches only after reading its peers: every
+ * rank posts its own (mine, with a message that stays valid until the round ends), waits for all, and gets
+ * the same outcome: its own failure, else HCCL_E_REMOTE quoting the first failing rank, else success. The
+ * caller still calls mr_hccl_round_end, whatever the outcome. */
+HcclResult mr_hccl_round_vote(mr_hccl_group *g, uint32_t rank, HcclResult mine, const char *message, const char *api);
+HcclResult mr_hccl_round_end(mr_hccl_group *g, uint32_t rank, const char *api);
+
+/* A handle's group and rank (HCCL_E_PTR / HCCL_E_PARA with a message for a NULL or dead handle). */
+HcclResult mr_hccl_comm_group(HcclComm comm, const char *api, mr_hccl_group **g, uint32_t *rank);
+
+/* ---- one collective call, as hccl_coll.c checks it and a transport runs it ------------------------------ */
+
+/* Identical on every rank (compared bytewise): zero-filled before use so padding compares equal. */
+typedef struct mr_coll_sig {
+    uint32_t kind, dtype, op, root;
+    uint64_t count;
+} mr_coll_sig;
+
+typedef struct mr_coll_desc {
+    const char *send;
+    char *recv;
+    const uint64_t *scounts, *sdispls, *rcounts, *rdispls; /* AlltoAllV */
+} mr_coll_desc;
+
+typedef struct mr_coll {
+    const char *api;
+    mr_coll_sig sig;
+    mr_coll_desc d;
+    size_t esize;
+    char *out;            /* this rank's output span [out, out + out_bytes) */
+    size_t out_bytes;
+    HcclResult refused;   /* this rank's own verdict on its arguments */
+    char message[256];
+} mr_coll;
+
+size_t mr_hccl_dtype_size(HcclDataType t); /* 0: not supported */
+/* dst[i] = dst[i] op src[i], rounded to the element type (INT8..INT64 wrap; FP16/BF16 through fp32). */
+void mr_hccl_reduce_into(char *dst, const char *src, uint64_t count, HcclDataType dt, HcclReduceOp op);
+
+/* ---- network transports: ranks in other processes ------------------------------------------------------
+ * The core library has none (mr_hccl_net is NULL); the moeroute_mpi library adds the MPI transport
+ * (hccl_mpi.c), which registers itself when the library is loaded. A group built on one has a `net` state;
+ * its collectives go to the transport. */
+typedef struct mr_hccl_net_ops {
+    const char *name;
+    /* A token for a communicator over processes; HCCL_E_NOT_SUPPORT when this process is not part of a
+     * multi-process job (an in-process token is made then). */
+    HcclResult (*root_info)(HcclRootInfo *info);
+    int (*owns)(const HcclRootInfo *info); /* 1 when the token is this transport's */
+    /* Join as `rank` of n (bounded by timeout_ms); on success *net is the state and name (COMM_NAME_MAX_LENGTH
+     * bytes) the communicator's name, the same in every process. */
+    HcclResult (*join)(const HcclRootInfo *info, uint32_t n, uint32_t rank, long timeout_ms, void **net, char *name,
+                       const char *api);
+    void (*leave)(void *net);
+    HcclResult (*coll)(void *net, uint32_t rank, uint32_t n, const mr_coll *c);
+    /* Building blocks of operators over the transport (the MC2 operators, distribute_net.c): an allgather of
+     * `bytes` per rank bounded by the timeout (the first exchange of a call: HCCL_E_TIMEOUT, and the
+     * communicator broken, when a rank does not come), and an all-to-all of byte blocks (counts and
+     * displacements in bytes, per rank). Both are collective: every rank calls them in the same order. */
+    HcclResult (*allgather)(void *net, const void *mine, void *all, size_t bytes, const char *api);
+    HcclResult (*alltoallv)(void *net, const void *send, const size_t *scounts, const size_t *sdispls, void *recv,
+                            const size_t *rcounts, const size_t *rdispls, const char *api);
+} mr_hccl_net_ops;
+extern const mr_hccl_net_ops *mr_hccl_net;
+void *mr_hccl_group_net(const mr_hccl_group *g); /* NULL for in-process groups */
+
+/* 1 when [lo, hi) of the caller's outputs overlaps what any rank posted as read ([read_lo, read_hi)). */
+int mr_hccl_overlaps_reads(const mr_hccl_post *const *all, uint32_t n, const void *lo, const void *hi);
+
+#endif /* MR_HCCL_HCCL_INTERNAL_H */

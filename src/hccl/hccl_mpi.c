@@ -1,0 +1,322 @@
+/* The MPI transport of the HCCL subset (docs/hccl.md; layer decision 17): ranks are MPI processes (mpirun, on
+ * one machine or many). Built only into the moeroute_mpi library (MOEROUTE_WITH_MPI); it registers itself in
+ * mr_hccl_net when the library loads, so the core library stays free of MPI.
+ *
+ * Root info: HcclGetRootInfo (on the root, with MPI initialised and more than one process) makes a token with a
+ * job-unique id; the application ships it (MPI_Bcast, as HCCL programs do); every process of MPI_COMM_WORLD
+ * calls HcclCommInitRootInfo with its rank, and the ranks agree on the token, nRanks and distinct ranks before
+ * MPI_Comm_split orders them by HCCL rank.
+ *
+ * Every collective starts with an agreement round (kind, attributes, each rank's refusal and message: the same
+ * verdicts as the in-process transport) over a non-blocking MPI_Iallgather polled against the timeout, so a
+ * missing rank gives HCCL_E_TIMEOUT instead of a hang; after it every rank is known to be present and the data
+ * moves with blocking MPI calls. Reductions gather every rank's buffer and reduce in ascending rank order with
+ * the in-process code (mr_hccl_reduce_into): both transports give the same bytes. */
+#define _DEFAULT_SOURCE /* nanosleep, getpid */
+#include <limits.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/error.h"
+#include "hccl/hccl_internal.h"
+
+#define MR_MPI_MAGIC "moeroute-hccl-mpi"
+
+typedef struct mr_mpi_token {
+    char magic[20];
+    uint32_t version;
+    int32_t world_size;
+    uint64_t id;
+} mr_mpi_token;
+
+typedef struct mr_mpi_net {
+    MPI_Comm comm;
+    long timeout_ms;
+    HcclResult broken; /* HCCL_SUCCESS while usable */
+} mr_mpi_net;
+
+static int mr_mpi_running(void)
+{
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    return init && !fin;
+}
+
+static double mr_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* MPI_Iallgather of `bytes` per rank, waited for at most timeout_ms (the request is abandoned then). */
+static HcclResult mr_mpi_allgather_bounded(const void *mine, void *all, int bytes, MPI_Comm comm, long timeout_ms,
+                                           const char *api)
+{
+    MPI_Request req;
+    if (MPI_Iallgather(mine, bytes, MPI_BYTE, all, bytes, MPI_BYTE, comm, &req) != MPI_SUCCESS)
+        return mr_hccl_fail(HCCL_E_INTERNAL, "%s: MPI_Iallgather failed", api);
+    const double deadline = mr_now_ms() + (double)timeout_ms;
+    for (int done = 0;;) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (done) return HCCL_SUCCESS;
+        if (mr_now_ms() > deadline)
+            return mr_hccl_fail(HCCL_E_TIMEOUT, "%s: not every rank made the matching call within %ld ms", api,
+                               timeout_ms);
+        const struct timespec pause = {0, 20000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+static HcclResult mr_mpi_root_info(HcclRootInfo *info)
+{
+    int size = 1;
+    if (!mr_mpi_running()) return HCCL_E_NOT_SUPPORT;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size < 2) return HCCL_E_NOT_SUPPORT;
+    static unsigned counter;
+    mr_mpi_token t;
+    memset(&t, 0, sizeof t);
+    memcpy(t.magic, MR_MPI_MAGIC, sizeof MR_MPI_MAGIC);
+    t.version = 1;
+    t.world_size = size;
+    t.id = (uint64_t)(uint32_t)getpid() << 32 | (uint64_t)__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+    memset(info, 0, sizeof *info);
+    memcpy(info->internal, &t, sizeof t);
+    return HCCL_SUCCESS;
+}
+
+static int mr_mpi_owns(const HcclRootInfo *info) { return memcmp(info->internal, MR_MPI_MAGIC, sizeof MR_MPI_MAGIC) == 0; }
+
+typedef struct mr_mpi_join_msg {
+    uint64_t id;
+    uint32_t n, rank;
+} mr_mpi_join_msg;
+
+static HcclResult mr_mpi_join(const HcclRootInfo *info, uint32_t n, uint32_t rank, long timeout_ms, void **out,
+                              char *name, const char *api)
+{
+    if (!mr_mpi_running())
+        return mr_hccl_fail(HCCL_E_PARA, "%s: rootInfo is for MPI ranks, but MPI is not initialised (MPI_Init)", api);
+    mr_mpi_token t;
+    memcpy(&t, info->internal, sizeof t);
+    int size = 0, me = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    mr_mpi_join_msg mine = {t.id, n, rank}, *all = mr_malloc(sizeof *all * (size_t)size);
+    if (!all) return mr_hccl_fail(HCCL_E_MEMORY, "%s: out of memory", api);
+    HcclResult st = mr_mpi_allgather_bounded(&mine, all, (int)sizeof mine, MPI_COMM_WORLD, timeout_ms, api);
+    /* the same verdict in every process */
+    uint64_t seen = 0;
+    for (int p = 0; p < size && st == HCCL_SUCCESS; p++) {
+        if (all[p].id != t.id || all[p].n != (uint32_t)size || all[p].rank >= (uint32_t)size)
+            st = mr_hccl_fail(HCCL_E_PARA,
+                             "%s: process %d of %d joins with nRanks %u, rank %u and %s token; every process of "
+                             "MPI_COMM_WORLD must join the same communicator with nRanks = %d and its own rank",
+                             api, p, size, all[p].n, all[p].rank, all[p].id == t.id ? "the same" : "another", size);
+        else if (size <= 64 && (seen >> all[p].rank & 1))
+            st = mr_hccl_fail(HCCL_E_PARA, "%s: rank %u is taken by two processes", api, all[p].rank);
+        else if (size <= 64)
+            seen |= 1ull << all[p].rank;
+    }
+    mr_free(all);
+    if (st != HCCL_SUCCESS) return st;
+    mr_mpi_net *net = mr_calloc(1, sizeof *net);
+    if (!net) return mr_hccl_fail(HCCL_E_MEMORY, "%s: out of memory", api);
+    if (MPI_Comm_split(MPI_COMM_WORLD, 0, (int)rank, &net->comm) != MPI_SUCCESS) {
+        mr_free(net);
+        return mr_hccl_fail(HCCL_E_INTERNAL, "%s: MPI_Comm_split failed", api);
+    }
+    net->timeout_ms = timeout_ms;
+    snprintf(name, COMM_NAME_MAX_LENGTH, "moeroute_hccl_mpi_%llu", (unsigned long long)t.id);
+    *out = net;
+    (void)me;
+    return HCCL_SUCCESS;
+}
+
+static void mr_mpi_leave(void *p)
+{
+    mr_mpi_net *net = p;
+    if (mr_mpi_running()) MPI_Comm_free(&net->comm);
+    mr_free(net);
+}
+
+/* What every rank posts in the agreement round. */
+typedef struct mr_mpi_agree {
+    mr_coll_sig sig;
+    int32_t refused;
+    uint32_t pad;
+    char message[256];
+} mr_mpi_agree;
+
+static HcclResult mr_mpi_agree_round(mr_mpi_net *net, uint32_t rank, uint32_t n, const mr_coll *c)
+{
+    if (net->broken != HCCL_SUCCESS)
+        return mr_hccl_fail(net->broken, "%s: the communicator is unusable after an earlier failure", c->api);
+    mr_mpi_agree mine, *all = mr_malloc(sizeof *all * n);
+    if (!all) return mr_hccl_fail(HCCL_E_MEMORY, "%s: out of memory", c->api);
+    memset(&mine, 0, sizeof mine);
+    mine.sig = c->sig;
+    mine.refused = (int32_t)c->refused;
+    memcpy(mine.message, c->message, sizeof mine.message - 1); /* both NUL-terminated; cut to fit */
+    HcclResult st = mr_mpi_allgather_bounded(&mine, all, (int)sizeof mine, net->comm, net->timeout_ms, c->api);
+    if (st != HCCL_SUCCESS) {
+        net->broken = st;
+    } else if (c->refused != HCCL_SUCCESS) {
+        st = c->refused; /* its own message is recorded */
+    } else {
+        for (uint32_t r = 0; r < n && st == HCCL_SUCCESS; r++)
+            if (all[r].refused != HCCL_SUCCESS)
+                st = mr_hccl_fail(HCCL_E_REMOTE, "%s: rank %u refused its arguments: %s", c->api, r, all[r].message);
+        for (uint32_t r = 1; r < n && st == HCCL_SUCCESS; r++)
+            if (all[r].sig.kind != all[0].sig.kind)
+                st = mr_hccl_fail(HCCL_E_PARA, "%s: the ranks made different calls (rank 0 and rank %u differ)", c->api, r);
+            else if (memcmp(&all[r].sig, &all[0].sig, sizeof all[0].sig) != 0)
+                st = mr_hccl_fail(HCCL_E_PARA,
+                                 "%s: the ranks passed different attributes (rank %u differs from rank 0: count, data "
+                                 "type, operation or root)",
+                                 c->api, r);
+    }
+    (void)rank;
+    mr_free(all);
+    return st;
+}
+
+static int mr_fits_int(size_t v) { return v <= (size_t)INT_MAX; }
+
+static HcclResult mr_mpi_coll(void *p, uint32_t rank, uint32_t n, const mr_coll *c)
+{
+    mr_mpi_net *net = p;
+    HcclResult st = mr_mpi_agree_round(net, rank, n, c);
+    if (st != HCCL_SUCCESS) return st;
+    const size_t es = c->esize;
+    switch (c->sig.kind) {
+    case MR_HCCL_ALLREDUCE: {
+        const size_t bytes = c->out_bytes;
+        char *all = bytes ? mr_malloc(bytes * n) : NULL;
+        int ok = !bytes || (all && mr_fits_int(bytes));
+        int all_ok = 0;
+        MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, net->comm);
+        if (!all_ok) {
+            mr_free(all);
+            return mr_hccl_fail(HCCL_E_MEMORY, "%s: a rank cannot hold every rank's %zu bytes (or they exceed INT_MAX)",
+                               c->api, bytes);
+        }
+        if (!bytes) return HCCL_SUCCESS;
+        MPI_Allgather(c->d.send, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, net->comm);
+        for (uint32_t r = 1; r < n; r++)
+            mr_hccl_reduce_into(all, all + r * bytes, c->sig.count, (HcclDataType)c->sig.dtype,
+                                (HcclReduceOp)c->sig.op);
+        memcpy(c->out, all, bytes);
+        mr_free(all);
+        return HCCL_SUCCESS;
+    }
+    case MR_HCCL_BROADCAST: {
+        const size_t bytes = (size_t)c->sig.count * es;
+        for (size_t at = 0; at < bytes;) { /* in pieces of at most INT_MAX bytes */
+            const size_t piece = bytes - at < (size_t)INT_MAX ? bytes - at : (size_t)INT_MAX;
+            MPI_Bcast((char *)(uintptr_t)c->d.send + at, (int)piece, MPI_BYTE, (int)c->sig.root, net->comm);
+            at += piece;
+        }
+        return HCCL_SUCCESS;
+    }
+    case MR_HCCL_ALLGATHER: {
+        const size_t bytes = c->out_bytes / n;
+        if (!bytes) return HCCL_SUCCESS;
+        if (!mr_fits_int(bytes)) return mr_hccl_fail(HCCL_E_NOT_SUPPORT, "%s: more than INT_MAX bytes per rank", c->api);
+        const int in_place = c->d.send == c->out + rank * bytes;
+        MPI_Allgather(in_place ? MPI_IN_PLACE : c->d.send, (int)bytes, MPI_BYTE, c->out, (int)bytes, MPI_BYTE,
+                      net->comm);
+        return HCCL_SUCCESS;
+    }
+    case MR_HCCL_ALLTOALLV: {
+        int *ints = mr_malloc(sizeof(int) * 4 * n);
+        int ok = ints != NULL;
+        /* every rank's recvCounts[j] must be rank j's sendCounts[me] (one verdict for all) */
+        uint64_t *peer_send = mr_malloc(sizeof(uint64_t) * n);
+        ok = ok && peer_send;
+        if (peer_send) MPI_Alltoall(c->d.scounts, 1, MPI_UINT64_T, peer_send, 1, MPI_UINT64_T, net->comm);
+        uint32_t bad = UINT32_MAX;
+        for (uint32_t j = 0; ok && j < n; j++) {
+            if (peer_send[j] != c->d.rcounts[j] && bad == UINT32_MAX) bad = j;
+            const uint64_t v[4] = {c->d.scounts[j] * es, c->d.sdispls[j] * es, c->d.rcounts[j] * es,
+                                   c->d.rdispls[j] * es};
+            for (int k = 0; k < 4; k++) {
+                if (v[k] > (uint64_t)INT_MAX) ok = 0;
+                ints[4 * j + (uint32_t)k] = (int)v[k];
+            }
+        }
+        int flags[2] = {ok, bad == UINT32_MAX}, all_flags[2] = {0, 0};
+        MPI_Allreduce(flags, all_flags, 2, MPI_INT, MPI_MIN, net->comm);
+        HcclResult res = HCCL_SUCCESS;
+        if (!all_flags[0])
+            res = mr_hccl_fail(HCCL_E_NOT_SUPPORT, "%s: a block or displacement above INT_MAX bytes, or out of memory",
+                              c->api);
+        else if (!all_flags[1])
+            res = bad != UINT32_MAX
+                      ? mr_hccl_fail(HCCL_E_PARA, "%s: rank %u expects %llu elements from rank %u, which sends it %llu",
+                                    c->api, rank, (unsigned long long)c->d.rcounts[bad], bad,
+                                    (unsigned long long)peer_send[bad])
+                      : mr_hccl_fail(HCCL_E_PARA, "%s: the send and receive counts of two other ranks disagree", c->api);
+        if (res == HCCL_SUCCESS) {
+            int *sc = mr_malloc(sizeof(int) * 4 * n);
+            if (sc) {
+                for (uint32_t j = 0; j < n; j++)
+                    sc[j] = ints[4 * j], sc[n + j] = ints[4 * j + 1], sc[2 * n + j] = ints[4 * j + 2],
+                    sc[3 * n + j] = ints[4 * j + 3];
+                MPI_Alltoallv(c->d.send, sc, sc + n, MPI_BYTE, c->d.recv, sc + 2 * n, sc + 3 * n, MPI_BYTE, net->comm);
+                mr_free(sc);
+            } else {
+                res = mr_hccl_fail(HCCL_E_MEMORY, "%s: out of memory", c->api); /* after agreement: peers may hang */
+                net->broken = res;
+            }
+        }
+        mr_free(ints);
+        mr_free(peer_send);
+        return res;
+    }
+    default: return HCCL_SUCCESS; /* barrier: the agreement round is one */
+    }
+}
+
+static HcclResult mr_mpi_allgather_op(void *p, const void *mine, void *all, size_t bytes, const char *api)
+{
+    mr_mpi_net *net = p;
+    if (net->broken != HCCL_SUCCESS)
+        return mr_hccl_fail(net->broken, "%s: the communicator is unusable after an earlier failure", api);
+    if (!mr_fits_int(bytes)) return mr_hccl_fail(HCCL_E_NOT_SUPPORT, "%s: %zu bytes per rank exceed INT_MAX", api, bytes);
+    HcclResult st = mr_mpi_allgather_bounded(mine, all, (int)bytes, net->comm, net->timeout_ms, api);
+    if (st != HCCL_SUCCESS) net->broken = st;
+    return st;
+}
+
+static HcclResult mr_mpi_alltoallv_op(void *p, const void *send, const size_t *scounts, const size_t *sdispls,
+                                      void *recv, const size_t *rcounts, const size_t *rdispls, const char *api)
+{
+    mr_mpi_net *net = p;
+    int n = 0;
+    MPI_Comm_size(net->comm, &n);
+    int *v = mr_malloc(sizeof(int) * 4 * (size_t)n), ok = v != NULL, all_ok = 0;
+    for (int j = 0; ok && j < n; j++) {
+        ok = mr_fits_int(scounts[j]) && mr_fits_int(sdispls[j]) && mr_fits_int(rcounts[j]) && mr_fits_int(rdispls[j]);
+        if (ok) v[j] = (int)scounts[j], v[n + j] = (int)sdispls[j], v[2 * n + j] = (int)rcounts[j],
+                v[3 * n + j] = (int)rdispls[j];
+    }
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, net->comm);
+    if (all_ok) MPI_Alltoallv(send, v, v + n, MPI_BYTE, recv, v + 2 * n, v + 3 * n, MPI_BYTE, net->comm);
+    mr_free(v);
+    return all_ok ? HCCL_SUCCESS
+                  : mr_hccl_fail(HCCL_E_NOT_SUPPORT, "%s: a block or displacement above INT_MAX bytes, or out of memory",
+                                api);
+}
+
+static const mr_hccl_net_ops mr_mpi_ops = {"MPI",       mr_mpi_root_info, mr_mpi_owns,         mr_mpi_join,
+                                           mr_mpi_leave, mr_mpi_coll,      mr_mpi_allgather_op, mr_mpi_alltoallv_op};
+
+__attribute__((constructor)) static void mr_hccl_mpi_register(void) { mr_hccl_net = &mr_mpi_ops; }

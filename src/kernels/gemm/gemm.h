@@ -1,0 +1,93 @@
+/* The GEMM kernel family (docs/operators/grouped_matmul.md "Kernels"): packed-panel micro-kernels, one file
+ * per ISA, and the ISA-independent packing routines that feed them. Reused by every operator that multiplies
+ * matrices (GroupedMatmul, and the fused SwiGLU/quant operators built on it).
+ *
+ * How a caller computes C[M][N] = A[M][K] . B[K][N] with these pieces:
+ *   for each block of kc consecutive k (ascending), each block of columns, each group of `mr` rows:
+ *       pack A rows into an mr-row panel, B columns into nr-column panels (mr_gemm_pack_*),
+ *       call the micro-kernel on every (mr x nr) tile of an fp32 / int32 scratch C, with load_c = 0 for
+ *       the first k block and 1 after it;
+ *   then an epilogue reads the scratch C (bias, scales, rounding to the output type).
+ * Kernels are pure: no allocation, threads, status or global state; the caller owns every buffer.
+ *
+ * Numerics, identical on every ISA (the scalar file is the definition):
+ *   float: c = (load_c ? c : +0);  for k ascending: c = fma(a[k], b[k], c)  -- the exact product added to
+ *          the fp32 accumulator with one fp32 round-to-nearest-even per step (a fused multiply-add). For
+ *          fp16 and bf16 inputs the product is exact in fp32 (barring bf16 under/overflow), so this equals
+ *          an fp32 multiply then an fp32 add. Vectorized across output columns only, never along k.
+ *   int8:  c = (load_c ? c : 0) + sum_k a[k] * b[k], exact in int32 for K <= 65535. */
+#ifndef MR_KERNELS_GEMM_H
+#define MR_KERNELS_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Element types a packing routine reads. */
+typedef enum mr_gemm_src_type { MR_GEMM_SRC_F16, MR_GEMM_SRC_BF16, MR_GEMM_SRC_F32, MR_GEMM_SRC_I8 } mr_gemm_src_type;
+
+/* A strided source matrix: element (r, k) at data + (r*rs + k*cs) * element size; strides in elements, any
+ * sign. A is (m, k); B is read as (n, k), i.e. rs steps along N and cs along K of the weight.
+ * nz_k1 > 0 (int8 B only): the weight is one expert of a FRACTAL_NZ tensor (layer spec 8.1) with
+ * K1 = ceil(K / 16) = nz_k1; element (n, k) is the byte at data + (((n/32)*K1 + k/16)*16 + k%16)*32 + n%32, and
+ * rs, cs are not used. */
+typedef struct mr_gemm_mat {
+    const char *data;
+    int64_t rs, cs;
+    mr_gemm_src_type type;
+    int64_t nz_k1;
+} mr_gemm_mat;
+
+/* Packed int8 formats. Panels hold groups of `kgroup` consecutive k per row: [ceil(kc/kgroup)][rows][kgroup].
+ *   I8:  int8 values (kgroup 1, the scalar kernel)
+ *   I16: int16 values (kgroup 2: vpmaddwd pairs)
+ *   U8:  uint8 = value + 128 (kgroup 4: vpdpbusd needs unsigned x signed; the caller subtracts
+ *        128 * (column sum of B) afterwards, see mr_gemm_pack_i8's colsum) */
+typedef enum mr_gemm_i8_fmt { MR_GEMM_I8, MR_GEMM_I16, MR_GEMM_U8 } mr_gemm_i8_fmt;
+
+/* Panels: `rows` source rows packed as ceil(rows / panel) consecutive panels of `panel` rows each (rows past
+ * `rows` zero); one call packs an A panel (rows <= mr) or a whole block of B panels (panel = nr), which reads an
+ * ND weight's rows contiguously across all of its panels.
+ * f32: panel p holds dst[p][k][i] = f32(src(r0 + p*panel + i, k0 + k)) for k < kc: exact widening. */
+void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
+                      float *dst);
+
+/* int8 (type MR_GEMM_SRC_I8) into `fmt` with groups of `kgroup` k, panels of mr_gemm_i8_panel_bytes(panel, kc,
+ * kgroup, fmt) bytes: k positions past kc (up to a multiple of kgroup) and rows past `rows` are zero bytes (in
+ * the U8 format that stands for -128: harmless, since the B panel's padding positions are zero and padded
+ * rows of C are never read). When colsum is not NULL, colsum[r] += sum over the kc real k of
+ * src(r0 + r, k0 + k) for r < rows. */
+void mr_gemm_pack_i8(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
+                     unsigned kgroup, mr_gemm_i8_fmt fmt, void *dst, int32_t *colsum);
+
+/* Bytes of one packed int8 panel of `panel` rows. */
+static inline size_t mr_gemm_i8_panel_bytes(size_t panel, size_t kc, unsigned kgroup, mr_gemm_i8_fmt fmt)
+{
+    return (kc + kgroup - 1) / kgroup * kgroup * panel * (fmt == MR_GEMM_I16 ? 2u : 1u);
+}
+
+/* Micro-kernels on one mr x nr tile of C (row stride ldc elements), a = packed A panel [kc][mr] (f32) or
+ * [kgroups][mr][kgroup], b = packed B panel [kc][nr] or [kgroups][nr][kgroup]. load_c = 0: the accumulator
+ * starts at +0 (float) / 0 (int); 1: at the values in C. */
+typedef void (*mr_gemm_f32_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
+typedef void (*mr_gemm_i8_fn)(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
+
+typedef struct mr_gemm_config {
+    int isa;                  /* the moeroute_isa level                                               */
+    const char *name;         /* for messages and benchmarks: "scalar", "avx2", "avx512", "avx512-vnni" */
+    unsigned f32_mr, f32_nr;
+    mr_gemm_f32_fn f32;
+    unsigned i8_mr, i8_nr, i8_kgroup;
+    mr_gemm_i8_fmt i8_a_fmt, i8_b_fmt;
+    mr_gemm_i8_fn i8;
+} mr_gemm_config;
+
+void mr_gemm_f32_4x16__scalar(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
+void mr_gemm_i8_4x16__scalar(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
+void mr_gemm_f32_6x16__avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
+void mr_gemm_i16_6x16__avx2(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
+void mr_gemm_f32_6x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
+void mr_gemm_i16_6x32__avx512(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
+void mr_gemm_u8i8_6x32__avx512vnni(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc,
+                                   int load_c);
+
+#endif /* MR_KERNELS_GEMM_H */

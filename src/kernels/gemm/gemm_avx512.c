@@ -1,0 +1,47 @@
+/* AVX-512 GEMM micro-kernels (src/kernels/gemm/gemm.h): 6 rows x 32 columns, twelve zmm accumulators,
+ * vectorized across columns; every accumulator element follows the scalar kernel's fma chain in ascending k.
+ * int8 without VNNI runs as int16 pairs through vpmaddwd (exact). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_avx512_acc.h"
+
+void mr_gemm_f32_6x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c)
+{
+    __m512 c0[6], c1[6];
+    for (int i = 0; i < 6; i++) {
+        c0[i] = load_c ? _mm512_loadu_ps(c + (size_t)i * ldc) : _mm512_setzero_ps();
+        c1[i] = load_c ? _mm512_loadu_ps(c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (size_t k = 0; k < kc; k++, a += 6, b += 32) {
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        for (int i = 0; i < 6; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < 6; i++) {
+        _mm512_storeu_ps(c + (size_t)i * ldc, c0[i]);
+        _mm512_storeu_ps(c + (size_t)i * ldc + 16, c1[i]);
+    }
+}
+
+void mr_gemm_i16_6x32__avx512(size_t kgroups, const void *av, const void *bv, int32_t *c, size_t ldc, int load_c)
+{
+    const char *a = av, *b = bv;
+    __m512i c0[6], c1[6];
+    mr_acc512_load(c0, c1, c, ldc, load_c);
+    for (size_t g = 0; g < kgroups; g++, a += 6 * 4, b += 32 * 4) {
+        const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
+        for (int i = 0; i < 6; i++) {
+            int32_t pair;
+            memcpy(&pair, a + i * 4, 4);
+            const __m512i ai = _mm512_set1_epi32(pair);
+            c0[i] = _mm512_add_epi32(c0[i], _mm512_madd_epi16(ai, b0));
+            c1[i] = _mm512_add_epi32(c1[i], _mm512_madd_epi16(ai, b1));
+        }
+    }
+    mr_acc512_store(c0, c1, c, ldc);
+}

@@ -1,0 +1,179 @@
+/* Packing for the GEMM family (src/kernels/gemm/gemm.h): ISA-independent, exact (widening or re-indexing
+ * only), so every ISA's kernels see the same operands. */
+#include "kernels/gemm/gemm.h"
+
+#include <string.h>
+
+#include "common/fp16.h"
+
+static inline const char *mr_gemm_at(const mr_gemm_mat *s, int64_t r, int64_t k, size_t esize)
+{
+    return s->data + (r * s->rs + k * s->cs) * (int64_t)esize;
+}
+
+/* Weight rows of an ND block lie a page or more apart, where the hardware prefetchers stop: ask for the row
+ * MR_GEMM_PREFETCH_ROWS ahead (a hint only; never dereferenced, so past-the-end addresses are skipped). */
+#define MR_GEMM_PREFETCH_ROWS 8
+static inline void mr_gemm_prefetch_row(const char *p, size_t bytes, int inside)
+{
+    if (!inside) return;
+    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
+}
+
+/* One source row r (elements k0 .. k0+kc-1, `step` bytes apart) widened to fp32 at dst[k * ld]. */
+static void mr_gemm_row_f32(const char *p, int64_t step, size_t kc, mr_gemm_src_type t, float *dst, size_t ld)
+{
+    uint16_t h;
+    if (ld == 1 && step == (t == MR_GEMM_SRC_F32 ? 4 : 2)) { /* contiguous both ways: loops that vectorize */
+        switch (t) {
+        case MR_GEMM_SRC_F16:
+            for (size_t k = 0; k < kc; k++) memcpy(&h, p + 2 * k, 2), dst[k] = mr_f16_to_f32(h);
+            return;
+        case MR_GEMM_SRC_BF16:
+            for (size_t k = 0; k < kc; k++) {
+                memcpy(&h, p + 2 * k, 2);
+                const uint32_t u = (uint32_t)h << 16;
+                memcpy(&dst[k], &u, 4);
+            }
+            return;
+        default: memcpy(dst, p, kc * 4); return;
+        }
+    }
+    switch (t) {
+    case MR_GEMM_SRC_F16:
+        for (size_t k = 0; k < kc; k++, p += step) memcpy(&h, p, 2), dst[k * ld] = mr_f16_to_f32(h);
+        break;
+    case MR_GEMM_SRC_BF16:
+        for (size_t k = 0; k < kc; k++, p += step) memcpy(&h, p, 2), dst[k * ld] = mr_bf16_to_f32(h);
+        break;
+    default:
+        for (size_t k = 0; k < kc; k++, p += step) memcpy(&dst[k * ld], p, 4);
+        break;
+    }
+}
+
+void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
+                      float *dst)
+{
+    const size_t es = src->type == MR_GEMM_SRC_F32 ? 4u : 2u, np = (rows + panel - 1) / panel;
+    const size_t pstride = panel * kc; /* floats per panel */
+    if (rows < np * panel) memset(dst + (np - 1) * pstride, 0, pstride * sizeof(float));
+    if (src->cs == 1 || rows == 1) { /* rows contiguous along k (x, a transposed weight): one row at a time */
+        for (size_t r = 0; r < rows; r++)
+            mr_gemm_row_f32(mr_gemm_at(src, r0 + (int64_t)r, k0, es), src->cs * (int64_t)es, kc, src->type,
+                            dst + r / panel * pstride + r % panel, panel);
+        return;
+    }
+    /* columns contiguous along r (an ND weight: rs = 1): one k at a time, across every panel */
+    for (size_t k = 0; k < kc; k++) {
+        mr_gemm_prefetch_row(mr_gemm_at(src, r0, k0 + (int64_t)(k + MR_GEMM_PREFETCH_ROWS), es), rows * es,
+                             k + MR_GEMM_PREFETCH_ROWS < kc);
+        for (size_t p = 0; p < np; p++)
+            mr_gemm_row_f32(mr_gemm_at(src, r0 + (int64_t)(p * panel), k0 + (int64_t)k, es), src->rs * (int64_t)es,
+                            rows - p * panel < panel ? rows - p * panel : panel, src->type, dst + p * pstride + k * panel,
+                            1);
+    }
+}
+
+/* Element (r, k) of a packed int8 panel, as an index in elements of the format. */
+static inline size_t mr_i8_at(size_t r, size_t k, size_t panel, unsigned shift)
+{
+    return (((k >> shift) * panel + r) << shift) + (k & ((1u << shift) - 1u));
+}
+
+static inline void mr_i8_put(void *dst, size_t at, mr_gemm_i8_fmt fmt, int8_t v)
+{
+    switch (fmt) {
+    case MR_GEMM_I8: ((int8_t *)dst)[at] = v; break;
+    case MR_GEMM_I16: ((int16_t *)dst)[at] = v; break;
+    case MR_GEMM_U8: ((uint8_t *)dst)[at] = (uint8_t)(v + 128); break;
+    }
+}
+
+/* Element (n, k) of an int8 weight whose columns are consecutive bytes for a fixed k: an ND weight read as (n, k)
+ * with rs = 1, or FRACTAL_NZ (layer spec 8.1), where that holds inside each block of 32 columns. */
+static inline const uint8_t *mr_i8_col_at(const mr_gemm_mat *s, int64_t n, int64_t k)
+{
+    if (s->nz_k1 > 0)
+        return (const uint8_t *)s->data + (((n >> 5) * s->nz_k1 + (k >> 4)) * 16 + (k & 15)) * 32 + (n & 31);
+    return (const uint8_t *)s->data + n + k * s->cs;
+}
+
+/* Rows [a, b) of a pack whose source columns r0 + a .. r0 + b - 1 are consecutive bytes for every k. Whole groups
+ * of four k into the I8 format (the VNNI kernel's B): one 32-bit word per row, four weight rows at once. */
+static void mr_pack_i8_cols(const mr_gemm_mat *src, int64_t r0, size_t a, size_t b, size_t panel, int64_t k0,
+                            size_t kc, unsigned shift, mr_gemm_i8_fmt fmt, size_t pbytes, void *dst, int32_t *colsum)
+{
+    const size_t pelems = pbytes / (fmt == MR_GEMM_I16 ? 2u : 1u); /* elements per panel */
+    const int nd = src->nz_k1 <= 0;
+    size_t k = 0;
+    if (shift == 2 && fmt == MR_GEMM_I8)
+        for (; k + 4 <= kc; k += 4) {
+            const int64_t n = r0 + (int64_t)a, kk = k0 + (int64_t)k;
+            const uint8_t *p0 = mr_i8_col_at(src, n, kk), *p1 = mr_i8_col_at(src, n, kk + 1);
+            const uint8_t *p2 = mr_i8_col_at(src, n, kk + 2), *p3 = mr_i8_col_at(src, n, kk + 3);
+            for (int q = 0; nd && q < 4; q++) /* ND rows lie far apart; NZ fractals are 512 consecutive bytes */
+                mr_gemm_prefetch_row((const char *)p0 + (MR_GEMM_PREFETCH_ROWS + q) * src->cs, b - a,
+                                     k + MR_GEMM_PREFETCH_ROWS + (size_t)q < kc);
+            for (size_t r = a; r < b;) {
+                const size_t p = r / panel, stop = (p + 1) * panel < b ? (p + 1) * panel : b;
+                uint32_t *d = (uint32_t *)((char *)dst + p * pbytes) + (k >> 2) * panel;
+                for (; r < stop; r++)
+                    d[r - p * panel] = (uint32_t)p0[r - a] | (uint32_t)p1[r - a] << 8 | (uint32_t)p2[r - a] << 16 |
+                           (uint32_t)p3[r - a] << 24;
+            }
+            if (colsum)
+                for (size_t r = a; r < b; r++)
+                    colsum[r] += (int8_t)p0[r - a] + (int8_t)p1[r - a] + (int8_t)p2[r - a] + (int8_t)p3[r - a];
+        }
+    for (; k < kc; k++) { /* one k at a time, reading b - a consecutive bytes */
+        const int8_t *pk = (const int8_t *)mr_i8_col_at(src, r0 + (int64_t)a, k0 + (int64_t)k);
+        for (size_t r = a; r < b; r++) {
+            const size_t at = r / panel * pelems + mr_i8_at(r % panel, k, panel, shift);
+            mr_i8_put(dst, at, fmt, pk[r - a]);
+            if (colsum) colsum[r] += pk[r - a];
+        }
+    }
+}
+
+void mr_gemm_pack_i8(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
+                     unsigned kgroup, mr_gemm_i8_fmt fmt, void *dst, int32_t *colsum)
+{
+    const unsigned shift = kgroup == 4 ? 2u : kgroup == 2 ? 1u : 0u;
+    const size_t np = (rows + panel - 1) / panel, pbytes = mr_gemm_i8_panel_bytes(panel, kc, kgroup, fmt);
+    const size_t pelems = pbytes / (fmt == MR_GEMM_I16 ? 2u : 1u); /* elements per panel */
+    memset(dst, 0, np * pbytes);
+    if (src->nz_k1 > 0 || (src->rs == 1 && rows > 1)) {
+        /* columns consecutive for each k: an ND weight as a whole, FRACTAL_NZ one 32-column block at a time */
+        for (size_t a = 0; a < rows;) {
+            size_t b = rows;
+            if (src->nz_k1 > 0 && a + 32 - (size_t)((r0 + (int64_t)a) & 31) < rows)
+                b = a + 32 - (size_t)((r0 + (int64_t)a) & 31);
+            mr_pack_i8_cols(src, r0, a, b, panel, k0, kc, shift, fmt, pbytes, dst, colsum);
+            a = b;
+        }
+        return;
+    }
+    /* otherwise one row at a time along k (x, a transposed weight: cs = 1) */
+    for (size_t r = 0; r < rows; r++) {
+        const int8_t *p = (const int8_t *)mr_gemm_at(src, r0 + (int64_t)r, k0, 1);
+        const int64_t cs = src->cs;
+        const size_t pbase = r / panel * pelems, rr = r % panel;
+        int32_t sum = 0;
+        size_t k = 0;
+        if (cs == 1 && fmt == MR_GEMM_U8 && kgroup == 4) /* whole groups: four bytes, sign bit flipped (+128) */
+            for (; k + 4 <= kc; k += 4) {
+                uint32_t w;
+                memcpy(&w, p + k, 4);
+                sum += p[k] + p[k + 1] + p[k + 2] + p[k + 3];
+                w ^= 0x80808080u;
+                memcpy((uint8_t *)dst + pbase + mr_i8_at(rr, k, panel, shift), &w, 4);
+            }
+        for (; k < kc; k++) {
+            const int8_t v = p[(int64_t)k * cs];
+            sum += v;
+            mr_i8_put(dst, pbase + mr_i8_at(rr, k, panel, shift), fmt, v);
+        }
+        if (colsum) colsum[r] += sum;
+    }
+}

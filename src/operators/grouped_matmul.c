@@ -1,0 +1,342 @@
+/* GroupedMatmul, MoE subset (layer spec 7.3, decisions 12 and 13; docs/operators/grouped_matmul.md).
+ *
+ *   groups from the list:  type 0 end_g = list[g];  type 1 end_g = start_g + list[g];
+ *                          type 2 (id_g, c_g): end_g = start_g + c_g on weight id_g;  start_{g+1} = end_g
+ *   float: acc = +0; for k ascending: acc = fma(f32(x[m][k]), f32(W[e][k][n]), acc)   (fp32)
+ *          acc = acc + f32(bias[e][n]);  out = RNE(acc)
+ *   int8:  a = sum_k x*W (exact int32) (+ int32 bias);  out = a, or
+ *          d = f32(a) * scale[e][n] (* perTokenScale[m]);  out = RNE(d -> bf16 | fp16)
+ *   rows past the last group are not written.
+ *
+ * Work: tasks are (row chunk of a group) x (column tile), claimed dynamically by the pool, so a skewed group
+ * list (one expert with most rows) still splits evenly. Each task packs its B column panels and A row panels
+ * into its worker's scratch, accumulates fp32 / int32 tiles over k blocks in ascending k, then runs the
+ * epilogue. Every output element goes through the same sequence of operations whatever the tiling, thread
+ * count or ISA, so the bytes never depend on them. */
+#define _POSIX_C_SOURCE 200809L
+#include "operators/grouped_matmul.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/fp16.h"
+#include "dispatch/dispatch.h"
+
+#define MR_GMM_KC_F32 256u  /* k block of the float path: B block kc x nc fp32 = 1 MiB               */
+#define MR_GMM_KC_I8 1024u  /* k block of the int8 path (a multiple of every kgroup)                */
+#define MR_GMM_NC 1024u     /* column tile (a multiple of every nr); one A panel serves all of it      */
+#define MR_GMM_MCH 240u     /* row chunk, rounded up to the kernel's mr; C tile 240 x 1024 fp32       */
+#define MR_GMM_MAX_THREADS 1024u
+
+static size_t mr_align64(size_t v) { return (v + 63u) & ~(size_t)63u; }
+static size_t mr_ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+static const char *const mr_gmm_names[MR_GMM_COUNT] = {"x", "weight", "bias", "scale", "perTokenScale",
+                                                       "groupList", "out"};
+
+static int mr_gmm_is_int8(const mr_gmm_desc *d) { return d->xtype == MR_GEMM_SRC_I8; }
+
+moeroute_status mr_gmm_plan_init(mr_gmm_plan *plan, const mr_gmm_desc *desc, moeroute_isa isa, size_t threads,
+                                 const char *api)
+{
+    memset(plan, 0, sizeof *plan);
+    plan->d = *desc;
+    const mr_gemm_config *g = mr_dispatch_gemm(mr_dispatch_resolve_isa(isa));
+    plan->gemm = g;
+    const int i8 = mr_gmm_is_int8(desc);
+    const size_t mr = i8 ? g->i8_mr : g->f32_mr, nr = i8 ? g->i8_nr : g->f32_nr;
+    plan->kc = i8 ? MR_GMM_KC_I8 : MR_GMM_KC_F32;
+    /* small problems get tiles (and a workspace) no larger than they need */
+    const size_t n_up = mr_ceil_div(desc->n > 0 ? (size_t)desc->n : 1u, nr) * nr;
+    const size_t m_up = mr_ceil_div(desc->m > 0 ? (size_t)desc->m : 1u, mr) * mr;
+    plan->nc = n_up < MR_GMM_NC ? n_up : MR_GMM_NC;
+    plan->ncp = mr_ceil_div(plan->nc, nr) * nr;
+    plan->mch = mr_ceil_div(MR_GMM_MCH, mr) * mr;
+    if (m_up < plan->mch) plan->mch = m_up;
+    size_t bbytes, abytes;
+    if (i8) {
+        bbytes = mr_gemm_i8_panel_bytes(nr, plan->kc, g->i8_kgroup, g->i8_b_fmt) * (plan->ncp / nr);
+        abytes = mr_gemm_i8_panel_bytes(mr, plan->kc, g->i8_kgroup, g->i8_a_fmt) * (plan->mch / mr);
+    } else {
+        bbytes = plan->kc * plan->ncp * sizeof(float);
+        abytes = plan->kc * plan->mch * sizeof(float);
+    }
+    plan->thread_bytes = mr_align64(bbytes) + mr_align64(abytes) + mr_align64(plan->mch * plan->ncp * 4u) +
+                         mr_align64(plan->ncp * 4u);
+    /* no more workers than tasks can exist: (row chunks + one partial chunk per group) x column tiles */
+    const uint64_t groups = desc->list_type == MR_GMM_LIST_NONE ? 1u : (uint64_t)desc->groups;
+    const uint64_t tiles = mr_ceil_div((size_t)desc->n, plan->nc);
+    const uint64_t chunks = (uint64_t)desc->m / plan->mch + (groups < (uint64_t)desc->m ? groups : (uint64_t)desc->m);
+    uint64_t tasks;
+    if (__builtin_mul_overflow(chunks, tiles, &tasks)) tasks = UINT64_MAX;
+    size_t t = threads < 1 ? 1 : threads > MR_GMM_MAX_THREADS ? MR_GMM_MAX_THREADS : threads;
+    if (tasks < t) t = tasks ? (size_t)tasks : 1;
+    plan->threads = t;
+    size_t table, scratch;
+    if (groups > SIZE_MAX / 64u || mr_mul_size(t, plan->thread_bytes, &scratch) ||
+        mr_add_size(scratch, mr_align64((size_t)(4u * groups + 1u) * 8u), &table))
+        return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: the workspace size overflows", api);
+    plan->ws_size = table;
+    return MOEROUTE_OK;
+}
+
+/* ---- group list (decision 13: every check before the first write) ------------------------------------------ */
+typedef struct mr_gmm_groups {
+    int64_t *start, *end, *expert, *chunk0; /* chunk0[g]: first row chunk of group g; chunk0[G]: total */
+    size_t count;
+} mr_gmm_groups;
+
+static int64_t mr_gmm_list_at(const mr_view *v, int64_t g, int64_t j)
+{
+    int64_t x;
+    memcpy(&x, v->data + (g * v->strides[0] + (v->ndim > 1 ? j * v->strides[1] : 0)) * 8, sizeof x);
+    return x;
+}
+
+static moeroute_status mr_gmm_read_groups(const mr_gmm_plan *p, const mr_view *list, mr_gmm_groups *gr,
+                                          const char *api)
+{
+    const mr_gmm_desc *d = &p->d;
+    int64_t at = 0;
+    for (size_t g = 0; g < gr->count; g++) {
+        int64_t count = d->m, expert = 0;
+        const int64_t gi = (int64_t)g;
+        if (d->list_type == MR_GMM_LIST_CUMSUM) {
+            const int64_t end = mr_gmm_list_at(list, gi, 0);
+            if (end < at)
+                return mr_fail(MOEROUTE_ERR_INVALID_VALUE, "%s: groupList[%lld] = %lld is below %s %lld (a cumsum "
+                               "group list must not decrease)", api, (long long)gi, (long long)end,
+                               g ? "the previous entry" : "zero:", (long long)at);
+            count = end - at;
+            expert = gi;
+        } else if (d->list_type == MR_GMM_LIST_COUNT) {
+            count = mr_gmm_list_at(list, gi, 0);
+            expert = gi;
+            if (count < 0)
+                return mr_fail(MOEROUTE_ERR_INVALID_VALUE, "%s: groupList[%lld] = %lld is a negative count", api,
+                               (long long)gi, (long long)count);
+        } else if (d->list_type == MR_GMM_LIST_KEY_VALUE) {
+            expert = mr_gmm_list_at(list, gi, 0);
+            count = mr_gmm_list_at(list, gi, 1);
+            if (expert < 0 || expert >= d->e)
+                return mr_fail(MOEROUTE_ERR_INVALID_VALUE, "%s: groupList[%lld] names expert %lld, outside [0, %lld)",
+                               api, (long long)gi, (long long)expert, (long long)d->e);
+            if (count < 0)
+                return mr_fail(MOEROUTE_ERR_INVALID_VALUE, "%s: groupList[%lld] has a negative count %lld", api,
+                               (long long)gi, (long long)count);
+        }
+        if (count > d->m - at)
+            return mr_fail(MOEROUTE_ERR_INVALID_VALUE, "%s: the groups up to groupList[%lld] cover %lld + %lld rows, "
+                           "more than the %lld rows of x", api, (long long)gi, (long long)at, (long long)count,
+                           (long long)d->m);
+        gr->start[g] = at;
+        gr->end[g] = at + count;
+        gr->expert[g] = expert;
+        gr->chunk0[g + 1] = gr->chunk0[g] + (int64_t)mr_ceil_div((size_t)count, p->mch);
+        at += count;
+    }
+    return MOEROUTE_OK;
+}
+
+/* ---- one task: a row chunk of one group x one column tile -------------------------------------------------- */
+typedef struct mr_gmm_ctx {
+    const mr_gmm_plan *p;
+    const mr_view *v;
+    char *scratch;
+    mr_gmm_groups gr;
+    size_t tiles;
+} mr_gmm_ctx;
+
+static size_t mr_gmm_find_group(const mr_gmm_groups *gr, int64_t chunk)
+{
+    size_t lo = 0, hi = gr->count; /* the group g with chunk0[g] <= chunk < chunk0[g + 1] */
+    while (hi - lo > 1) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (gr->chunk0[mid] <= chunk) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static float mr_gmm_etype_f32(mr_gmm_etype t, const char *p)
+{
+    uint16_t h;
+    float f;
+    switch (t) {
+    case MR_GMM_E_F16: memcpy(&h, p, 2); return mr_f16_to_f32(h);
+    case MR_GMM_E_BF16: memcpy(&h, p, 2); return mr_bf16_to_f32(h);
+    default: memcpy(&f, p, 4); return f;
+    }
+}
+
+static void mr_gmm_store(mr_gmm_out t, char *dst, size_t j, float f)
+{
+    uint16_t h;
+    switch (t) {
+    case MR_GMM_OUT_F16: h = mr_f32_to_f16(f); memcpy(dst + 2 * j, &h, 2); break;
+    case MR_GMM_OUT_BF16: h = mr_f32_to_bf16(f); memcpy(dst + 2 * j, &h, 2); break;
+    default: memcpy(dst + 4 * j, &f, 4); break;
+    }
+}
+
+static size_t mr_gmm_out_size(mr_gmm_out t) { return t == MR_GMM_OUT_F16 || t == MR_GMM_OUT_BF16 ? 2u : 4u; }
+
+/* The epilogue of rows [m0, m0 + rows) x columns [n0, n0 + cols) from the scratch tile c (row stride ldc). */
+static void mr_gmm_epilogue(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t rows, int64_t n0, size_t cols,
+                            const void *c, size_t ldc, const int32_t *colsum)
+{
+    const mr_gmm_desc *d = &x->p->d;
+    const mr_view *bias = &x->v[MR_GMM_BIAS], *scale = &x->v[MR_GMM_SCALE], *pts = &x->v[MR_GMM_PTS];
+    const size_t os = mr_gmm_out_size(d->out);
+    for (size_t i = 0; i < rows; i++) {
+        const int64_t m = m0 + (int64_t)i;
+        char *dst = x->v[MR_GMM_OUT].data + ((size_t)m * (size_t)d->n + (size_t)n0) * os;
+        if (!mr_gmm_is_int8(d)) {
+            const float *ci = (const float *)c + i * ldc;
+            for (size_t j = 0; j < cols; j++) {
+                float acc = ci[j];
+                if (d->bias != MR_GMM_E_NONE)
+                    acc = acc + mr_gmm_etype_f32(d->bias, mr_view_at2(bias, e, n0 + (int64_t)j));
+                mr_gmm_store(d->out, dst, j, acc);
+            }
+            continue;
+        }
+        const int32_t *ci = (const int32_t *)c + i * ldc;
+        float tok = 1.0f;
+        if (d->per_token) memcpy(&tok, pts->data + m * pts->strides[0] * 4, 4);
+        for (size_t j = 0; j < cols; j++) {
+            int64_t a = ci[j];
+            if (colsum) a -= 128 * (int64_t)colsum[j];
+            if (d->bias == MR_GMM_E_I32) {
+                int32_t b;
+                memcpy(&b, mr_view_at2(bias, e, n0 + (int64_t)j), 4);
+                a += b;
+            }
+            /* int32 arithmetic wraps (two's complement) when a bias pushes the sum out of range */
+            const uint32_t u = (uint32_t)((uint64_t)a & 0xFFFFFFFFu);
+            const int32_t a32 = u > 0x7FFFFFFFu ? (int32_t)(u - 0x80000000u) - 0x7FFFFFFF - 1 : (int32_t)u;
+            if (d->out == MR_GMM_OUT_I32) {
+                memcpy(dst + 4 * j, &a32, 4);
+                continue;
+            }
+            float f = (float)a32;
+            f = f * mr_gmm_etype_f32(d->scale, mr_view_at2(scale, e, n0 + (int64_t)j)); /* per channel first */
+            if (d->per_token) f = f * tok;                                            /* then per token   */
+            mr_gmm_store(d->out, dst, j, f);
+        }
+    }
+}
+
+static mr_gemm_mat mr_gmm_a(const mr_gmm_desc *d, const mr_view *x)
+{
+    mr_gemm_mat a = {x->data, x->strides[0], x->strides[1], d->xtype, 0};
+    return a;
+}
+
+/* Weight e as the (n, k) matrix the B packing reads. */
+static mr_gemm_mat mr_gmm_b(const mr_gmm_desc *d, const mr_view *w, int64_t e)
+{
+    mr_gemm_mat b = {w->data + e * w->strides[0] * (int64_t)w->esize, w->strides[2], w->strides[1], d->xtype,
+                     d->w_nz ? (d->k + 15) / 16 : 0};
+    return b;
+}
+
+static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
+{
+    const mr_gmm_ctx *x = ctxp;
+    const mr_gmm_plan *p = x->p;
+    const mr_gmm_desc *d = &p->d;
+    const mr_gemm_config *gc = p->gemm;
+    const int64_t chunk = (int64_t)(task / x->tiles);
+    const size_t tile = task % x->tiles;
+    const size_t g = mr_gmm_find_group(&x->gr, chunk);
+    const int64_t m0 = x->gr.start[g] + (chunk - x->gr.chunk0[g]) * (int64_t)p->mch;
+    const size_t rows = (size_t)(x->gr.end[g] - m0 < (int64_t)p->mch ? x->gr.end[g] - m0 : (int64_t)p->mch);
+    const int64_t e = x->gr.expert[g], n0 = (int64_t)(tile * p->nc);
+    const size_t cols = (size_t)(d->n - n0) < p->nc ? (size_t)(d->n - n0) : p->nc;
+    const int i8 = mr_gmm_is_int8(d);
+    const size_t mr = i8 ? gc->i8_mr : gc->f32_mr, nr = i8 ? gc->i8_nr : gc->f32_nr;
+    const size_t panels = mr_ceil_div(cols, nr), ldc = p->ncp;
+    const size_t bbytes = i8 ? mr_gemm_i8_panel_bytes(nr, p->kc, gc->i8_kgroup, gc->i8_b_fmt) * (p->ncp / nr)
+                             : p->kc * p->ncp * sizeof(float);
+    const size_t abytes = i8 ? mr_gemm_i8_panel_bytes(mr, p->kc, gc->i8_kgroup, gc->i8_a_fmt) * (p->mch / mr)
+                             : p->kc * p->mch * sizeof(float);
+    char *s = x->scratch + worker * p->thread_bytes;
+    void *bp = s, *ap = s + mr_align64(bbytes);
+    void *cbuf = s + mr_align64(bbytes) + mr_align64(abytes);
+    int32_t *colsum = (int32_t *)((char *)cbuf + mr_align64(p->mch * p->ncp * 4u));
+    const int offset_a = i8 && gc->i8_a_fmt == MR_GEMM_U8;
+    const mr_gemm_mat A = mr_gmm_a(d, &x->v[MR_GMM_X]), B = mr_gmm_b(d, &x->v[MR_GMM_W], e);
+    if (d->k == 0) memset(cbuf, 0, rows * ldc * 4u); /* an empty sum: +0.0f and int 0 are both zero bytes */
+    if (offset_a) memset(colsum, 0, p->ncp * 4u);
+    for (int64_t kb = 0; kb < d->k; kb += (int64_t)p->kc) {
+        const size_t kc = (size_t)(d->k - kb) < p->kc ? (size_t)(d->k - kb) : p->kc;
+        const int load_c = kb > 0;
+        /* every B panel of the tile and every A panel of the chunk in one pass each; then each B panel stays
+         * in L1 while it meets every A panel (the A block in L2) */
+        if (!i8) {
+            float *bf = bp, *af = ap;
+            mr_gemm_pack_f32(&B, n0, cols, nr, kb, kc, bf);
+            mr_gemm_pack_f32(&A, m0, rows, mr, kb, kc, af);
+            for (size_t q = 0; q < panels; q++)
+                for (size_t r = 0; r < rows; r += mr)
+                    gc->f32(kc, af + r * kc, bf + q * nr * kc, (float *)cbuf + r * ldc + q * nr, ldc, load_c);
+        } else {
+            const size_t kg = gc->i8_kgroup, groups = mr_ceil_div(kc, kg);
+            const size_t bpanel = mr_gemm_i8_panel_bytes(nr, kc, kg, gc->i8_b_fmt);
+            const size_t apanel = mr_gemm_i8_panel_bytes(mr, kc, kg, gc->i8_a_fmt);
+            mr_gemm_pack_i8(&B, n0, cols, nr, kb, kc, kg, gc->i8_b_fmt, bp, offset_a ? colsum : NULL);
+            mr_gemm_pack_i8(&A, m0, rows, mr, kb, kc, kg, gc->i8_a_fmt, ap, NULL);
+            for (size_t q = 0; q < panels; q++)
+                for (size_t r = 0; r < rows; r += mr)
+                    gc->i8(groups, (char *)ap + r / mr * apanel, (char *)bp + q * bpanel,
+                           (int32_t *)cbuf + r * ldc + q * nr, ldc, load_c);
+        }
+    }
+    mr_gmm_epilogue(x, e, m0, rows, n0, cols, cbuf, ldc, offset_a ? colsum : NULL);
+}
+
+/* MOEROUTE_POISON_UNWRITTEN=1: rows [from, m) get NaN (float outputs) or 0x7F bytes (int32). */
+static void mr_gmm_poison(const mr_gmm_desc *d, char *out, int64_t from)
+{
+    const char *env = getenv("MOEROUTE_POISON_UNWRITTEN");
+    if (!env || strcmp(env, "1") != 0 || from >= d->m) return;
+    const size_t os = mr_gmm_out_size(d->out), n = (size_t)(d->m - from) * (size_t)d->n;
+    char *dst = out + (size_t)from * (size_t)d->n * os;
+    if (d->out == MR_GMM_OUT_I32) {
+        memset(dst, 0x7F, n * os);
+        return;
+    }
+    const uint16_t h = d->out == MR_GMM_OUT_F16 ? 0x7E00u : 0x7FC0u;
+    const uint32_t f = 0x7FC00000u;
+    for (size_t i = 0; i < n; i++) memcpy(dst + i * os, os == 2 ? (const void *)&h : (const void *)&f, os);
+}
+
+moeroute_status mr_gmm_run(const void *plan, const mr_view *v, void *workspace, size_t workspace_size, mr_pool *pool,
+                           const char *api)
+{
+    const mr_gmm_plan *p = plan;
+    const mr_gmm_desc *d = &p->d;
+    moeroute_status st;
+    if ((st = mr_views_check_data(api, v, mr_gmm_names, MR_GMM_COUNT)) != MOEROUTE_OK ||
+        (st = mr_views_check_disjoint(api, v, mr_gmm_names, MR_GMM_COUNT, MR_GMM_OUT, workspace, p->ws_size)) !=
+            MOEROUTE_OK)
+        return st;
+    if (workspace_size < p->ws_size || (p->ws_size && !workspace))
+        return mr_fail(MOEROUTE_ERR_WORKSPACE, "%s: the workspace has %zu bytes, the call needs %zu", api,
+                       workspace ? workspace_size : (size_t)0, p->ws_size);
+    mr_gmm_ctx x = {p, v, workspace, {0}, mr_ceil_div((size_t)d->n, p->nc)};
+    x.gr.count = d->list_type == MR_GMM_LIST_NONE ? 1u : (size_t)d->groups;
+    int64_t *table = (int64_t *)((char *)workspace + p->threads * p->thread_bytes);
+    x.gr.start = table;
+    x.gr.end = table + x.gr.count;
+    x.gr.expert = table + 2 * x.gr.count;
+    x.gr.chunk0 = table + 3 * x.gr.count;
+    x.gr.chunk0[0] = 0;
+    if ((st = mr_gmm_read_groups(p, &v[MR_GMM_GROUPS], &x.gr, api)) != MOEROUTE_OK) return st;
+    mr_gmm_poison(d, v[MR_GMM_OUT].data, x.gr.count ? x.gr.end[x.gr.count - 1] : 0);
+    const size_t tasks = (size_t)x.gr.chunk0[x.gr.count] * x.tiles;
+    if (tasks) mr_pool_parallelize(mr_pool_threads(pool) > p->threads ? NULL : pool, mr_gmm_task, &x, tasks);
+    return MOEROUTE_OK;
+}

@@ -1,0 +1,559 @@
+/* GroupedMatmul: the GEMM kernels of every ISA this machine runs against an independent fmaf / int64 reference
+ * (byte for byte), hand-worked aclnnGroupedMatmulV4 / V3 cases called as a CANN program calls them, every
+ * refusal of the MoE subset (status, phase, message, untouched output), and the native API.
+ *
+ * Hand-worked problem P (fp32), M = 3, K = 2, N = 2, E = 2:
+ *   x = [[1, 2], [3, 4], [5, 6]],  W0 = [[1, 0], [0, 1]] (identity),  W1 = [[1, 1], [1, -1]]
+ *   bias b0 = [.5, .5], b1 = [0, 1];  counts [2, 1]: rows 0-1 on W0, row 2 on W1
+ *   row 0 = [1, 2] + b0 = [1.5, 2.5];  row 1 = [3.5, 4.5];  row 2 = [5 + 6, 5 - 6] + b1 = [11, 0]
+ * Problem Q (int8), M = 2, K = 2, N = 2, E = 1, x = [[127, -128], [1, 2]], W0 = [[-128, 1], [-128, 2]]:
+ *   row 0 = [127*-128 + -128*-128, 127*1 + -128*2] = [-16256 + 16384, 127 - 256] = [128, -129]
+ *   row 1 = [-128 - 256, 1 + 4] = [-384, 5]
+ *   W8A8: scale [[.5, 2]] (bf16), perTokenScale [.25, 1]: row 0 = [128*.5*.25, -129*2*.25] = [16, -64.5],
+ *   row 1 = [-384*.5, 5*2] = [-192, 10]  (all exact in bf16)
+ */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acl/acl.h"
+#include "aclnn_fixture.h"
+#include "aclnnop/aclnn_grouped_matmul_v3.h"
+#include "aclnnop/aclnn_grouped_matmul_v4.h"
+#include "common/fp16.h"
+#include "dispatch/dispatch.h"
+#include "harness.h"
+#include "kernels/gemm/gemm.h"
+#include "moeroute.h"
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* kernels                                                                                              */
+
+static size_t up(size_t v, size_t m) { return (v + m - 1) / m * m; }
+
+/* C = A . B through one config's packing and kernels, k blocks of kc (exercising load_c). A [M][K] and
+ * B [K][N] row-major in type t; C float or int32 [M][N]. */
+static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A, const void *B, size_t M, size_t K,
+                     size_t N, size_t kc, void *C)
+{
+    const int i8 = t == MR_GEMM_SRC_I8;
+    const size_t mr = i8 ? g->i8_mr : g->f32_mr, nr = i8 ? g->i8_nr : g->f32_nr;
+    const size_t MP = up(M ? M : 1, mr), NP = up(N ? N : 1, nr), panels = NP / nr;
+    const mr_gemm_mat am = {A, (int64_t)K, 1, t, 0}, bm = {B, 1, (int64_t)N, t, 0};
+    const size_t bpanel = i8 ? mr_gemm_i8_panel_bytes(nr, kc, g->i8_kgroup, g->i8_b_fmt) : kc * nr * 4;
+    char *bp = calloc(panels, bpanel), *ap = calloc(1, i8 ? mr_gemm_i8_panel_bytes(mr, kc, g->i8_kgroup, g->i8_a_fmt)
+                                                             : kc * mr * 4);
+    int32_t *cb = calloc(MP * NP, 4), *colsum = calloc(NP, 4);
+    const int off = i8 && g->i8_a_fmt == MR_GEMM_U8;
+    for (size_t kb = 0; kb < K; kb += kc) {
+        const size_t kk = K - kb < kc ? K - kb : kc;
+        const size_t bp_now = i8 ? mr_gemm_i8_panel_bytes(nr, kk, g->i8_kgroup, g->i8_b_fmt) : kk * nr * 4;
+        if (i8) /* all of B's panels in one call (the operator's way), or panel by panel: the same bytes */
+            mr_gemm_pack_i8(&bm, 0, N, nr, (int64_t)kb, kk, g->i8_kgroup, g->i8_b_fmt, bp, off ? colsum : NULL);
+        else
+            for (size_t q = 0; q < panels; q++)
+                mr_gemm_pack_f32(&bm, (int64_t)(q * nr), N > q * nr ? (N - q * nr < nr ? N - q * nr : nr) : 0, nr,
+                                 (int64_t)kb, kk, (float *)(bp + q * bp_now));
+        for (size_t r = 0; r < MP; r += mr) {
+            const size_t rows = M > r ? (M - r < mr ? M - r : mr) : 0;
+            if (i8)
+                mr_gemm_pack_i8(&am, (int64_t)r, rows, mr, (int64_t)kb, kk, g->i8_kgroup, g->i8_a_fmt, ap, NULL);
+            else
+                mr_gemm_pack_f32(&am, (int64_t)r, rows, mr, (int64_t)kb, kk, (float *)ap);
+            for (size_t q = 0; q < panels; q++) {
+                if (i8)
+                    g->i8(up(kk, g->i8_kgroup) / g->i8_kgroup, ap, bp + q * bp_now, cb + r * NP + q * nr, NP, kb > 0);
+                else
+                    g->f32(kk, (float *)ap, (float *)(bp + q * bp_now), (float *)cb + r * NP + q * nr, NP, kb > 0);
+            }
+        }
+    }
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) {
+            int32_t v = cb[m * NP + n];
+            if (off) v = (int32_t)((int64_t)v - 128 * (int64_t)colsum[n]);
+            memcpy((char *)C + (m * N + n) * 4, &v, 4);
+        }
+    free(bp), free(ap), free(cb), free(colsum);
+}
+
+static float src_f32(mr_gemm_src_type t, const void *p, size_t i)
+{
+    uint16_t h;
+    float f;
+    switch (t) {
+    case MR_GEMM_SRC_F16: memcpy(&h, (const char *)p + 2 * i, 2); return mr_f16_to_f32(h);
+    case MR_GEMM_SRC_BF16: memcpy(&h, (const char *)p + 2 * i, 2); return mr_bf16_to_f32(h);
+    default: memcpy(&f, (const char *)p + 4 * i, 4); return f;
+    }
+}
+
+/* A finite random value of type t: mostly moderate, sometimes tiny (bf16/f32 products then round below the
+ * normal range, where fused and unfused multiply-add differ) or huge. */
+static void rand_elem(mr_gemm_src_type t, void *p, size_t i, uint64_t *rng)
+{
+    const uint64_t r = mr_test_rand(rng);
+    const int kind = (int)(r % 16);
+    int exp = kind == 0 ? -60 - (int)((r >> 8) % 40) : kind == 1 ? 20 + (int)((r >> 8) % 30) : (int)((r >> 8) % 9) - 4;
+    if (t == MR_GEMM_SRC_F16) exp = exp < -14 ? -14 - (int)((r >> 20) % 10) : exp > 12 ? 12 : exp;
+    float f = ldexpf(1.0f + (float)((r >> 32) & 0xFFFFFF) / 16777216.0f, exp);
+    if (r & (1ull << 30)) f = -f;
+    uint16_t h;
+    switch (t) {
+    case MR_GEMM_SRC_F16: h = mr_f32_to_f16(f); memcpy((char *)p + 2 * i, &h, 2); break;
+    case MR_GEMM_SRC_BF16: h = mr_f32_to_bf16(f); memcpy((char *)p + 2 * i, &h, 2); break;
+    case MR_GEMM_SRC_F32: memcpy((char *)p + 4 * i, &f, 4); break;
+    default: ((int8_t *)p)[i] = (int8_t)(kind < 3 ? (kind == 0 ? -128 : 127) : (int)((r >> 40) & 0xFF) - 128); break;
+    }
+}
+
+static void test_kernels(uint64_t *rng)
+{
+    const mr_gemm_config *cfg[8];
+    const size_t ncfg = mr_dispatch_gemm_usable(cfg, 8);
+    CHECK(ncfg >= 1 && !strcmp(cfg[ncfg - 1]->name, "scalar"), "the usable GEMM configs end in scalar (%zu)", ncfg);
+    static const size_t shapes[][3] = {{1, 1, 1}, {7, 13, 19}, {6, 32, 32}, {13, 40, 70}, {5, 3, 33}, {12, 0, 17}};
+    const mr_gemm_src_type types[] = {MR_GEMM_SRC_F16, MR_GEMM_SRC_BF16, MR_GEMM_SRC_F32, MR_GEMM_SRC_I8};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (size_t ti = 0; ti < 4; ti++) {
+            const mr_gemm_src_type t = types[ti];
+            const size_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+            const size_t es = t == MR_GEMM_SRC_I8 ? 1 : t == MR_GEMM_SRC_F32 ? 4 : 2;
+            char *A = calloc(M * K + 1, es), *B = calloc(K * N + 1, es);
+            for (size_t i = 0; i < M * K; i++) rand_elem(t, A, i, rng);
+            for (size_t i = 0; i < K * N; i++) rand_elem(t, B, i, rng);
+            /* independent reference: fmaf chain / int64 sum, element by element */
+            uint32_t *want = calloc(M * N + 1, 4), *got = calloc(M * N + 1, 4);
+            for (size_t m = 0; m < M; m++)
+                for (size_t n = 0; n < N; n++) {
+                    if (t == MR_GEMM_SRC_I8) {
+                        int64_t acc = 0;
+                        for (size_t k = 0; k < K; k++)
+                            acc += (int64_t)((int8_t *)A)[m * K + k] * ((int8_t *)B)[k * N + n];
+                        const int32_t v = (int32_t)acc;
+                        memcpy(&want[m * N + n], &v, 4);
+                    } else {
+                        float acc = 0.0f;
+                        for (size_t k = 0; k < K; k++) acc = fmaf(src_f32(t, A, m * K + k), src_f32(t, B, k * N + n), acc);
+                        memcpy(&want[m * N + n], &acc, 4);
+                    }
+                }
+            for (size_t c = 0; c < ncfg; c++)
+                for (size_t kc = t == MR_GEMM_SRC_I8 ? 8 : 5; kc <= 64; kc *= 8) {
+                    memset(got, 0xEE, M * N * 4);
+                    gemm_via(cfg[c], t, A, B, M, K, N, kc, got);
+                    CHECK(memcmp(got, want, M * N * 4) == 0, "kernel %s type %d M=%zu K=%zu N=%zu kc=%zu equals the "
+                          "reference byte for byte", cfg[c]->name, (int)t, M, K, N, kc);
+                }
+            free(A), free(B), free(want), free(got);
+        }
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* calling the operator                                                                                 */
+
+/* A list of one tensor (NULL for TNULL). */
+static aclTensorList *lst(tspec s)
+{
+    aclTensor *t = mk(s);
+    return t ? aclCreateTensorList((const aclTensor *const *)&t, 1) : NULL;
+}
+
+typedef struct gmm_call {
+    tspec x, w, bias, scale, pts, gl, out;
+    int64_t split, gtype, ltype, act;
+    int version;        /* 4 or 3 */
+    int x_len;          /* tensors in the x list: 1 (default 0 means 1), 2, or -1 for an empty list */
+    int offset_given;   /* pass a non-empty offsetOptional */
+} gmm_call;
+
+static gmm_call base_call(void)
+{
+    gmm_call c;
+    memset(&c, 0, sizeof c);
+    c.x = c.w = c.bias = c.scale = c.pts = c.gl = c.out = TNULL;
+    c.split = 3;
+    c.version = 4;
+    return c;
+}
+
+static aclnnStatus run_gmm(const gmm_call *c)
+{
+    aclTensorList *x = NULL;
+    if (c->x_len == 2) {
+        aclTensor *t[2] = {mk(c->x), mk(c->x)};
+        x = aclCreateTensorList((const aclTensor *const *)t, 2);
+    } else if (c->x_len == -1) {
+        x = aclCreateTensorList(NULL, 0);
+    } else {
+        x = lst(c->x);
+    }
+    aclTensorList *w = lst(c->w), *bias = lst(c->bias), *scale = lst(c->scale), *pts = lst(c->pts), *out = lst(c->out);
+    aclTensorList *offset = c->offset_given ? lst(c->bias) : NULL;
+    aclTensor *gl = mk(c->gl);
+    uint64_t ws = 0;
+    aclOpExecutor *exe = NULL;
+    aclnnStatus st;
+    if (c->version == 3)
+        st = aclnnGroupedMatmulV3GetWorkspaceSize(x, w, bias, scale, offset, NULL, NULL, gl, c->split, c->gtype, out,
+                                                  &ws, &exe);
+    else
+        st = aclnnGroupedMatmulV4GetWorkspaceSize(x, w, bias, scale, offset, NULL, NULL, pts, gl, NULL, NULL, NULL,
+                                                  c->split, c->gtype, c->ltype, c->act, out, NULL, NULL, &ws, &exe);
+    st = finish(st, c->version == 3 ? aclnnGroupedMatmulV3 : aclnnGroupedMatmulV4, ws, exe);
+    const aclTensorList *lists[] = {x, w, bias, scale, pts, out, offset};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (lists[i]) aclDestroyTensorList(lists[i]);
+    aclDestroyTensor(gl);
+    return st;
+}
+
+/* Problem P data */
+static const float P_X[6] = {1, 2, 3, 4, 5, 6};
+static const float P_W[8] = {1, 0, 0, 1, 1, 1, 1, -1};
+static const float P_B[4] = {.5f, .5f, 0, 1};
+static const int64_t P_COUNTS[2] = {2, 1};
+
+static gmm_call problem_p(float *out)
+{
+    gmm_call c = base_call();
+    c.x = T2(ACL_FLOAT, 3, 2, P_X);
+    c.w = T3(ACL_FLOAT, 2, 2, 2, P_W);
+    c.bias = T2(ACL_FLOAT, 2, 2, P_B);
+    c.gl = T1(ACL_INT64, 2, P_COUNTS);
+    c.ltype = 1;
+    c.out = T2(ACL_FLOAT, 3, 2, out);
+    return c;
+}
+
+static void test_hand_float(void)
+{
+    float out[6];
+    gmm_call c = problem_p(out);
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS, "problem P: %s", aclGetRecentErrMsg());
+    const float want[6] = {1.5f, 2.5f, 3.5f, 4.5f, 11.0f, 0.0f};
+    CHECK_F32(out, want, 6, "problem P, counts");
+    /* the same groups as a cumsum [2, 3], V3 (cumsum only) and V4 type 0 */
+    static const int64_t cum[2] = {2, 3};
+    for (int v = 3; v <= 4; v++) {
+        memset(out, SENT, sizeof out);
+        c = problem_p(out);
+        c.gl = T1(ACL_INT64, 2, cum);
+        c.ltype = 0;
+        c.version = v;
+        CHECK(run_gmm(&c) == ACLNN_SUCCESS, "problem P cumsum V%d: %s", v, aclGetRecentErrMsg());
+        CHECK_F32(out, want, 6, "problem P, cumsum, V%d", v);
+    }
+    /* key-value: (1, 2), (0, 1): rows 0-1 on W1, row 2 on W0, no bias: [3, -1], [7, -1], [5, 6] */
+    static const int64_t kv[4] = {1, 2, 0, 1};
+    memset(out, SENT, sizeof out);
+    c = problem_p(out);
+    c.bias = TNULL;
+    c.gl = T2(ACL_INT64, 2, 2, kv);
+    c.ltype = 2;
+    setenv("MOEROUTE_DEVICE_LIMITS", "0", 1); /* the device takes key-value lists with int8 only */
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS, "problem P key-value: %s", aclGetRecentErrMsg());
+    unsetenv("MOEROUTE_DEVICE_LIMITS");
+    const float want_kv[6] = {3, -1, 7, -1, 5, 6};
+    CHECK_F32(out, want_kv, 6, "problem P, key-value");
+    /* rows past the last group: cumsum [1, 2] leaves row 2 unwritten; poisoned with NaN on request */
+    static const int64_t short_cum[2] = {1, 2};
+    memset(out, SENT, sizeof out);
+    c = problem_p(out);
+    c.gl = T1(ACL_INT64, 2, short_cum);
+    c.ltype = 0;
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS, "short cumsum: %s", aclGetRecentErrMsg());
+    const float w2[4] = {1.5f, 2.5f, 7.0f, 0.0f};
+    CHECK_F32(out, w2, 4, "short cumsum: rows 0 and 1");
+    CHECK(mr_test_bytes_are(out + 4, 8, SENT), "short cumsum: row 2 is not written");
+    setenv("MOEROUTE_POISON_UNWRITTEN", "1", 1);
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS, "short cumsum, poison: %s", aclGetRecentErrMsg());
+    unsetenv("MOEROUTE_POISON_UNWRITTEN");
+    CHECK(isnan(out[4]) && isnan(out[5]) && out[2] == 7.0f, "poison: row 2 is NaN, rows 0-1 as before");
+
+    /* fp16 rounding: x = [1, 2^-11], W = [[1], [1]] -> 1 + 2^-11 is a tie between 1 and 1 + 2^-10: even -> 1;
+     * bias 2^-11 on top (fp16 bias) -> 1 + 2^-10 exactly (0x3C01) */
+    uint16_t hx[2] = {0x3C00, 0x1000}, hw[2] = {0x3C00, 0x3C00}, hb[1] = {0x1000}, hout[1];
+    c = base_call();
+    c.x = T2(ACL_FLOAT16, 1, 2, hx);
+    c.w = T3(ACL_FLOAT16, 1, 2, 1, hw);
+    c.out = T2(ACL_FLOAT16, 1, 1, hout);
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS && hout[0] == 0x3C00, "fp16 tie rounds to even: %04x", (unsigned)hout[0]);
+    c.bias = T2(ACL_FLOAT16, 1, 1, hb);
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS && hout[0] == 0x3C01, "fp16 with bias: %04x", (unsigned)hout[0]);
+    /* bf16 x, fp32 bias, bf16 out: [1, 1] . [[1], [2^-9]] = 1 + 2^-9 (fp32; below half a bf16 ulp: 1), + bias
+     * 2^-8 -> 1 + 3 * 2^-9, above half an ulp -> 1 + 2^-7 (0x3F81) */
+    uint16_t bx[2] = {0x3F80, 0x3F80}, bw[2] = {0x3F80, 0x3B00}, bout[1];
+    const float fb[1] = {0.00390625f};
+    c = base_call();
+    c.x = T2(ACL_BF16, 1, 2, bx);
+    c.w = T3(ACL_BF16, 1, 2, 1, bw);
+    c.out = T2(ACL_BF16, 1, 1, bout);
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS && bout[0] == 0x3F80, "bf16: 1 + 2^-9 rounds to 1: %04x", (unsigned)bout[0]);
+    c.bias = T2(ACL_FLOAT, 1, 1, fb);
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS && bout[0] == 0x3F81, "bf16 with fp32 bias: %04x", (unsigned)bout[0]);
+}
+
+static const int8_t Q_X[4] = {127, -128, 1, 2};
+static const int8_t Q_W[4] = {-128, 1, -128, 2};
+
+static void test_hand_int8(void)
+{
+    int32_t out[4];
+    gmm_call c = base_call();
+    static const int64_t one[1] = {2};
+    c.x = T2(ACL_INT8, 2, 2, Q_X);
+    c.w = T3(ACL_INT8, 1, 2, 2, Q_W);
+    c.gl = T1(ACL_INT64, 1, one);
+    c.out = T2(ACL_INT32, 2, 2, out);
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS, "problem Q: %s", aclGetRecentErrMsg());
+    CHECK(out[0] == 128 && out[1] == -129 && out[2] == -384 && out[3] == 5, "problem Q int32: %d %d %d %d", out[0],
+          out[1], out[2], out[3]);
+    /* int32 bias [[1000, -1]] */
+    const int32_t ib[2] = {1000, -1};
+    c.bias = T2(ACL_INT32, 1, 2, ib);
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS && out[0] == 1128 && out[1] == -130 && out[2] == 616 && out[3] == 4,
+          "problem Q int32 + bias: %d %d %d %d", out[0], out[1], out[2], out[3]);
+    /* W8A8 bf16 */
+    uint16_t sc[2] = {0x3F00, 0x4000}, ob[4]; /* .5, 2 */
+    const float pts[2] = {.25f, 1.0f};
+    c.bias = TNULL;
+    c.scale = T2(ACL_BF16, 1, 2, sc);
+    c.pts = T1(ACL_FLOAT, 2, pts);
+    c.out = T2(ACL_BF16, 2, 2, ob);
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS, "problem Q W8A8: %s", aclGetRecentErrMsg());
+    const uint16_t want_b[4] = {0x4180, 0xC281, 0xC340, 0x4120}; /* 16, -64.5, -192, 10 */
+    CHECK_U16(ob, want_b, 4, "problem Q W8A8 bf16");
+    /* fp32 scale -> fp16 out */
+    const float scf[2] = {.5f, 2.0f};
+    uint16_t oh[4];
+    c.scale = T2(ACL_FLOAT, 1, 2, scf);
+    c.out = T2(ACL_FLOAT16, 2, 2, oh);
+    CHECK(run_gmm(&c) == ACLNN_SUCCESS, "problem Q W8A8 fp16: %s", aclGetRecentErrMsg());
+    const uint16_t want_h[4] = {0x4C00, 0xD408, 0xDA00, 0x4900};
+    CHECK_U16(oh, want_h, 4, "problem Q W8A8 fp16");
+}
+
+/* A repeatable executor re-pointed with aclSetDynamicInputTensorAddr / aclSetDynamicOutputTensorAddr (x is
+ * input 0, out is output 0 of V4): problem P, then x rows scaled by 2 into a second output. */
+static void test_repoint(void)
+{
+    float out1[6], out2[6], x2[6];
+    for (int i = 0; i < 6; i++) x2[i] = 2 * P_X[i];
+    aclTensorList *x = lst(T2(ACL_FLOAT, 3, 2, P_X)), *w = lst(T3(ACL_FLOAT, 2, 2, 2, P_W));
+    aclTensorList *out = lst(T2(ACL_FLOAT, 3, 2, out1));
+    aclTensor *gl = mk(T1(ACL_INT64, 2, P_COUNTS));
+    uint64_t ws = 0;
+    aclOpExecutor *exe = NULL;
+    aclnnStatus st = aclnnGroupedMatmulV4GetWorkspaceSize(x, w, NULL, NULL, NULL, NULL, NULL, NULL, gl, NULL, NULL,
+                                                          NULL, 2, 0, 1, 0, out, NULL, NULL, &ws, &exe);
+    CHECK(st == ACLNN_SUCCESS && aclSetAclOpExecutorRepeatable(exe) == ACLNN_SUCCESS, "repeatable: %s",
+          aclGetRecentErrMsg());
+    void *buf = NULL;
+    CHECK(aclrtMalloc(&buf, (size_t)ws, ACL_MEM_MALLOC_HUGE_FIRST) == ACL_SUCCESS, "workspace");
+    CHECK(aclnnGroupedMatmulV4(buf, ws, exe, g_stream) == ACLNN_SUCCESS, "first run: %s", aclGetRecentErrMsg());
+    CHECK(aclSetDynamicInputTensorAddr(exe, 0, 0, x, x2) == ACLNN_SUCCESS, "re-point x: %s", aclGetRecentErrMsg());
+    CHECK(aclSetDynamicOutputTensorAddr(exe, 0, 0, out, out2) == ACLNN_SUCCESS, "re-point out: %s",
+          aclGetRecentErrMsg());
+    CHECK(aclnnGroupedMatmulV4(buf, ws, exe, g_stream) == ACLNN_SUCCESS, "second run: %s", aclGetRecentErrMsg());
+    const float want1[6] = {1, 2, 3, 4, 11, -1}, want2[6] = {2, 4, 6, 8, 22, -2};
+    CHECK_F32(out1, want1, 6, "repeatable executor, first run (no bias)");
+    CHECK_F32(out2, want2, 6, "repeatable executor, re-pointed x and out");
+    aclDestroyAclOpExecutor(exe);
+    aclrtFree(buf);
+    aclDestroyTensorList(x), aclDestroyTensorList(w), aclDestroyTensorList(out), aclDestroyTensor(gl);
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* refusals                                                                                             */
+
+static void test_refusals(void)
+{
+    float out[6];
+    char what[128];
+    memset(out, SENT, sizeof out);
+#define REFUSE(desc, want, phase, mutate)                                                                    \
+    do {                                                                                                     \
+        gmm_call c_ = problem_p(out);                                                                        \
+        mutate;                                                                                              \
+        memset(out, SENT, sizeof out);                                                                       \
+        snprintf(what, sizeof what, "%s", desc);                                                             \
+        expect_refused(what, run_gmm(&c_), want, phase, out, sizeof out);                                    \
+    } while (0)
+    static const int64_t cum_dec[2] = {2, 1}, cum_neg[2] = {-1, 3}, cum_big[2] = {2, 4}, cnt_neg[2] = {4, -1};
+    static const int64_t cnt_big[2] = {3, 1}, kv_bad[4] = {2, 1, 0, 1}, kv_neg[4] = {0, -1, 1, 1}, three[3] = {1, 1, 1};
+    static const int32_t gl32[2] = {2, 1};
+    static const float x3[12] = {0}, w_wrong[12] = {0};
+    uint16_t hb[4] = {0};
+    REFUSE("x NULL", ACLNN_ERR_PARAM_NULLPTR, 1, c_.x = TNULL);
+    REFUSE("out NULL", ACLNN_ERR_PARAM_NULLPTR, 1, c_.out = TNULL);
+    REFUSE("weight NULL", ACLNN_ERR_PARAM_NULLPTR, 1, c_.w = TNULL);
+    REFUSE("x list empty", ACLNN_ERR_PARAM_INVALID, 1, c_.x_len = -1);
+    REFUSE("x list of two", ACLNN_ERR_PARAM_INVALID, 1, c_.x_len = 2);
+    REFUSE("offset given", ACLNN_ERR_PARAM_INVALID, 1, c_.offset_given = 1);
+    REFUSE("splitItem 0", ACLNN_ERR_PARAM_INVALID, 1, c_.split = 0);
+    REFUSE("groupType 1", ACLNN_ERR_PARAM_INVALID, 1, c_.gtype = 1);
+    REFUSE("groupType -1", ACLNN_ERR_PARAM_INVALID, 1, c_.gtype = -1);
+    REFUSE("groupListType 3", ACLNN_ERR_PARAM_INVALID, 1, c_.ltype = 3);
+    REFUSE("actType 1", ACLNN_ERR_PARAM_INVALID, 1, c_.act = 1);
+    REFUSE("weight dtype differs", ACLNN_ERR_PARAM_INVALID, 1, c_.w.dt = ACL_FLOAT16);
+    REFUSE("x INT32", ACLNN_ERR_PARAM_INVALID, 1, c_.x.dt = ACL_INT32);
+    REFUSE("bias FLOAT16 with FLOAT x", ACLNN_ERR_PARAM_INVALID, 1, c_.bias = T2(ACL_FLOAT16, 2, 2, hb));
+    REFUSE("out BF16 with FLOAT x", ACLNN_ERR_PARAM_INVALID, 1, c_.out.dt = ACL_BF16);
+    REFUSE("scale with FLOAT x", ACLNN_ERR_PARAM_INVALID, 1, c_.scale = T2(ACL_FLOAT, 2, 2, P_B));
+    REFUSE("x 3-D", ACLNN_ERR_PARAM_INVALID, 1, c_.x = T3(ACL_FLOAT, 3, 2, 1, x3));
+    REFUSE("weight 2-D", ACLNN_ERR_PARAM_INVALID, 1, c_.w = T2(ACL_FLOAT, 2, 4, P_W));
+    REFUSE("weight K differs", ACLNN_ERR_PARAM_INVALID, 1, c_.w = T3(ACL_FLOAT, 2, 3, 2, w_wrong));
+    REFUSE("out wrong shape", ACLNN_ERR_PARAM_INVALID, 1, c_.out = T2(ACL_FLOAT, 2, 3, out));
+    REFUSE("bias wrong shape", ACLNN_ERR_PARAM_INVALID, 1, c_.bias = T2(ACL_FLOAT, 1, 4, P_B));
+    REFUSE("group list missing, E = 2", ACLNN_ERR_PARAM_INVALID, 1, c_.gl = TNULL);
+    REFUSE("group list length 3", ACLNN_ERR_PARAM_INVALID, 1, c_.gl = T1(ACL_INT64, 3, three));
+    REFUSE("group list INT32", ACLNN_ERR_PARAM_INVALID, 1, c_.gl = T1(ACL_INT32, 2, gl32));
+    REFUSE("key-value list 1-D", ACLNN_ERR_PARAM_INVALID, 1, c_.ltype = 2);
+    REFUSE("key-value list with float x", ACLNN_ERR_PARAM_INVALID, 1,
+           (c_.ltype = 2, c_.gl = T2(ACL_INT64, 2, 2, kv_bad)));
+    REFUSE("weight FRACTAL_NZ", ACLNN_ERR_PARAM_INVALID, 1, c_.w.fmt = ACL_FORMAT_FRACTAL_NZ);
+    REFUSE("K above 65535", ACLNN_ERR_PARAM_INVALID, 1,
+           (c_.x = T2(ACL_FLOAT, 0, 70000, NULL), c_.w = T3(ACL_FLOAT, 2, 70000, 2, NULL),
+            c_.out = T2(ACL_FLOAT, 0, 2, out)));
+    REFUSE("V3 splitItem 1", ACLNN_ERR_PARAM_INVALID, 1, (c_.version = 3, c_.split = 1));
+    /* data errors at execute (decision 13) */
+    REFUSE("decreasing cumsum", ACLNN_ERR_PARAM_INVALID, 2, (c_.ltype = 0, c_.gl = T1(ACL_INT64, 2, cum_dec)));
+    REFUSE("negative cumsum", ACLNN_ERR_PARAM_INVALID, 2, (c_.ltype = 0, c_.gl = T1(ACL_INT64, 2, cum_neg)));
+    REFUSE("cumsum above M", ACLNN_ERR_PARAM_INVALID, 2, (c_.ltype = 0, c_.gl = T1(ACL_INT64, 2, cum_big)));
+    REFUSE("negative count", ACLNN_ERR_PARAM_INVALID, 2, c_.gl = T1(ACL_INT64, 2, cnt_neg));
+    REFUSE("counts above M", ACLNN_ERR_PARAM_INVALID, 2, c_.gl = T1(ACL_INT64, 2, cnt_big));
+    setenv("MOEROUTE_DEVICE_LIMITS", "0", 1);
+    REFUSE("key-value expert 2 of 2", ACLNN_ERR_PARAM_INVALID, 2, (c_.ltype = 2, c_.gl = T2(ACL_INT64, 2, 2, kv_bad)));
+    REFUSE("key-value negative count", ACLNN_ERR_PARAM_INVALID, 2, (c_.ltype = 2, c_.gl = T2(ACL_INT64, 2, 2, kv_neg)));
+    unsetenv("MOEROUTE_DEVICE_LIMITS");
+    /* out overlapping x at execute */
+    {
+        float buf[12];
+        memcpy(buf, P_X, sizeof P_X);
+        gmm_call c_ = problem_p(out);
+        c_.x = T2(ACL_FLOAT, 3, 2, buf);
+        c_.out = T2(ACL_FLOAT, 3, 2, buf + 3);
+        aclnnStatus st = run_gmm(&c_);
+        CHECK(st == ACLNN_ERR_PARAM_INVALID && g_phase == 2, "out overlapping x: %d", (int)st);
+        CHECK(!memcmp(buf, P_X, sizeof P_X), "out overlapping x: nothing written");
+    }
+    /* int8 rows */
+    int32_t oi[4];
+    const int8_t qx[4] = {0};
+    const float pts[2] = {1, 1};
+#define REFUSE8(desc, mutate)                                                                                \
+    do {                                                                                                     \
+        gmm_call c_ = base_call();                                                                           \
+        c_.x = T2(ACL_INT8, 2, 2, qx);                                                                       \
+        c_.w = T3(ACL_INT8, 1, 2, 2, Q_W);                                                                   \
+        c_.out = T2(ACL_INT32, 2, 2, oi);                                                                    \
+        mutate;                                                                                              \
+        memset(oi, SENT, sizeof oi);                                                                         \
+        expect_refused(desc, run_gmm(&c_), ACLNN_ERR_PARAM_INVALID, 1, oi, sizeof oi);                       \
+    } while (0)
+    REFUSE8("int8 with FLOAT bias", c_.bias = T2(ACL_FLOAT, 1, 2, P_B));
+    REFUSE8("int8 perTokenScale without scale", c_.pts = T1(ACL_FLOAT, 2, pts));
+    REFUSE8("int8 with BF16 scale but INT32 out", c_.scale = T2(ACL_BF16, 1, 2, hb));
+    REFUSE8("int8 with FLOAT scale but BF16 out", (c_.scale = T2(ACL_FLOAT, 1, 2, P_B), c_.out.dt = ACL_BF16));
+    REFUSE8("int8 perTokenScale wrong length", (c_.scale = T2(ACL_BF16, 1, 2, hb), c_.out.dt = ACL_BF16,
+                                                c_.pts = T1(ACL_FLOAT, 1, pts)));
+    REFUSE8("int8 scale wrong shape", (c_.scale = T2(ACL_BF16, 2, 1, hb), c_.out.dt = ACL_BF16));
+#undef REFUSE
+#undef REFUSE8
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* native API                                                                                           */
+
+static void test_native(void)
+{
+    moeroute_context *ctx = NULL;
+    moeroute_options opt = {0};
+    CHECK(moeroute_context_create(&opt, &ctx) == MOEROUTE_OK, "context");
+    float out[6];
+    /* problem P with the weight passed as a transposed view of a stored [E, N, K] */
+    const float wt[8] = {1, 0, 0, 1, 1, 1, 1, -1}; /* W0^T = W0, W1^T = W1 (both symmetric) */
+    moeroute_grouped_matmul_args a = {
+        .struct_size = sizeof a, .num_rows = 3, .k = 2, .n = 2, .num_experts = 2,
+        .x_dtype = MOEROUTE_DTYPE_FLOAT32, .x = P_X, .x_row_stride = 2, .x_col_stride = 1,
+        .weight = wt, .weight_expert_stride = 4, .weight_k_stride = 1, .weight_n_stride = 2,
+        .group_list_type = 1, .num_groups = 2, .group_list = P_COUNTS, .bias = P_B,
+        .out_dtype = MOEROUTE_DTYPE_FLOAT32, .out = out,
+    };
+    CHECK(moeroute_grouped_matmul(ctx, &a) == MOEROUTE_OK, "native problem P: %s", moeroute_error_message());
+    const float want[6] = {1.5f, 2.5f, 3.5f, 4.5f, 11.0f, 0.0f};
+    CHECK_F32(out, want, 6, "native problem P");
+    moeroute_grouped_matmul_args b = a;
+    b.group_list = NULL;
+    memset(out, SENT, sizeof out);
+    CHECK(moeroute_grouped_matmul(ctx, &b) == MOEROUTE_ERR_INVALID_SHAPE, "native: no group list with E = 2");
+    b = a;
+    b.out_dtype = MOEROUTE_DTYPE_BFLOAT16;
+    CHECK(moeroute_grouped_matmul(ctx, &b) == MOEROUTE_ERR_INVALID_DTYPE, "native: out dtype");
+    static const int64_t bad[2] = {2, 2};
+    b = a;
+    b.group_list = bad;
+    CHECK(moeroute_grouped_matmul(ctx, &b) == MOEROUTE_ERR_INVALID_VALUE, "native: counts above M");
+    b = a;
+    b.weight_format = 29; /* FRACTAL_NZ takes INT8 weights only */
+    CHECK(moeroute_grouped_matmul(ctx, &b) == MOEROUTE_ERR_INVALID_DTYPE, "native: NZ with float x");
+    b = a;
+    b.struct_size = 8;
+    CHECK(moeroute_grouped_matmul(ctx, &b) == MOEROUTE_ERR_INVALID_ARGS_SIZE, "native: struct_size");
+    CHECK(mr_test_bytes_are(out, sizeof out, SENT), "native refusals wrote nothing");
+    (void)moeroute_error_message();
+    /* struct layout */
+    size_t count = 0, size = 0;
+    CHECK(moeroute_struct_layout("moeroute_grouped_matmul_args", &count, &size) && count == 23 && size == sizeof a,
+          "struct layout (%zu fields, %zu bytes)", count, size);
+    moeroute_context_destroy(ctx);
+}
+
+/* A problem with many tasks (row chunks x column tiles, a skewed group list) on 1 and 4 threads: same bytes,
+ * and equal to the scalar ISA (also the TSan case for the operator's threading). */
+static void test_threads(uint64_t *rng)
+{
+    enum { M = 1100, K = 40, N = 1100, E = 3 };
+    uint16_t *x = malloc(sizeof(uint16_t) * M * K), *w = malloc(sizeof(uint16_t) * E * K * N);
+    uint16_t *o1 = malloc(sizeof(uint16_t) * M * N), *o2 = malloc(sizeof(uint16_t) * M * N);
+    for (size_t i = 0; i < (size_t)M * K; i++) rand_elem(MR_GEMM_SRC_BF16, x, i, rng);
+    for (size_t i = 0; i < (size_t)E * K * N; i++) rand_elem(MR_GEMM_SRC_BF16, w, i, rng);
+    static const int64_t counts[E] = {1000, 0, 90};
+    moeroute_grouped_matmul_args a = {
+        .struct_size = sizeof a, .num_rows = M, .k = K, .n = N, .num_experts = E,
+        .x_dtype = MOEROUTE_DTYPE_BFLOAT16, .x = x, .x_row_stride = K, .x_col_stride = 1,
+        .weight = w, .weight_expert_stride = K * N, .weight_k_stride = N, .weight_n_stride = 1,
+        .group_list_type = 1, .num_groups = E, .group_list = counts, .out_dtype = MOEROUTE_DTYPE_BFLOAT16,
+    };
+    const moeroute_options opts[3] = {{1, MOEROUTE_ISA_SCALAR}, {4, MOEROUTE_ISA_AUTO}, {3, MOEROUTE_ISA_AUTO}};
+    for (int i = 0; i < 3; i++) {
+        moeroute_context *ctx = NULL;
+        CHECK(moeroute_context_create(&opts[i], &ctx) == MOEROUTE_OK, "context %d", i);
+        memset(i ? o2 : o1, SENT, sizeof(uint16_t) * M * N);
+        a.out = i ? o2 : o1;
+        CHECK(moeroute_grouped_matmul(ctx, &a) == MOEROUTE_OK, "threads %d: %s", (int)opts[i].num_threads,
+              moeroute_error_message());
+        if (i) CHECK(!memcmp(o1, o2, sizeof(uint16_t) * M * N), "%d threads equal 1 thread scalar", opts[i].num_threads);
+        CHECK(mr_test_bytes_are(o1 + 1090 * N, 10 * N * 2, SENT), "rows past the last group untouched");
+        moeroute_context_destroy(ctx);
+    }
+    free(x), free(w), free(o1), free(o2);
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t rng = mr_test_seed(argc, argv);
+    acl_setup();
+    test_kernels(&rng);
+    test_hand_float();
+    test_hand_int8();
+    test_refusals();
+    test_repoint();
+    test_native();
+    test_threads(&rng);
+    acl_teardown();
+    return mr_test_finish();
+}

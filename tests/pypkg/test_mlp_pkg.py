@@ -1,0 +1,123 @@
+"""The element-wise expert-MLP functions of the Python package (npu_dynamic_quant, npu_swiglu,
+npu_dequant_swiglu_quant) against the numpy models of tests/python/mlp_golden.py, byte for byte, their
+torch_npu signatures, and their refusals (MoerouteError status and message).
+
+Run as tests/pypkg/test_package.py is:
+    MOEROUTE_LIB=build/src/libmoeroute.so PYTHONPATH=python python3 -m pytest -q tests/pypkg
+Randomized cases use fixed seeds (the case index). torch cases are skipped when torch cannot be imported.
+"""
+
+import inspect
+
+import numpy as np
+import pytest
+
+# pkgtest first: it puts python/ (when moeroute is not installed) and tests/python on sys.path
+from pkgtest import torch, needs_torch, SHAPE, DTYPE, VALUE, same_bytes
+import moeroute  # noqa: E402
+from moeroute import _lib, torch_npu  # noqa: E402
+
+import mlp_golden as mg  # noqa: E402
+
+
+def test_signatures():
+    assert str(inspect.signature(torch_npu.npu_dynamic_quant)).startswith(
+        "(x, *, smooth_scales=None, group_index=None, dst_type=None")
+    assert str(inspect.signature(torch_npu.npu_swiglu)).startswith("(x, dim=-1")
+    assert str(inspect.signature(torch_npu.npu_dequant_swiglu_quant)).startswith(
+        "(x, *, weight_scale=None, activation_scale=None, bias=None, quant_scale=None, quant_offset=None, "
+        "group_index=None, activate_left=False, quant_mode=0")
+    for name in ("npu_dynamic_quant", "npu_swiglu", "npu_dequant_swiglu_quant"):
+        assert getattr(moeroute, name) is getattr(torch_npu, name)
+
+
+@pytest.mark.parametrize("i", range(12))
+def test_dynamic_quant(i):
+    rng = np.random.default_rng(i)
+    dtype = ["f16", "bf16"][i % 2]
+    shape = [(3, 5, 64), (7, 136), (4, 4096), (1, 0, 8)][i % 4]
+    x = mg.from_f32(rng.standard_normal(shape).astype(np.float32) * 10, dtype)
+    rows, H = int(np.prod(shape[:-1])), shape[-1]
+    groups = smooth = None
+    if i % 3 == 1:
+        smooth = mg.from_f32(rng.random(H).astype(np.float32) + 0.5, dtype)
+    elif i % 3 == 2 and rows:
+        groups = np.array([rows // 2, rows], np.int32)
+        smooth = mg.from_f32(rng.random((2, H)).astype(np.float32) + 0.5, dtype)
+    y, s = torch_npu.npu_dynamic_quant(x, smooth_scales=smooth, group_index=groups, bf16=dtype == "bf16")
+    yr, sr = mg.dynamic_quant(x.reshape(rows, H), dtype, smooth, groups)
+    assert y.shape == tuple(shape) and s.shape == tuple(shape[:-1])
+    assert same_bytes(y.reshape(rows, H), yr) and same_bytes(s.reshape(rows), sr)
+
+
+@pytest.mark.parametrize("dim", [-1, 0, 1])
+def test_swiglu(dim):
+    rng = np.random.default_rng(7 + dim)
+    x = rng.standard_normal((4, 6, 10)).astype(np.float32)
+    out = torch_npu.npu_swiglu(x, dim)
+    cands = mg.swiglu_candidates(x, "f32", dim)
+    ok = np.zeros(out.shape, bool)
+    for c in cands:
+        ok |= out == c
+    assert ok.all() and out.flags.c_contiguous
+
+
+def test_dequant_swiglu_quant():
+    rng = np.random.default_rng(3)
+    x = rng.integers(-1000, 1000, (6, 16)).astype(np.int32)
+    ws = (rng.random((2, 16)) * 0.01).astype(np.float32)
+    act = (rng.random(6) + 0.5).astype(np.float32)
+    counts = np.array([2, 3], np.int64)
+    qs = (rng.random((2, 8)) + 0.5).astype(np.float32)
+    y, s = torch_npu.npu_dequant_swiglu_quant(x, weight_scale=ws, activation_scale=act, quant_scale=qs,
+                                              group_index=counts, activate_left=True, quant_mode=1)
+    # the model with the reference SiLU: the int8 values may move by one where the SiLU's last bit matters
+    yr, sr, written = mg.dequant_swiglu_quant(x, "i32", ws, act, None, "f32", qs, None, counts, True, True)
+    assert written == 5
+    assert np.abs(y[:5].astype(int) - yr[:5]).max() <= 1
+    assert np.allclose(s[:5], sr[:5], rtol=1e-6, atol=0)
+    assert (y[5] == 0).all() and s[5] == 0  # rows past the groups: not written, returned as 0
+
+
+def test_refusals():
+    x = np.zeros((2, 8), np.float16)
+    with pytest.raises(moeroute.MoerouteError) as e:
+        torch_npu.npu_dynamic_quant(np.zeros(8, np.float16))
+    assert e.value.status == SHAPE
+    with pytest.raises(moeroute.MoerouteError) as e:
+        torch_npu.npu_dynamic_quant(x, smooth_scales=np.ones(7, np.float16))
+    assert e.value.status == SHAPE
+    with pytest.raises(moeroute.MoerouteError) as e:
+        torch_npu.npu_dynamic_quant(x, smooth_scales=np.ones((2, 8), np.float16), group_index=np.array([1, 1], np.int32))
+    assert e.value.status == VALUE and "ends at row 1" in str(e.value)
+    with pytest.raises(moeroute.MoerouteError) as e:
+        torch_npu.npu_dynamic_quant(x, dst_type="quint4x2")
+    assert e.value.status == DTYPE
+    with pytest.raises(moeroute.MoerouteError) as e:
+        torch_npu.npu_swiglu(np.zeros((2, 3), np.float32))
+    assert e.value.status == SHAPE
+    with pytest.raises(moeroute.MoerouteError) as e:
+        torch_npu.npu_swiglu(np.zeros((2, 4), np.float32), dim=2)
+    assert e.value.status == SHAPE
+    with pytest.raises(moeroute.MoerouteError) as e:
+        torch_npu.npu_dequant_swiglu_quant(np.zeros((2, 4), np.int32), quant_mode=2)
+    assert e.value.status == SHAPE
+    with pytest.raises(moeroute.MoerouteError) as e:
+        torch_npu.npu_dequant_swiglu_quant(np.zeros((2, 4), np.int32), quant_mode=0)
+    assert e.value.status == _lib.MOEROUTE_ERR_NULL_POINTER
+    with pytest.raises(moeroute.MoerouteError) as e:
+        torch_npu.npu_dequant_swiglu_quant(np.zeros((2, 4), np.int32), quant_mode=1,
+                                           group_index=np.array([3], np.int32))
+    assert e.value.status == VALUE
+
+
+@needs_torch
+def test_torch_tensors():
+    x = torch.randn(3, 32, dtype=torch.bfloat16)
+    y, s = torch_npu.npu_dynamic_quant(x)
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.int8 and s.dtype == torch.float32
+    bits = x.view(torch.int16).numpy().view(np.uint16)
+    yr, sr = mg.dynamic_quant(bits, "bf16")
+    assert same_bytes(y.numpy(), yr) and same_bytes(s.numpy(), sr)
+    o = torch_npu.npu_swiglu(x, dim=-1)
+    assert o.dtype == torch.bfloat16 and tuple(o.shape) == (3, 16)

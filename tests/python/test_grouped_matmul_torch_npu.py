@@ -1,0 +1,96 @@
+"""moeroute.torch_npu.npu_grouped_matmul (python/moeroute/_gmm.py) against the numpy model of
+grouped_matmul_golden.py, byte for byte, on randomized numpy cases of every dtype row (the package is imported
+from python/ next to this tree; MOEROUTE_LIB names the library), plus the wrapper's own refusals.
+
+Replay with MOEROUTE_TEST_SEED=<seed>; MOEROUTE_TEST_SCALE multiplies the number of cases.
+"""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import grouped_matmul_golden as gg
+from moe_testenv import SEED, case_scale
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+
+N_CASES = max(1, int(round(40 * case_scale())))
+
+
+@pytest.fixture(scope="module")
+def tnpu(lib):
+    from moeroute import torch_npu
+    return torch_npu
+
+
+def _case(rng):
+    kind = ["f16", "bf16", "f32", "i8", "i8bf16", "i8f16"][int(rng.integers(0, 6))]
+    e, m, k, n = int(rng.integers(1, 5)), int(rng.integers(0, 40)), int(rng.integers(0, 50)), int(rng.integers(0, 40))
+    counts = rng.multinomial(int(rng.integers(0, m + 1)), np.ones(e) / e).astype(np.int64)
+    ltype = int(rng.integers(0, 2))
+    gl = np.cumsum(counts) if ltype == 0 else counts
+    grp = gg.groups(gl, ltype, m, e)
+    if kind.startswith("i8"):
+        x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+        w = rng.integers(-128, 128, (e, k, n)).astype(np.int8)
+    else:
+        x = (np.round(rng.normal(size=(m, k)) * 64) / 64).astype(np.float32)
+        w = (np.round(rng.normal(size=(e, k, n)) * 64) / 64).astype(np.float32)
+        if kind == "f16":
+            x, w = x.astype(np.float16), w.astype(np.float16)
+        elif kind == "bf16":
+            x, w = gg.f32_to_bf16(x), gg.f32_to_bf16(w)
+    return kind, x, w, gl, ltype, grp
+
+
+@pytest.mark.parametrize("i", range(N_CASES))
+def test_random(tnpu, i):
+    rng = np.random.default_rng([SEED, 51, i])
+    kind, x, w, gl, ltype, grp = _case(rng)
+    m, n, e = x.shape[0], w.shape[2], w.shape[0]
+    wt = np.ascontiguousarray(np.transpose(w, (0, 2, 1))).transpose(0, 2, 1)  # a transposed view, read in place
+    kw = dict(group_list=gl, group_list_type=ltype, split_item=3, group_type=0)
+    if kind.startswith("i8"):
+        bias = rng.integers(-1000, 1000, (e, n)).astype(np.int32)
+        scale = pts = None
+        want = np.zeros((m, n), np.int32)
+        if kind != "i8":
+            s32 = (rng.random((e, n)) * 0.01).astype(np.float32)
+            scale = gg.f32_to_bf16(s32) if kind == "i8bf16" else s32
+            pts = (rng.random(m) * 0.1).astype(np.float32)
+            want = np.zeros((m, n), np.uint16 if kind == "i8bf16" else np.float16)
+            gg.int8_model(x, w, grp, bias, gg.bf16_to_f32(scale) if kind == "i8bf16" else scale, pts,
+                          "bf16" if kind == "i8bf16" else "f16", want)
+        else:
+            gg.int8_model(x, w, grp, bias, None, None, "i32", want)
+        got, = tnpu.npu_grouped_matmul([x], [wt], bias=[bias], scale=None if scale is None else [scale],
+                                       per_token_scale=None if pts is None else [pts], bf16=kind == "i8bf16", **kw)
+    else:
+        bias = None
+        if rng.random() < 0.5:
+            bias = (np.round(rng.normal(size=(e, n)) * 16) / 16).astype(np.float16 if kind == "f16" else np.float32)
+        want = np.zeros((m, n), x.dtype)
+        gg.float_model(gg.widen(x, kind), gg.widen(w, kind), grp, None if bias is None else bias.astype(np.float32),
+                       kind, want)
+        got, = tnpu.npu_grouped_matmul(x, wt, bias=None if bias is None else [bias], bf16=kind == "bf16", **kw)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.array_equal(got.view(np.uint8), want.view(np.uint8)), (kind, x.shape, w.shape, gl.tolist())
+
+
+def test_refusals(tnpu):
+    import moeroute
+    x = np.ones((4, 3), np.float32)
+    w = np.ones((2, 3, 5), np.float32)
+    gl = np.array([2, 2], np.int64)
+    ok = dict(group_list=gl, group_list_type=1, split_item=2, group_type=0)
+    assert tnpu.npu_grouped_matmul(x, w, **ok)[0].tolist() == [[3.0] * 5] * 4
+    for bad in (dict(ok, split_item=0), dict(ok, group_type=-1), dict(ok, act_type=1), dict(ok, offset=[x]),
+                dict(ok, group_list=np.array([2, 3], np.int64)), dict(ok, output_dtype=np.float16)):
+        with pytest.raises(moeroute.MoerouteError):
+            tnpu.npu_grouped_matmul(x, w, **bad)
+    with pytest.raises(moeroute.MoerouteError):
+        tnpu.npu_grouped_matmul([x, x], w, **ok)
+    with pytest.raises(moeroute.MoerouteError):
+        tnpu.npu_grouped_matmul(x, np.ones((2, 4, 5), np.float32), **ok)
