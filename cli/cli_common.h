@@ -1,6 +1,7 @@
 /*
  * cli_common.h -- what the moeroute CLI's command files share: exit codes, option parsing, the input and
- * output helpers (defined in moeroute_cli.c), and the commands of routing_family_cmds.c.
+ * output helpers (defined in moeroute_cli.c), the command plumbing (cli_ops.c: required options, state,
+ * context, output files), and the command tables of the command files.
  *
  * Every helper that reports a problem prints one message on stderr, prefixed "moeroute CMD: ", and returns
  * the exit status that goes with it (see cli/README.md, EXIT STATUS); 0 means success.
@@ -56,12 +57,87 @@ void cli_print_library_error(const char *cmd, moeroute_status st);
 /* A zeroed output buffer of `bytes` (at least 1) into *out, for the caller to free; 0 or EXIT_IO. */
 int cli_alloc_output(const char *cmd, size_t bytes, void **out);
 
-/* A native entry point with a common signature (a wrapper around moeroute_<op>). */
+/* A native entry point with a common signature (a wrapper around moeroute_<op>); cli_run_native is in cli_ops.c. */
 typedef moeroute_status (*cli_native_fn)(moeroute_context *ctx, const void *args);
 /* --threads / --isa (NULL: the default) into a new context *ctx (the caller destroys it), then call(*ctx, args):
  * 0, EXIT_USAGE for a bad option, or EXIT_REFUSED with the library's message. */
 int cli_run_native(const char *cmd, const char *threads, const char *isa, moeroute_context **ctx, cli_native_fn call,
                    const void *args);
+
+/* ---- command plumbing (cli_ops.c) --------------------------------------------------------------------------- */
+
+/* A required option of a command: the const char * at `field` of its options struct, named `what` ("--x FILE")
+ * in "missing ..."; if_empty (when not NULL) is the usage message for an empty value. The table ends with a
+ * NULL what. */
+typedef struct cli_required {
+    size_t field;
+    const char *what;
+    const char *if_empty;
+} cli_required;
+#define CLI_REQUIRED(type, member, what, if_empty) {offsetof(type, member), what, if_empty}
+
+/* The required options checked in table order: 0 or EXIT_USAGE ("missing --x FILE", or if_empty). */
+int cli_check_required(const char *cmd, const void *opts, const cli_required *req);
+
+/* opts (opts_size bytes, zeroed first) from argv (cli_parse_opts), then -h/--help printed by usage (returns -1;
+ * the command then exits 0), then cli_check_required. -1, 0 or EXIT_USAGE. CLI_PARSE_COMMAND passes an options
+ * struct o (with int help, verbose) and its table. */
+int cli_parse_command(const char *cmd, int argc, char **argv, const cli_opt *table, size_t n, void *opts,
+                      size_t opts_size, int *help, int *verbose, void (*usage)(FILE *), const cli_required *req);
+#define CLI_PARSE_COMMAND(cmd, argc, argv, table, o, usage, req)                                                  \
+    cli_parse_command(cmd, argc, argv, table, sizeof(table) / sizeof((table)[0]), &(o), sizeof(o), &(o).help,    \
+                      &(o).verbose, usage, req)
+
+/* An integer / floating-point option: absent (s NULL) -> dflt; not an integer / a number -> EXIT_USAGE. */
+int cli_int_opt(const char *cmd, const char *opt, const char *s, int64_t dflt, int64_t *out);
+int cli_double_opt(const char *cmd, const char *opt, const char *s, double dflt, double *out);
+
+/* "moeroute CMD: input refused: <fmt ...>" on stderr (arrays whose shapes do not fit together, sizes too
+ * large); returns EXIT_REFUSED. */
+int cli_refused(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Every input array, output buffer and the context of one call, released together by cli_state_free. */
+#define CLI_MAX_IN 8
+#define CLI_MAX_OUT 5
+typedef struct cli_state {
+    npy_array in[CLI_MAX_IN];
+    void *out[CLI_MAX_OUT];
+    moeroute_context *ctx;
+} cli_state;
+void cli_state_free(cli_state *s);
+
+/* A Fortran-order array's elements rewritten in C order, in place (the native API reads rows); a C-order one is
+ * left as it is. 0 or EXIT_IO (out of memory). */
+int cli_to_c_order(const char *cmd, npy_array *a);
+
+/* 0 for MOEROUTE_OK, else the library's status name and message and EXIT_REFUSED. */
+int cli_library_result(const char *cmd, moeroute_status st);
+
+/* --threads / --isa (NULL: the default) into a new context *ctx (the caller destroys it): 0, EXIT_USAGE for a
+ * bad option, or EXIT_REFUSED with the library's message. */
+int cli_open_context(const char *cmd, const char *threads, const char *isa, moeroute_context **ctx);
+
+/* One output file of a call: DIR/name written from data, or removed (an output of an earlier call) when data
+ * is NULL. */
+typedef struct cli_out_file {
+    const char *name;
+    npy_dtype dt;
+    int ndim;
+    int64_t shape[3];
+    const void *data;
+} cli_out_file;
+
+/* --out DIR made (cli_make_out_dir), then the files written or removed in order (staged; see
+ * cli_write_output). 0 or EXIT_IO. */
+int cli_write_outputs(const char *cmd, const char *dir, const cli_out_file *files, int n, int verbose);
+
+/* The .npy dtype of a moeroute dtype (bfloat16: '<u2') and its element size in bytes. */
+npy_dtype cli_npy_of(moeroute_dtype dt);
+size_t cli_esize_of(moeroute_dtype dt);
 
 /* ---- inputs ------------------------------------------------------------------------------------------------ */
 

@@ -17,7 +17,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,85 +60,10 @@ static const cli_opt GATING_SOFTMAX_OPTS[] = {V("x", x), V("finished", finished)
                                               CLI_FLAG_OPT("softmax-result", combine_opts, softmax_result), EXEC_OPTS};
 #undef V
 #undef EXEC_OPTS
-#define NOPTS(t) (sizeof t / sizeof t[0])
 
-/* Parse, answer --help, then check the required options are there and --out is not empty. required: the
- * options struct fields (as offsets) and their "--name FILE" texts, ended by a NULL text. Returns -1 after
- * printing the help, else 0 or the usage exit status. */
-typedef struct {
-    size_t field;
-    const char *what;
-} required_opt;
-
-static int parse_command(const char *cmd, int argc, char **argv, const cli_opt *table, size_t n, combine_opts *o,
-                         void (*usage)(FILE *), const required_opt *req)
-{
-    memset(o, 0, sizeof *o);
-    int rc = cli_parse_opts(cmd, argc, argv, table, n, o, &o->help, &o->verbose);
-    if (rc) return rc;
-    if (o->help) {
-        usage(stdout);
-        return -1;
-    }
-    for (; req->what; req++)
-        if (!*(const char *const *)(const void *)((const char *)o + req->field))
-            return cli_usage_error(cmd, "missing %s", req->what);
-    if (!o->out) return cli_usage_error(cmd, "missing %s", "--out DIR");
-    if (!*o->out) return cli_usage_error(cmd, "%s is empty", "--out");
-    return 0;
-}
-#define REQ(member, what) {offsetof(combine_opts, member), what}
-
-/* An integer option: absent -> dflt; not an integer -> usage error. */
-static int int_opt(const char *cmd, const char *opt, const char *s, int64_t dflt, int64_t *out)
-{
-    *out = dflt;
-    if (!s || cli_parse_i64(s, out) == 0) return 0;
-    char fmt[96];
-    snprintf(fmt, sizeof fmt, "--%s: '%%s' is not an integer", opt);
-    return cli_usage_error(cmd, fmt, s);
-}
-
-/* A floating-point option: absent -> dflt; not a number -> usage error. */
-static int double_opt(const char *cmd, const char *opt, const char *s, double dflt, double *out)
-{
-    *out = dflt;
-    if (!s || cli_parse_double(s, out) == 0) return 0;
-    char fmt[96];
-    snprintf(fmt, sizeof fmt, "--%s: '%%s' is not a number", opt);
-    return cli_usage_error(cmd, fmt, s);
-}
-
-/* "moeroute CMD: input refused: ..." (exit 1): arrays whose shapes do not fit together, sizes too large. */
-static int refused(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int refused(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "moeroute %s: input refused: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return EXIT_REFUSED;
-}
-
-/* ---- state: input arrays, output buffers, context ------------------------------------------------------------ */
-
-#define MAX_IN 8
-#define MAX_OUT 4
-
-typedef struct {
-    npy_array in[MAX_IN];
-    void *out[MAX_OUT];
-    moeroute_context *ctx;
-} combine_state;
-
-static void state_free(combine_state *s)
-{
-    for (int i = 0; i < MAX_IN; i++) npy_free(&s->in[i]);
-    for (int i = 0; i < MAX_OUT; i++) free(s->out[i]);
-    moeroute_context_destroy(s->ctx);
-}
+/* The required options of a command (REQ ...), ended by REQ_OUT: --out must be given and not empty. */
+#define REQ(member, what) CLI_REQUIRED(combine_opts, member, what, NULL)
+#define REQ_OUT CLI_REQUIRED(combine_opts, out, "--out DIR", "--out is empty"), {0, NULL, NULL}
 
 /* dtype sets of an input */
 enum { K_FLOAT = 1, K_INT8 = 2, K_INDEX32 = 4, K_INDEX64 = 8, K_F32 = 16, K_HALF = 32 /* f16 or bf16 */, K_BOOL = 64 };
@@ -153,31 +77,6 @@ static const char *kind_text(unsigned kinds)
     if (kinds == (K_FLOAT | K_INT8)) return "float16 ('<f2'), float32 ('<f4'), int8 ('|i1') or, with --bf16, '<u2'";
     if (kinds == (K_HALF | K_INT8)) return "float16 ('<f2'), int8 ('|i1') or, with --bf16, raw bfloat16 bits ('<u2')";
     return "float16 ('<f2'), float32 ('<f4') or, with --bf16, raw bfloat16 bits ('<u2')";
-}
-
-/* Element order of a Fortran-order array rewritten as C order (the native API reads rows). */
-static int to_c_order(const char *cmd, npy_array *a)
-{
-    if (!a->fortran_order || a->ndim < 2 || a->count == 0) {
-        a->fortran_order = 0;
-        return 0;
-    }
-    char *c = malloc(a->nbytes);
-    if (!c) {
-        fprintf(stderr, "moeroute %s: out of memory\n", cmd);
-        return EXIT_IO;
-    }
-    int64_t idx[NPY_MAX_NDIM] = {0};
-    for (size_t i = 0; i < a->count; i++) {
-        int64_t off = 0; /* element (i0, i1, ...) of a Fortran array: i0 + shape0 * (i1 + shape1 * (...)) */
-        for (int d = a->ndim - 1; d >= 0; d--) off = off * a->shape[d] + idx[d];
-        memcpy(c + i * a->itemsize, (const char *)a->data + (size_t)off * a->itemsize, a->itemsize);
-        for (int d = a->ndim - 1; d >= 0 && ++idx[d] == a->shape[d]; d--) idx[d] = 0;
-    }
-    free(a->data);
-    a->data = c;
-    a->fortran_order = 0;
-    return 0;
 }
 
 /* Read --opt FILE into *a: rank in [lo, hi], dtype in `kinds`, C order. *dt gets the moeroute dtype (when dt
@@ -216,66 +115,19 @@ static int read_input(const char *cmd, const char *opt, const char *path, npy_ar
         return EXIT_IO;
     }
     if (dt) *dt = d;
-    return to_c_order(cmd, a);
+    return cli_to_c_order(cmd, a);
 }
 
 /* A zero-filled output buffer of rows * cols * esize bytes; EXIT_REFUSED when that is not addressable. */
-static int alloc_output(const char *cmd, combine_state *s, int i, int64_t rows, int64_t cols, size_t esize,
+static int alloc_output(const char *cmd, cli_state *s, int i, int64_t rows, int64_t cols, size_t esize,
                         const char *name)
 {
     const uint64_t r = rows < 0 ? 0 : (uint64_t)rows, c = cols < 0 ? 0 : (uint64_t)cols;
     if ((c && r > SIZE_MAX / c) || (r * c != 0 && esize > SIZE_MAX / (r * c)))
-        return refused(cmd, "%s [%lld, %lld] is larger than this machine can address", name, (long long)rows,
-                       (long long)cols);
-    const size_t bytes = (size_t)(r * c) * esize;
-    s->out[i] = calloc(bytes ? bytes : 1, 1);
-    if (s->out[i]) return 0;
-    fprintf(stderr, "moeroute %s: out of memory allocating the outputs (%zu bytes)\n", cmd, bytes);
-    return EXIT_IO;
+        return cli_refused(cmd, "%s [%lld, %lld] is larger than this machine can address", name, (long long)rows,
+                           (long long)cols);
+    return cli_alloc_output(cmd, (size_t)(r * c) * esize, &s->out[i]);
 }
-
-static int open_context(const char *cmd, const combine_opts *o, combine_state *s)
-{
-    moeroute_options mopt;
-    int rc = cli_exec_options(cmd, o->threads, o->isa, &mopt);
-    if (rc) return rc;
-    moeroute_status st = moeroute_context_create(&mopt, &s->ctx);
-    if (st == MOEROUTE_OK) return 0;
-    cli_print_library_error(cmd, st);
-    return EXIT_REFUSED;
-}
-
-static int library_result(const char *cmd, moeroute_status st)
-{
-    if (st == MOEROUTE_OK) return 0;
-    cli_print_library_error(cmd, st);
-    return EXIT_REFUSED;
-}
-
-typedef struct {
-    const char *name;
-    npy_dtype dt;
-    int ndim;
-    int64_t shape[2];
-    const void *data;
-} out_file;
-
-static int write_outputs(const char *cmd, const combine_opts *o, const out_file *f, int n)
-{
-    int rc = cli_make_out_dir(cmd, o->out);
-    for (int i = 0; !rc && i < n; i++) rc = cli_write_output(cmd, o->out, f[i].name, f[i].dt, f[i].ndim, f[i].shape,
-                                                             f[i].data, o->verbose);
-    return rc;
-}
-
-static npy_dtype npy_of(moeroute_dtype dt)
-{
-    return dt == MOEROUTE_DTYPE_FLOAT16 ? NPY_DT_F2 : dt == MOEROUTE_DTYPE_BFLOAT16 ? NPY_DT_U2
-                                      : dt == MOEROUTE_DTYPE_INT8                   ? NPY_DT_I1
-                                                                                    : NPY_DT_F4;
-}
-
-static size_t esize_of(moeroute_dtype dt) { return dt == MOEROUTE_DTYPE_FLOAT32 ? 4 : dt == MOEROUTE_DTYPE_INT8 ? 1 : 2; }
 
 /* ---- token-permute ------------------------------------------------------------------------------------------ */
 
@@ -306,12 +158,12 @@ static int run_permute(int argc, char **argv)
 {
     const char *cmd = "token-permute";
     combine_opts o;
-    static const required_opt req[] = {REQ(tokens, "--tokens FILE"), REQ(indices, "--indices FILE"), {0, NULL}};
-    int rc = parse_command(cmd, argc, argv, PERMUTE_OPTS, NOPTS(PERMUTE_OPTS), &o, usage_permute, req);
+    static const cli_required req[] = {REQ(tokens, "--tokens FILE"), REQ(indices, "--indices FILE"), REQ_OUT};
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, PERMUTE_OPTS, o, usage_permute, req);
     if (rc) return rc < 0 ? 0 : rc;
     int64_t num_out;
-    if ((rc = int_opt(cmd, "num-out-tokens", o.num_out_tokens, 0, &num_out))) return rc;
-    combine_state s;
+    if ((rc = cli_int_opt(cmd, "num-out-tokens", o.num_out_tokens, 0, &num_out))) return rc;
+    cli_state s;
     memset(&s, 0, sizeof s);
     npy_array *tok = &s.in[0], *idx = &s.in[1];
     moeroute_dtype tdt;
@@ -320,15 +172,16 @@ static int run_permute(int argc, char **argv)
         goto done;
     const int64_t T = tok->shape[0], H = tok->shape[1], k = idx->ndim == 2 ? idx->shape[1] : 1;
     if (idx->shape[0] != T) {
-        rc = refused(cmd, "tokens has %lld rows but indices has %lld (both are T)", (long long)T,
-                     (long long)idx->shape[0]);
+        rc = cli_refused(cmd, "tokens has %lld rows but indices has %lld (both are T)", (long long)T,
+                         (long long)idx->shape[0]);
         goto done;
     }
     const int64_t L = (int64_t)idx->count; /* T*k, at most the file's size */
     int64_t n = num_out <= 0 ? (num_out < -L ? 0 : num_out + L) : num_out;
     n = n > L ? L : n;
-    if ((rc = alloc_output(cmd, &s, 0, n, H, esize_of(tdt), "permuted_tokens")) ||
-        (rc = alloc_output(cmd, &s, 1, L, 1, 4, "sorted_indices")) || (rc = open_context(cmd, &o, &s)))
+    if ((rc = alloc_output(cmd, &s, 0, n, H, cli_esize_of(tdt), "permuted_tokens")) ||
+        (rc = alloc_output(cmd, &s, 1, L, 1, 4, "sorted_indices")) ||
+        (rc = cli_open_context(cmd, o.threads, o.isa, &s.ctx)))
         goto done;
     moeroute_token_permute_args a;
     memset(&a, 0, sizeof a);
@@ -338,12 +191,12 @@ static int run_permute(int argc, char **argv)
     a.indices_int64 = idx->dtype == NPY_DT_I8;
     a.indices = idx->data, a.indices_row_stride = k, a.indices_col_stride = 1;
     a.permuted_tokens = s.out[0], a.sorted_indices = s.out[1];
-    if ((rc = library_result(cmd, moeroute_token_permute(s.ctx, &a)))) goto done;
-    const out_file files[] = {{"permuted_tokens.npy", npy_of(tdt), 2, {n, H}, s.out[0]},
+    if ((rc = cli_library_result(cmd, moeroute_token_permute(s.ctx, &a)))) goto done;
+    const cli_out_file files[] = {{"permuted_tokens.npy", cli_npy_of(tdt), 2, {n, H}, s.out[0]},
                               {"sorted_indices.npy", NPY_DT_I4, 1, {L, 0}, s.out[1]}};
-    rc = write_outputs(cmd, &o, files, 2);
+    rc = cli_write_outputs(cmd, o.out, files, 2, o.verbose);
 done:
-    state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 
@@ -377,11 +230,11 @@ static int run_unpermute(int argc, char **argv)
 {
     const char *cmd = "token-unpermute";
     combine_opts o;
-    static const required_opt req[] = {REQ(permuted_tokens, "--permuted-tokens FILE"),
-                                       REQ(sorted_indices, "--sorted-indices FILE"), {0, NULL}};
-    int rc = parse_command(cmd, argc, argv, UNPERMUTE_OPTS, NOPTS(UNPERMUTE_OPTS), &o, usage_unpermute, req);
+    static const cli_required req[] = {REQ(permuted_tokens, "--permuted-tokens FILE"),
+                                       REQ(sorted_indices, "--sorted-indices FILE"), REQ_OUT};
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, UNPERMUTE_OPTS, o, usage_unpermute, req);
     if (rc) return rc < 0 ? 0 : rc;
-    combine_state s;
+    cli_state s;
     memset(&s, 0, sizeof s);
     npy_array *tok = &s.in[0], *idx = &s.in[1], *pr = &s.in[2];
     moeroute_dtype tdt, pdt = MOEROUTE_DTYPE_FLOAT32;
@@ -392,11 +245,14 @@ static int run_unpermute(int argc, char **argv)
     const int64_t M = tok->shape[0], H = tok->shape[1], L = idx->shape[0];
     const int64_t T = o.probs ? pr->shape[0] : L, k = o.probs ? pr->shape[1] : 1;
     if (o.probs && (int64_t)pr->count != L) {
-        rc = refused(cmd, "sorted_indices has %lld entries but probs is [%lld, %lld]: T*k must equal its length",
-                     (long long)L, (long long)T, (long long)k);
+        rc = cli_refused(cmd,
+                         "sorted_indices has %lld entries but probs is [%lld, %lld]: T*k must equal its length",
+                         (long long)L, (long long)T, (long long)k);
         goto done;
     }
-    if ((rc = alloc_output(cmd, &s, 0, T, H, esize_of(tdt), "out")) || (rc = open_context(cmd, &o, &s))) goto done;
+    if ((rc = alloc_output(cmd, &s, 0, T, H, cli_esize_of(tdt), "out")) ||
+        (rc = cli_open_context(cmd, o.threads, o.isa, &s.ctx)))
+        goto done;
     moeroute_token_unpermute_args a;
     memset(&a, 0, sizeof a);
     a.struct_size = sizeof a;
@@ -405,11 +261,11 @@ static int run_unpermute(int argc, char **argv)
     a.sorted_indices = (const int32_t *)idx->data;
     if (o.probs) a.probs_dtype = pdt, a.probs = pr->data, a.probs_row_stride = k, a.probs_col_stride = 1;
     a.out = s.out[0];
-    if ((rc = library_result(cmd, moeroute_token_unpermute(s.ctx, &a)))) goto done;
-    const out_file file = {"out.npy", npy_of(tdt), 2, {T, H}, s.out[0]};
-    rc = write_outputs(cmd, &o, &file, 1);
+    if ((rc = cli_library_result(cmd, moeroute_token_unpermute(s.ctx, &a)))) goto done;
+    const cli_out_file file = {"out.npy", cli_npy_of(tdt), 2, {T, H}, s.out[0]};
+    rc = cli_write_outputs(cmd, o.out, &file, 1, o.verbose);
 done:
-    state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 
@@ -461,8 +317,8 @@ static int read_side(const char *cmd, const char *opt, const char *path, npy_arr
         char want[48];
         if (rows >= 0) snprintf(want, sizeof want, "[%lld, %lld]", (long long)rows, (long long)cols);
         else snprintf(want, sizeof want, "[any, %lld]", (long long)cols);
-        return refused(cmd, "--%s is [%lld, %lld], it must be %s", opt, (long long)a->shape[0], (long long)a->shape[1],
-                       want);
+        return cli_refused(cmd, "--%s is [%lld, %lld], it must be %s", opt, (long long)a->shape[0],
+                           (long long)a->shape[1], want);
     }
     return 0;
 }
@@ -471,26 +327,24 @@ static int run_finalize(int argc, char **argv)
 {
     const char *cmd = "finalize-routing";
     combine_opts o;
-    static const required_opt req[] = {REQ(expanded_x, "--expanded-x FILE"),
-                                       REQ(expanded_row_idx, "--expanded-row-idx FILE"), {0, NULL}};
-    int rc = parse_command(cmd, argc, argv, FINALIZE_OPTS, NOPTS(FINALIZE_OPTS), &o, usage_finalize, req);
+    static const cli_required req[] = {REQ(expanded_x, "--expanded-x FILE"),
+                                       REQ(expanded_row_idx, "--expanded-row-idx FILE"), REQ_OUT};
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, FINALIZE_OPTS, o, usage_finalize, req);
     if (rc) return rc < 0 ? 0 : rc;
     int64_t version, mode;
-    if ((rc = int_opt(cmd, "version", o.version, 2, &version)) ||
-        (rc = int_opt(cmd, "drop-pad-mode", o.drop_pad_mode, 0, &mode)))
+    if ((rc = cli_int_opt(cmd, "version", o.version, 2, &version)) ||
+        (rc = cli_int_opt(cmd, "drop-pad-mode", o.drop_pad_mode, 0, &mode)))
         return rc;
     if (version != 1 && version != 2) return cli_usage_error(cmd, "--version must be 1 or 2, got '%s'", o.version);
     if (version == 1) {
-        static const required_opt v1[] = {REQ(x1, "--x1 FILE (version 1)"), REQ(bias, "--bias FILE (version 1)"),
+        static const cli_required v1[] = {REQ(x1, "--x1 FILE (version 1)"), REQ(bias, "--bias FILE (version 1)"),
                                           REQ(scales, "--scales FILE (version 1)"),
-                                          REQ(expert_idx, "--expert-idx FILE (version 1)"), {0, NULL}};
-        for (const required_opt *r = v1; r->what; r++)
-            if (!*(const char *const *)(const void *)((const char *)&o + r->field))
-                return cli_usage_error(cmd, "missing %s", r->what);
+                                          REQ(expert_idx, "--expert-idx FILE (version 1)"), {0, NULL, NULL}};
+        if ((rc = cli_check_required(cmd, &o, v1))) return rc;
     }
     if (mode < INT32_MIN || mode > INT32_MAX)
-        return refused(cmd, "--drop-pad-mode must be 0..3, got %lld", (long long)mode);
-    combine_state s;
+        return cli_refused(cmd, "--drop-pad-mode must be 0..3, got %lld", (long long)mode);
+    cli_state s;
     memset(&s, 0, sizeof s);
     npy_array *ex = &s.in[0], *ri = &s.in[1], *x1 = &s.in[2], *x2 = &s.in[3], *bias = &s.in[4], *sc = &s.in[5],
               *ei = &s.in[6];
@@ -518,21 +372,24 @@ static int run_finalize(int argc, char **argv)
     const char *names[] = {"x1", "x2", "bias"};
     for (int i = 0; i < 3; i++)
         if (given[i] && same[i]->dtype != ex->dtype) {
-            rc = refused(cmd, "--%s holds '%s', it must have expanded_x's dtype '%s'", names[i], same[i]->descr,
-                         ex->descr);
+            rc = cli_refused(cmd, "--%s holds '%s', it must have expanded_x's dtype '%s'", names[i], same[i]->descr,
+                             ex->descr);
             goto done;
         }
     int64_t NK = N * K; /* N, K come from a file's shape: the product fits */
     if (version == 1 ? L != M : L != NK) {
-        rc = refused(cmd, "expanded_row_idx has %lld entries; version %lld needs %s = %lld", (long long)L,
-                     (long long)version, version == 1 ? "M (rows of expanded_x)" : "N*K", (long long)(version == 1 ? M : NK));
+        rc = cli_refused(cmd, "expanded_row_idx has %lld entries; version %lld needs %s = %lld", (long long)L,
+                         (long long)version, version == 1 ? "M (rows of expanded_x)" : "N*K",
+                         (long long)(version == 1 ? M : NK));
         goto done;
     }
     if (has_bias && !has_ei && NK > 0) {
-        rc = refused(cmd, "--bias needs --expert-idx (the expert of each slot)");
+        rc = cli_refused(cmd, "--bias needs --expert-idx (the expert of each slot)");
         goto done;
     }
-    if ((rc = alloc_output(cmd, &s, 0, N, H, esize_of(xdt), "out")) || (rc = open_context(cmd, &o, &s))) goto done;
+    if ((rc = alloc_output(cmd, &s, 0, N, H, cli_esize_of(xdt), "out")) ||
+        (rc = cli_open_context(cmd, o.threads, o.isa, &s.ctx)))
+        goto done;
     moeroute_finalize_routing_args a;
     memset(&a, 0, sizeof a);
     a.struct_size = sizeof a;
@@ -544,11 +401,11 @@ static int run_finalize(int argc, char **argv)
     a.x1 = has_x1 ? x1->data : NULL, a.x2 = has_x2 ? x2->data : NULL, a.bias = has_bias ? bias->data : NULL;
     a.scales = has_scales ? sc->data : NULL, a.expert_idx = has_ei ? (const int32_t *)ei->data : NULL;
     a.out = s.out[0];
-    if ((rc = library_result(cmd, moeroute_finalize_routing(s.ctx, &a)))) goto done;
-    const out_file file = {"out.npy", npy_of(xdt), 2, {N, H}, s.out[0]};
-    rc = write_outputs(cmd, &o, &file, 1);
+    if ((rc = cli_library_result(cmd, moeroute_finalize_routing(s.ctx, &a)))) goto done;
+    const cli_out_file file = {"out.npy", cli_npy_of(xdt), 2, {N, H}, s.out[0]};
+    rc = cli_write_outputs(cmd, o.out, &file, 1, o.verbose);
 done:
-    state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 
@@ -584,11 +441,11 @@ static int run_re_routing(int argc, char **argv)
 {
     const char *cmd = "re-routing";
     combine_opts o;
-    static const required_opt req[] = {REQ(tokens, "--tokens FILE"),
-                                       REQ(counts, "--expert-token-num-per-rank FILE"), {0, NULL}};
-    int rc = parse_command(cmd, argc, argv, RE_ROUTING_OPTS, NOPTS(RE_ROUTING_OPTS), &o, usage_re_routing, req);
+    static const cli_required req[] = {REQ(tokens, "--tokens FILE"),
+                                       REQ(counts, "--expert-token-num-per-rank FILE"), REQ_OUT};
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, RE_ROUTING_OPTS, o, usage_re_routing, req);
     if (rc) return rc < 0 ? 0 : rc;
-    combine_state s;
+    cli_state s;
     memset(&s, 0, sizeof s);
     npy_array *tok = &s.in[0], *cnt = &s.in[1], *sc = &s.in[2];
     moeroute_dtype tdt;
@@ -598,15 +455,16 @@ static int run_re_routing(int argc, char **argv)
         goto done;
     const int64_t A = tok->shape[0], H = tok->shape[1], R = cnt->shape[0], E = cnt->shape[1];
     if (o.per_token_scales && sc->shape[0] != A) {
-        rc = refused(cmd, "--per-token-scales has %lld entries; tokens has A = %lld rows", (long long)sc->shape[0],
-                     (long long)A);
+        rc = cli_refused(cmd, "--per-token-scales has %lld entries; tokens has A = %lld rows",
+                         (long long)sc->shape[0], (long long)A);
         goto done;
     }
     const size_t cs = cnt->dtype == NPY_DT_I8 ? 8 : 4;
-    if ((rc = alloc_output(cmd, &s, 0, A, H, esize_of(tdt), "permute_tokens")) ||
+    if ((rc = alloc_output(cmd, &s, 0, A, H, cli_esize_of(tdt), "permute_tokens")) ||
         (rc = alloc_output(cmd, &s, 1, A, 1, 4, "permute_per_token_scales")) ||
         (rc = alloc_output(cmd, &s, 2, A, 1, 4, "permute_token_idx")) ||
-        (rc = alloc_output(cmd, &s, 3, E, 1, cs, "expert_token_num")) || (rc = open_context(cmd, &o, &s)))
+        (rc = alloc_output(cmd, &s, 3, E, 1, cs, "expert_token_num")) ||
+        (rc = cli_open_context(cmd, o.threads, o.isa, &s.ctx)))
         goto done;
     moeroute_re_routing_args a;
     memset(&a, 0, sizeof a);
@@ -616,14 +474,14 @@ static int run_re_routing(int argc, char **argv)
     a.counts_int64 = cs == 8, a.counts = cnt->data, a.counts_row_stride = E, a.counts_col_stride = 1;
     if (o.per_token_scales) a.scales = (const float *)sc->data, a.scales_stride = 1;
     a.permuted_tokens = s.out[0], a.permuted_scales = s.out[1], a.permuted_idx = s.out[2], a.expert_tokens = s.out[3];
-    if ((rc = library_result(cmd, moeroute_re_routing(s.ctx, &a)))) goto done;
-    const out_file files[] = {{"permute_tokens.npy", npy_of(tdt), 2, {A, H}, s.out[0]},
+    if ((rc = cli_library_result(cmd, moeroute_re_routing(s.ctx, &a)))) goto done;
+    const cli_out_file files[] = {{"permute_tokens.npy", cli_npy_of(tdt), 2, {A, H}, s.out[0]},
                               {"permute_per_token_scales.npy", NPY_DT_F4, 1, {A, 0}, s.out[1]},
                               {"permute_token_idx.npy", NPY_DT_I4, 1, {A, 0}, s.out[2]},
                               {"expert_token_num.npy", cs == 8 ? NPY_DT_I8 : NPY_DT_I4, 1, {E, 0}, s.out[3]}};
-    rc = write_outputs(cmd, &o, files, 4);
+    rc = cli_write_outputs(cmd, o.out, files, 4, o.verbose);
 done:
-    state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 
@@ -665,22 +523,22 @@ static int run_gating(int argc, char **argv)
 {
     const char *cmd = "gating-top-k";
     combine_opts o;
-    static const required_opt req[] = {REQ(x, "--x FILE"), REQ(k, "--k K"), {0, NULL}};
-    int rc = parse_command(cmd, argc, argv, GATING_OPTS, NOPTS(GATING_OPTS), &o, usage_gating, req);
+    static const cli_required req[] = {REQ(x, "--x FILE"), REQ(k, "--k K"), REQ_OUT};
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, GATING_OPTS, o, usage_gating, req);
     if (rc) return rc < 0 ? 0 : rc;
     int64_t k, kg, gc, mode, renorm, norm;
     double rsf, eps;
-    if ((rc = int_opt(cmd, "k", o.k, 0, &k)) || (rc = int_opt(cmd, "k-group", o.k_group, 1, &kg)) ||
-        (rc = int_opt(cmd, "group-count", o.group_count, 1, &gc)) ||
-        (rc = int_opt(cmd, "group-select-mode", o.group_select_mode, 0, &mode)) ||
-        (rc = int_opt(cmd, "renorm", o.renorm, 0, &renorm)) ||
-        (rc = int_opt(cmd, "norm-type", o.norm_type, 0, &norm)) ||
-        (rc = double_opt(cmd, "routed-scaling-factor", o.routed_scaling_factor, 1.0, &rsf)) ||
-        (rc = double_opt(cmd, "eps", o.eps, 1e-20, &eps)))
+    if ((rc = cli_int_opt(cmd, "k", o.k, 0, &k)) || (rc = cli_int_opt(cmd, "k-group", o.k_group, 1, &kg)) ||
+        (rc = cli_int_opt(cmd, "group-count", o.group_count, 1, &gc)) ||
+        (rc = cli_int_opt(cmd, "group-select-mode", o.group_select_mode, 0, &mode)) ||
+        (rc = cli_int_opt(cmd, "renorm", o.renorm, 0, &renorm)) ||
+        (rc = cli_int_opt(cmd, "norm-type", o.norm_type, 0, &norm)) ||
+        (rc = cli_double_opt(cmd, "routed-scaling-factor", o.routed_scaling_factor, 1.0, &rsf)) ||
+        (rc = cli_double_opt(cmd, "eps", o.eps, 1e-20, &eps)))
         return rc;
     if (mode != (int32_t)mode || renorm != (int32_t)renorm || norm != (int32_t)norm)
-        return refused(cmd, "group-select-mode, renorm and norm-type must be 0 or 1");
-    combine_state s;
+        return cli_refused(cmd, "group-select-mode, renorm and norm-type must be 0 or 1");
+    cli_state s;
     memset(&s, 0, sizeof s);
     npy_array *x = &s.in[0], *bias = &s.in[1];
     moeroute_dtype xdt, bdt = MOEROUTE_DTYPE_FLOAT32;
@@ -689,13 +547,14 @@ static int run_gating(int argc, char **argv)
         goto done;
     const int64_t N = x->shape[0], E = x->shape[1];
     if (o.bias && (bias->shape[0] != E || bdt != xdt)) {
-        rc = refused(cmd, "bias must be [E] = [%lld] in x's dtype", (long long)E);
+        rc = cli_refused(cmd, "bias must be [E] = [%lld] in x's dtype", (long long)E);
         goto done;
     }
     const int64_t kk = k < 0 ? 0 : k;
-    if ((rc = alloc_output(cmd, &s, 0, N, kk, esize_of(xdt), "y")) ||
+    if ((rc = alloc_output(cmd, &s, 0, N, kk, cli_esize_of(xdt), "y")) ||
         (rc = alloc_output(cmd, &s, 1, N, kk, 4, "expert_idx")) ||
-        (o.out_flag && (rc = alloc_output(cmd, &s, 2, N, E, 4, "scores"))) || (rc = open_context(cmd, &o, &s)))
+        (o.out_flag && (rc = alloc_output(cmd, &s, 2, N, E, 4, "scores"))) ||
+        (rc = cli_open_context(cmd, o.threads, o.isa, &s.ctx)))
         goto done;
     moeroute_gating_top_k_args a;
     memset(&a, 0, sizeof a);
@@ -706,13 +565,13 @@ static int run_gating(int argc, char **argv)
     a.x_dtype = xdt, a.x = x->data, a.x_row_stride = E, a.x_col_stride = 1;
     if (o.bias) a.bias = bias->data, a.bias_stride = 1;
     a.y = s.out[0], a.expert_idx = (int32_t *)s.out[1], a.out = (float *)s.out[2];
-    if ((rc = library_result(cmd, moeroute_gating_top_k(s.ctx, &a)))) goto done;
-    const out_file files[] = {{"y.npy", npy_of(xdt), 2, {N, k}, s.out[0]},
+    if ((rc = cli_library_result(cmd, moeroute_gating_top_k(s.ctx, &a)))) goto done;
+    const cli_out_file files[] = {{"y.npy", cli_npy_of(xdt), 2, {N, k}, s.out[0]},
                               {"expert_idx.npy", NPY_DT_I4, 2, {N, k}, s.out[1]},
                               {"scores.npy", NPY_DT_F4, 2, {N, E}, s.out[2]}};
-    rc = write_outputs(cmd, &o, files, o.out_flag ? 3 : 2);
+    rc = cli_write_outputs(cmd, o.out, files, o.out_flag ? 3 : 2, o.verbose);
 done:
-    state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 
@@ -747,18 +606,18 @@ static int run_gating_softmax(int argc, char **argv)
 {
     const char *cmd = "gating-top-k-softmax";
     combine_opts o;
-    static const required_opt req[] = {REQ(x, "--x FILE"), REQ(k, "--k K"), {0, NULL}};
-    int rc = parse_command(cmd, argc, argv, GATING_SOFTMAX_OPTS, NOPTS(GATING_SOFTMAX_OPTS), &o, usage_gating_softmax,
-                           req);
+    static const cli_required req[] = {REQ(x, "--x FILE"), REQ(k, "--k K"), REQ_OUT};
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, GATING_SOFTMAX_OPTS, o, usage_gating_softmax, req);
     if (rc) return rc < 0 ? 0 : rc;
     int64_t k, version, renorm;
-    if ((rc = int_opt(cmd, "k", o.k, 0, &k)) || (rc = int_opt(cmd, "version", o.version, 1, &version)) ||
-        (rc = int_opt(cmd, "renorm", o.renorm, 0, &renorm)))
+    if ((rc = cli_int_opt(cmd, "k", o.k, 0, &k)) || (rc = cli_int_opt(cmd, "version", o.version, 1, &version)) ||
+        (rc = cli_int_opt(cmd, "renorm", o.renorm, 0, &renorm)))
         return rc;
     if ((version != 1 && version != 2) || renorm != (int32_t)renorm)
-        return refused(cmd, "--version must be 1 or 2 and --renorm 0 or 1");
-    if (o.softmax_result && version != 2) return refused(cmd, "--softmax-result is an output of version 2 only");
-    combine_state s;
+        return cli_refused(cmd, "--version must be 1 or 2 and --renorm 0 or 1");
+    if (o.softmax_result && version != 2)
+        return cli_refused(cmd, "--softmax-result is an output of version 2 only");
+    cli_state s;
     memset(&s, 0, sizeof s);
     npy_array *x = &s.in[0], *fin = &s.in[1];
     moeroute_dtype xdt;
@@ -768,15 +627,15 @@ static int run_gating_softmax(int argc, char **argv)
     const int nd = x->ndim;
     const int64_t E = x->shape[nd - 1], N = nd == 3 ? x->shape[0] * x->shape[1] : x->shape[0];
     if (o.finished && (fin->ndim != nd - 1 || memcmp(fin->shape, x->shape, (size_t)(nd - 1) * sizeof(int64_t)))) {
-        rc = refused(cmd, "finished must have x's leading dims");
+        rc = cli_refused(cmd, "finished must have x's leading dims");
         goto done;
     }
     const int64_t kk = k < 0 ? 0 : k;
-    if ((rc = alloc_output(cmd, &s, 0, N, kk, esize_of(xdt), "y")) ||
+    if ((rc = alloc_output(cmd, &s, 0, N, kk, cli_esize_of(xdt), "y")) ||
         (rc = alloc_output(cmd, &s, 1, N, kk, 4, "expert_idx")) ||
         (version == 1 && (rc = alloc_output(cmd, &s, 2, N, kk, 4, "row_idx"))) ||
         (o.softmax_result && (rc = alloc_output(cmd, &s, 2, N, E, 4, "softmax_result"))) ||
-        (rc = open_context(cmd, &o, &s)))
+        (rc = cli_open_context(cmd, o.threads, o.isa, &s.ctx)))
         goto done;
     moeroute_gating_top_k_softmax_args a;
     memset(&a, 0, sizeof a);
@@ -788,9 +647,9 @@ static int run_gating_softmax(int argc, char **argv)
     a.y = s.out[0], a.expert_idx = (int32_t *)s.out[1];
     if (version == 1) a.row_idx = (int32_t *)s.out[2];
     else a.softmax_out = (float *)s.out[2];
-    if ((rc = library_result(cmd, moeroute_gating_top_k_softmax(s.ctx, &a)))) goto done;
+    if ((rc = cli_library_result(cmd, moeroute_gating_top_k_softmax(s.ctx, &a)))) goto done;
     /* outputs keep x's leading dims: [B, S, k] for a 3-D x */
-    npy_dtype ydt = npy_of(xdt);
+    npy_dtype ydt = cli_npy_of(xdt);
     const char *third = version == 1 ? "row_idx.npy" : "softmax_result.npy";
     int64_t ks[3], es[3];
     memcpy(ks, x->shape, (size_t)nd * sizeof(int64_t));
@@ -804,7 +663,7 @@ static int run_gating_softmax(int argc, char **argv)
     for (int i = 0; !rc && i < n; i++)
         rc = cli_write_output(cmd, o.out, names[i], dts[i], nd, i == 2 && version == 2 ? es : ks, outs[i], o.verbose);
 done:
-    state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 

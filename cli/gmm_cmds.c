@@ -36,37 +36,16 @@ static const cli_opt GMM_OPTS[] = {V("group-list-type", list_type), V("bias", bi
 static const cli_opt GSQ_OPTS[] = {V("weight-scale", wscale), V("x-scale", xscale), COMMON_OPTS};
 #undef V
 #undef COMMON_OPTS
-#define NOPTS(t) (sizeof t / sizeof t[0])
 #define DT(d) (1u << (unsigned)(d))
 
-enum { IN_X, IN_W, IN_G, IN_BIAS, IN_SCALE, IN_PTS, N_IN };
-typedef struct {
-    npy_array in[N_IN];
-    void *out[2];
-    moeroute_context *ctx;
-} gmm_state;
+/* the inputs of a call in cli_state.in */
+enum { IN_X, IN_W, IN_G, IN_BIAS, IN_SCALE, IN_PTS };
 
-static void state_free(gmm_state *s)
-{
-    for (int i = 0; i < N_IN; i++) npy_free(&s->in[i]);
-    free(s->out[0]);
-    free(s->out[1]);
-    moeroute_context_destroy(s->ctx);
-}
-
-/* Parse and answer --help; --x, --weight and --out are required. -1 after the help, else 0 or EXIT_USAGE. */
-static int parse(const char *cmd, int argc, char **argv, const cli_opt *t, size_t n, gmm_opts *o, void (*usage)(FILE *))
-{
-    memset(o, 0, sizeof *o);
-    int rc = cli_parse_opts(cmd, argc, argv, t, n, o, &o->help, &o->verbose);
-    if (rc) return rc;
-    if (o->help) {
-        usage(stdout);
-        return -1;
-    }
-    const char *missing = !o->x ? "--x FILE" : !o->weight ? "--weight FILE" : !o->out || !*o->out ? "--out DIR" : NULL;
-    return missing ? cli_usage_error(cmd, "missing %s", missing) : 0;
-}
+/* --x, --weight and --out are required ("missing --out DIR" also for an empty --out) */
+static const cli_required GMM_REQ[] = {CLI_REQUIRED(gmm_opts, x, "--x FILE", NULL),
+                                       CLI_REQUIRED(gmm_opts, weight, "--weight FILE", NULL),
+                                       CLI_REQUIRED(gmm_opts, out, "--out DIR", "missing --out DIR"),
+                                       {0, NULL, NULL}};
 
 /* An input (NULL path: absent, 0) in C order with a dtype of the DT() set `dtypes` and the shape `shape`
  * (entries < 0: any; ndim < 0: rank not checked). 0, EXIT_IO (file, dtype, order) or EXIT_REFUSED (shape). */
@@ -95,14 +74,12 @@ static int read_in(const char *cmd, const char *opt, const char *path, npy_array
         if (d < a->ndim && bt < (int)sizeof got)
             bt += snprintf(got + bt, sizeof got - (size_t)bt, d ? ", %lld" : "%lld", (long long)a->shape[d]);
     }
-    fprintf(stderr, "moeroute %s: input refused: --%s has shape [%s], the call needs [%s] (-1: any)\n", cmd, opt, got,
-            want);
-    return EXIT_REFUSED;
+    return cli_refused(cmd, "--%s has shape [%s], the call needs [%s] (-1: any)", opt, got, want);
 }
 
 /* x (2-D; int8 only when int8_only) and the weight: [E, K, N] C order, or the 5-D NZ storage with --weight-nz
  * (N then comes from n_hint when >= 0, else 32 * N1). Fills *e, *k, *n. */
-static int read_x_weight(const char *cmd, const gmm_opts *o, gmm_state *s, int int8_only, moeroute_dtype *xdt,
+static int read_x_weight(const char *cmd, const gmm_opts *o, cli_state *s, int int8_only, moeroute_dtype *xdt,
                          int64_t n_hint, int64_t *e, int64_t *k, int64_t *n)
 {
     int rc = cli_read_input(cmd, o->x, &s->in[IN_X], "--x must be int8 ('|i1'), float16, float32 or '<u2'");
@@ -132,11 +109,9 @@ static int read_x_weight(const char *cmd, const gmm_opts *o, gmm_state *s, int i
         return rc;
     *e = s->in[IN_W].shape[0];
     *n = n_hint >= 0 ? n_hint : 32 * s->in[IN_W].shape[1];
-    if ((*n + 31) / 32 != s->in[IN_W].shape[1]) {
-        fprintf(stderr, "moeroute %s: input refused: the NZ weight has N1 = %lld blocks of 32 columns, N = %lld needs "
-                        "%lld\n", cmd, (long long)s->in[IN_W].shape[1], (long long)*n, (long long)((*n + 31) / 32));
-        return EXIT_REFUSED;
-    }
+    if ((*n + 31) / 32 != s->in[IN_W].shape[1])
+        return cli_refused(cmd, "the NZ weight has N1 = %lld blocks of 32 columns, N = %lld needs %lld",
+                           (long long)s->in[IN_W].shape[1], (long long)*n, (long long)((*n + 31) / 32));
     return 0;
 }
 
@@ -187,12 +162,12 @@ static int run_gmm(int argc, char **argv)
 {
     static const char cmd[] = "grouped-matmul";
     gmm_opts o;
-    int rc = parse(cmd, argc, argv, GMM_OPTS, NOPTS(GMM_OPTS), &o, usage_gmm);
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, GMM_OPTS, o, usage_gmm, GMM_REQ);
     if (rc) return rc < 0 ? 0 : rc;
     int64_t ltype = 0;
     if (o.list_type && (cli_parse_i64(o.list_type, &ltype) || ltype < 0 || ltype > 2))
         return cli_usage_error(cmd, "--group-list-type must be 0, 1 or 2, got '%s'", o.list_type);
-    gmm_state s;
+    cli_state s;
     memset(&s, 0, sizeof s);
     moeroute_dtype xdt;
     int64_t E, K, N;
@@ -214,7 +189,7 @@ static int run_gmm(int argc, char **argv)
                                                                                 : MOEROUTE_DTYPE_FLOAT32;
     const moeroute_dtype odt = !i8 ? xdt : !o.scale ? MOEROUTE_DTYPE_INT32
                                    : sc_dt == MOEROUTE_DTYPE_BFLOAT16 ? MOEROUTE_DTYPE_BFLOAT16 : MOEROUTE_DTYPE_FLOAT16;
-    const size_t os = odt == MOEROUTE_DTYPE_INT32 || odt == MOEROUTE_DTYPE_FLOAT32 ? 4 : 2;
+    const size_t os = cli_esize_of(odt);
     if ((rc = cli_alloc_output(cmd, (size_t)(M * N) * os, &s.out[0]))) goto done;
     moeroute_grouped_matmul_args a = {
         .struct_size = sizeof a, .num_rows = M, .k = K, .n = N, .num_experts = E, .x_dtype = xdt,
@@ -226,12 +201,10 @@ static int run_gmm(int argc, char **argv)
     cli_strides_2d(&s.in[IN_X], &a.x_row_stride, &a.x_col_stride);
     weight_strides(&o, K, N, &a.weight_expert_stride, &a.weight_k_stride, &a.weight_n_stride, &a.weight_format);
     if ((rc = cli_run_native(cmd, o.threads, o.isa, &s.ctx, call_gmm, &a))) goto done;
-    const npy_dtype ndt = odt == MOEROUTE_DTYPE_INT32 ? NPY_DT_I4 : odt == MOEROUTE_DTYPE_FLOAT32 ? NPY_DT_F4
-                        : odt == MOEROUTE_DTYPE_FLOAT16 ? NPY_DT_F2 : NPY_DT_U2;
-    const int64_t mn[2] = {M, N};
-    if (!(rc = cli_make_out_dir(cmd, o.out))) rc = cli_write_output(cmd, o.out, "out.npy", ndt, 2, mn, s.out[0], o.verbose);
+    const cli_out_file file = {"out.npy", cli_npy_of(odt), 2, {M, N}, s.out[0]};
+    rc = cli_write_outputs(cmd, o.out, &file, 1, o.verbose);
 done:
-    state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 
@@ -265,12 +238,13 @@ static int run_gsq(int argc, char **argv)
 {
     static const char cmd[] = "grouped-matmul-swiglu-quant";
     gmm_opts o;
-    int rc = parse(cmd, argc, argv, GSQ_OPTS, NOPTS(GSQ_OPTS), &o, usage_gsq);
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, GSQ_OPTS, o, usage_gsq, GMM_REQ);
     if (rc) return rc < 0 ? 0 : rc;
-    const char *missing = !o.group_list ? "--group-list FILE" : !o.wscale ? "--weight-scale FILE"
-                        : !o.xscale ? "--x-scale FILE" : NULL;
-    if (missing) return cli_usage_error(cmd, "missing %s", missing);
-    gmm_state s;
+    static const cli_required req[] = {CLI_REQUIRED(gmm_opts, group_list, "--group-list FILE", NULL),
+                                       CLI_REQUIRED(gmm_opts, wscale, "--weight-scale FILE", NULL),
+                                       CLI_REQUIRED(gmm_opts, xscale, "--x-scale FILE", NULL), {0, NULL, NULL}};
+    if ((rc = cli_check_required(cmd, &o, req))) return rc;
+    cli_state s;
     memset(&s, 0, sizeof s);
     moeroute_dtype xdt;
     int64_t E, K, N;
@@ -285,9 +259,7 @@ static int run_gsq(int argc, char **argv)
         (rc = read_in(cmd, "x-scale", o.xscale, &s.in[IN_PTS], DT(NPY_DT_F4), 1, &M, "[M] float32")))
         goto done;
     if (N % 2) {
-        fprintf(stderr, "moeroute %s: input refused: N = %lld must be even (SwiGLU splits it in halves)\n", cmd,
-                (long long)N);
-        rc = EXIT_REFUSED;
+        rc = cli_refused(cmd, "N = %lld must be even (SwiGLU splits it in halves)", (long long)N);
         goto done;
     }
     if ((rc = cli_alloc_output(cmd, (size_t)(M * (N / 2)), &s.out[0])) ||
@@ -303,12 +275,11 @@ static int run_gsq(int argc, char **argv)
     cli_strides_2d(&s.in[IN_X], &a.x_row_stride, &a.x_col_stride);
     weight_strides(&o, K, N, &a.weight_expert_stride, &a.weight_k_stride, &a.weight_n_stride, &a.weight_format);
     if ((rc = cli_run_native(cmd, o.threads, o.isa, &s.ctx, call_gsq, &a))) goto done;
-    const int64_t ys[2] = {M, N / 2};
-    rc = cli_make_out_dir(cmd, o.out);
-    if (!rc) rc = cli_write_output(cmd, o.out, "y.npy", NPY_DT_I1, 2, ys, s.out[0], o.verbose);
-    if (!rc) rc = cli_write_output(cmd, o.out, "scale.npy", NPY_DT_F4, 1, &M, s.out[1], o.verbose);
+    const cli_out_file files[] = {{"y.npy", NPY_DT_I1, 2, {M, N / 2}, s.out[0]},
+                                  {"scale.npy", NPY_DT_F4, 1, {M}, s.out[1]}};
+    rc = cli_write_outputs(cmd, o.out, files, 2, o.verbose);
 done:
-    state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 

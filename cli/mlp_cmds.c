@@ -36,42 +36,17 @@ static const cli_opt DSQ_OPTS[] = {
     CLI_FLAG_OPT("activate-left", mlp_opts, left), EXEC_OPTS};
 #undef V
 #undef EXEC_OPTS
-#define NOPTS(t) (sizeof t / sizeof t[0])
 
+/* the inputs of a call in cli_state.in */
+enum { IN_X, IN_A, IN_B, IN_C, IN_D, IN_E, IN_G };
 
-/* Every input of one call, the outputs and the context, released together. */
-enum { IN_X, IN_A, IN_B, IN_C, IN_D, IN_E, IN_G, N_IN };
-typedef struct {
-    npy_array in[N_IN];
-    void *out[2];
-    moeroute_context *ctx;
-} mlp_state;
-
-static void state_free(mlp_state *s)
-{
-    for (int i = 0; i < N_IN; i++) npy_free(&s->in[i]);
-    free(s->out[0]);
-    free(s->out[1]);
-    moeroute_context_destroy(s->ctx);
-}
-
-/* Parse, answer --help, require --x and --out. Returns -1 after printing the help, else 0 or EXIT_USAGE. */
-static int parse(const char *cmd, int argc, char **argv, const cli_opt *t, size_t n, mlp_opts *o, void (*usage)(FILE *))
-{
-    memset(o, 0, sizeof *o);
-    int rc = cli_parse_opts(cmd, argc, argv, t, n, o, &o->help, &o->verbose);
-    if (rc) return rc;
-    if (o->help) {
-        usage(stdout);
-        return -1;
-    }
-    if (!o->x) return cli_usage_error(cmd, "missing %s", "--x FILE");
-    if (!o->out || !*o->out) return cli_usage_error(cmd, "missing %s", "--out DIR");
-    return 0;
-}
+/* --x and --out are required ("missing --out DIR" also for an empty --out) */
+static const cli_required MLP_REQ[] = {CLI_REQUIRED(mlp_opts, x, "--x FILE", NULL),
+                                       CLI_REQUIRED(mlp_opts, out, "--out DIR", "missing --out DIR"),
+                                       {0, NULL, NULL}};
 
 /* x: 2-D, float16 / float32 / bf16 bits (with --bf16), or int32 when allow_i32. */
-static int read_x(const char *cmd, const mlp_opts *o, mlp_state *s, int allow_i32, moeroute_dtype *dt)
+static int read_x(const char *cmd, const mlp_opts *o, cli_state *s, int allow_i32, moeroute_dtype *dt)
 {
     int rc = cli_read_input(cmd, o->x, &s->in[IN_X], "--x must be float16 ('<f2'), float32 ('<f4') or '<u2'");
     if (rc) return rc;
@@ -106,49 +81,15 @@ static int read_side(const char *cmd, const char *opt, const char *path, npy_arr
     return 0;
 }
 
-static int refuse(const char *cmd, const char *msg)
-{
-    fprintf(stderr, "moeroute %s: input refused: %s\n", cmd, msg);
-    return EXIT_REFUSED;
-}
-
-static int alloc_out(const char *cmd, mlp_state *s, int i, size_t bytes)
-{
-    s->out[i] = calloc(bytes ? bytes : 1, 1);
-    if (s->out[i]) return 0;
-    fprintf(stderr, "moeroute %s: out of memory allocating the outputs (%zu bytes)\n", cmd, bytes);
-    return EXIT_IO;
-}
-
-static int run_native(const char *cmd, const mlp_opts *o, mlp_state *s, moeroute_status (*call)(moeroute_context *, const void *),
-                      const void *args)
-{
-    moeroute_options mopt;
-    int rc = cli_exec_options(cmd, o->threads, o->isa, &mopt);
-    if (rc) return rc;
-    moeroute_status st = moeroute_context_create(&mopt, &s->ctx);
-    if (st == MOEROUTE_OK) st = call(s->ctx, args);
-    if (st == MOEROUTE_OK) return 0;
-    cli_print_library_error(cmd, st);
-    return EXIT_REFUSED;
-}
-
-static npy_dtype npy_of(moeroute_dtype dt)
-{
-    return dt == MOEROUTE_DTYPE_FLOAT16 ? NPY_DT_F2 : dt == MOEROUTE_DTYPE_BFLOAT16 ? NPY_DT_U2 : NPY_DT_F4;
-}
-
 /* y [rows, cols] int8 and scale [rows] float32 (the quantizing commands' outputs) */
-static int write_quant(const char *cmd, const mlp_opts *o, const mlp_state *s, int64_t rows, int64_t cols)
+static int write_quant(const char *cmd, const mlp_opts *o, const cli_state *s, int64_t rows, int64_t cols)
 {
-    const int64_t ys[2] = {rows, cols};
-    int rc = cli_make_out_dir(cmd, o->out);
-    if (!rc) rc = cli_write_output(cmd, o->out, "y.npy", NPY_DT_I1, 2, ys, s->out[0], o->verbose);
-    if (!rc) rc = cli_write_output(cmd, o->out, "scale.npy", NPY_DT_F4, 1, &rows, s->out[1], o->verbose);
-    return rc;
+    const cli_out_file files[] = {{"y.npy", NPY_DT_I1, 2, {rows, cols}, s->out[0]},
+                                  {"scale.npy", NPY_DT_F4, 1, {rows}, s->out[1]}};
+    return cli_write_outputs(cmd, o->out, files, 2, o->verbose);
 }
 
-/* the native entry points with a common signature for run_native */
+/* the native entry points with a common signature for cli_run_native */
 static moeroute_status call_dq(moeroute_context *c, const void *a) { return moeroute_dynamic_quant(c, a); }
 static moeroute_status call_swg(moeroute_context *c, const void *a) { return moeroute_swiglu(c, a); }
 static moeroute_status call_dsq(moeroute_context *c, const void *a) { return moeroute_dequant_swiglu_quant(c, a); }
@@ -177,33 +118,35 @@ static int run_dq(int argc, char **argv)
 {
     static const char cmd[] = "dynamic-quant";
     mlp_opts o;
-    int rc = parse(cmd, argc, argv, DQ_OPTS, NOPTS(DQ_OPTS), &o, usage_dq);
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, DQ_OPTS, o, usage_dq, MLP_REQ);
     if (rc) return rc < 0 ? 0 : rc;
-    mlp_state s;
+    cli_state s;
     memset(&s, 0, sizeof s);
     moeroute_dtype dt;
     if ((rc = read_x(cmd, &o, &s, 0, &dt))) goto done;
     const int64_t rows = s.in[IN_X].shape[0], H = s.in[IN_X].shape[1];
     if (o.group && !o.smooth) {
-        rc = refuse(cmd, "--group-index needs --smooth-scales (a row of smooth factors per group)");
+        rc = cli_refused(cmd, "--group-index needs --smooth-scales (a row of smooth factors per group)");
         goto done;
     }
     if ((rc = read_side(cmd, "group-index", o.group, &s.in[IN_G], NPY_DT_I4, 0, -1, "int32 ('<i4')"))) goto done;
     const int64_t G = o.group ? (int64_t)s.in[IN_G].count : 0;
-    if ((rc = read_side(cmd, "smooth-scales", o.smooth, &s.in[IN_A], npy_of(dt), 0, (G ? G : 1) * H,
+    if ((rc = read_side(cmd, "smooth-scales", o.smooth, &s.in[IN_A], cli_npy_of(dt), 0, (G ? G : 1) * H,
                         "x's dtype")))
         goto done;
-    if ((rc = alloc_out(cmd, &s, 0, (size_t)(rows * H))) || (rc = alloc_out(cmd, &s, 1, (size_t)rows * 4))) goto done;
+    if ((rc = cli_alloc_output(cmd, (size_t)(rows * H), &s.out[0])) ||
+        (rc = cli_alloc_output(cmd, (size_t)rows * 4, &s.out[1])))
+        goto done;
     moeroute_dynamic_quant_args a = {.struct_size = sizeof a, .num_rows = rows, .hidden = H, .x_dtype = dt,
                                      .x = s.in[IN_X].data, .num_groups = G,
                                      .smooth_scales = o.smooth ? s.in[IN_A].data : NULL,
                                      .group_index = o.group ? s.in[IN_G].data : NULL, .y = s.out[0],
                                      .scale = s.out[1]};
     cli_strides_2d(&s.in[IN_X], &a.x_row_stride, &a.x_col_stride);
-    if ((rc = run_native(cmd, &o, &s, call_dq, &a))) goto done;
+    if ((rc = cli_run_native(cmd, o.threads, o.isa, &s.ctx, call_dq, &a))) goto done;
     rc = write_quant(cmd, &o, &s, rows, H);
 done:
-    state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 
@@ -228,27 +171,27 @@ static int run_swg(int argc, char **argv)
 {
     static const char cmd[] = "swiglu";
     mlp_opts o;
-    int rc = parse(cmd, argc, argv, SWG_OPTS, NOPTS(SWG_OPTS), &o, usage_swg);
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, SWG_OPTS, o, usage_swg, MLP_REQ);
     if (rc) return rc < 0 ? 0 : rc;
-    mlp_state s;
+    cli_state s;
     memset(&s, 0, sizeof s);
     moeroute_dtype dt;
     if ((rc = read_x(cmd, &o, &s, 0, &dt))) goto done;
     const int64_t rows = s.in[IN_X].shape[0], cols = s.in[IN_X].shape[1];
-    const size_t es = dt == MOEROUTE_DTYPE_FLOAT32 ? 4 : 2;
+    const size_t es = cli_esize_of(dt);
     if (cols % 2) {
-        rc = refuse(cmd, "the last dim of x must be even (it splits into two halves)");
+        rc = cli_refused(cmd, "the last dim of x must be even (it splits into two halves)");
         goto done;
     }
-    if ((rc = alloc_out(cmd, &s, 0, (size_t)(rows * (cols / 2)) * es))) goto done;
+    if ((rc = cli_alloc_output(cmd, (size_t)(rows * (cols / 2)) * es, &s.out[0]))) goto done;
     moeroute_swiglu_args a = {.struct_size = sizeof a, .num_rows = rows, .cols = cols, .x_dtype = dt,
                               .x = s.in[IN_X].data, .out = s.out[0]};
     cli_strides_2d(&s.in[IN_X], &a.x_row_stride, &a.x_col_stride);
-    if ((rc = run_native(cmd, &o, &s, call_swg, &a))) goto done;
-    const int64_t os[2] = {rows, cols / 2};
-    if (!(rc = cli_make_out_dir(cmd, o.out))) rc = cli_write_output(cmd, o.out, "out.npy", npy_of(dt), 2, os, s.out[0], o.verbose);
+    if ((rc = cli_run_native(cmd, o.threads, o.isa, &s.ctx, call_swg, &a))) goto done;
+    const cli_out_file file = {"out.npy", cli_npy_of(dt), 2, {rows, cols / 2}, s.out[0]};
+    rc = cli_write_outputs(cmd, o.out, &file, 1, o.verbose);
 done:
-    state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 
@@ -283,18 +226,18 @@ static int run_dsq(int argc, char **argv)
 {
     static const char cmd[] = "dequant-swiglu-quant";
     mlp_opts o;
-    int rc = parse(cmd, argc, argv, DSQ_OPTS, NOPTS(DSQ_OPTS), &o, usage_dsq);
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, DSQ_OPTS, o, usage_dsq, MLP_REQ);
     if (rc) return rc < 0 ? 0 : rc;
     int dynamic = 0;
     if (o.mode && !strcmp(o.mode, "dynamic")) dynamic = 1;
     else if (o.mode && strcmp(o.mode, "static")) return cli_usage_error(cmd, "--quant-mode must be static or dynamic, got '%s'", o.mode);
-    mlp_state s;
+    cli_state s;
     memset(&s, 0, sizeof s);
     moeroute_dtype dt;
     if ((rc = read_x(cmd, &o, &s, 1, &dt))) goto done;
     const int64_t rows = s.in[IN_X].shape[0], cols = s.in[IN_X].shape[1], n = cols / 2;
     if (cols % 2) {
-        rc = refuse(cmd, "the last dim of x must be even (it splits into two halves)");
+        rc = cli_refused(cmd, "the last dim of x must be even (it splits into two halves)");
         goto done;
     }
     if ((rc = read_side(cmd, "group-index", o.group, &s.in[IN_G], NPY_DT_I4, 1, -1, "int32 ('<i4') or int64 ('<i8')")))
@@ -311,14 +254,16 @@ static int run_dsq(int argc, char **argv)
     else if (o.qscale) P = dynamic ? (n ? (int64_t)s.in[IN_D].count / n : 1) : (int64_t)s.in[IN_D].count;
     if ((o.wscale && (int64_t)s.in[IN_A].count != P * cols) || (o.bias && (int64_t)s.in[IN_C].count != P * cols) ||
         (o.qscale && (int64_t)s.in[IN_D].count != P * (dynamic ? n : 1)) || (P != 1 && P != G)) {
-        rc = refuse(cmd, "the scales and bias must have 1 row, or one row per group (--group-index), of 2n "
+        rc = cli_refused(cmd, "the scales and bias must have 1 row, or one row per group (--group-index), of 2n "
                          "(weight scale, bias), n (dynamic quant scale) or 1 (static quant scale) values");
         goto done;
     }
     if ((rc = read_side(cmd, "activation-scale", o.ascale, &s.in[IN_B], NPY_DT_F4, 0, rows, "float32 ('<f4')")) ||
         (rc = read_side(cmd, "quant-offset", o.qoffset, &s.in[IN_E], NPY_DT_F4, 0, P, "float32 ('<f4')")))
         goto done;
-    if ((rc = alloc_out(cmd, &s, 0, (size_t)(rows * n))) || (rc = alloc_out(cmd, &s, 1, (size_t)rows * 4))) goto done;
+    if ((rc = cli_alloc_output(cmd, (size_t)(rows * n), &s.out[0])) ||
+        (rc = cli_alloc_output(cmd, (size_t)rows * 4, &s.out[1])))
+        goto done;
     moeroute_dequant_swiglu_quant_args a = {
         .struct_size = sizeof a, .num_rows = rows, .cols = cols, .x_dtype = dt, .x = s.in[IN_X].data,
         .num_groups = G, .group_index_int64 = o.group && s.in[IN_G].dtype == NPY_DT_I8,
@@ -328,10 +273,10 @@ static int run_dsq(int argc, char **argv)
         .quant_scale = o.qscale ? s.in[IN_D].data : NULL, .quant_offset = o.qoffset ? s.in[IN_E].data : NULL,
         .activate_left = o.left, .quant_mode = dynamic, .y = s.out[0], .scale = s.out[1]};
     cli_strides_2d(&s.in[IN_X], &a.x_row_stride, &a.x_col_stride);
-    if ((rc = run_native(cmd, &o, &s, call_dsq, &a))) goto done;
+    if ((rc = cli_run_native(cmd, o.threads, o.isa, &s.ctx, call_dsq, &a))) goto done;
     rc = write_quant(cmd, &o, &s, rows, n);
 done:
-    state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 

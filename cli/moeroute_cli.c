@@ -137,6 +137,9 @@ static void usage_routing(FILE *f, int quant)
             quant ? "int8 ('|i1')" : "dtype of x ('<u2' bits for bf16)", CLI_EXIT_HELP);
 }
 
+static void usage_routing_plain(FILE *f) { usage_routing(f, 0); }
+static void usage_routing_quant(FILE *f) { usage_routing(f, 1); }
+
 static void usage_info(FILE *f)
 {
     fprintf(f,
@@ -211,19 +214,6 @@ int cli_alloc_output(const char *cmd, size_t bytes, void **out)
     if (*out) return 0;
     fprintf(stderr, "moeroute %s: out of memory allocating the outputs (%zu bytes)\n", cmd, bytes);
     return EXIT_IO;
-}
-
-int cli_run_native(const char *cmd, const char *threads, const char *isa, moeroute_context **ctx, cli_native_fn call,
-                   const void *args)
-{
-    moeroute_options mopt;
-    int rc = cli_exec_options(cmd, threads, isa, &mopt);
-    if (rc) return rc;
-    moeroute_status st = moeroute_context_create(&mopt, ctx);
-    if (st == MOEROUTE_OK) st = call(*ctx, args);
-    if (st == MOEROUTE_OK) return 0;
-    cli_print_library_error(cmd, st);
-    return EXIT_REFUSED;
 }
 
 /* ---- option parsing ------------------------------------------------------------------------------------ */
@@ -328,23 +318,9 @@ static const cli_opt ROUTING_OPTS[] = {
 
 /* ---- the routing commands -------------------------------------------------------------------------------- */
 
-typedef struct {
-    npy_array x, expert, row;
-    void *expanded_x;
-    int32_t *expanded_row_idx, *expanded_expert_idx;
-    moeroute_context *ctx;
-} routing_state;
-
-static void routing_state_free(routing_state *s)
-{
-    npy_free(&s->x);
-    npy_free(&s->expert);
-    npy_free(&s->row);
-    free(s->expanded_x);
-    free(s->expanded_row_idx);
-    free(s->expanded_expert_idx);
-    moeroute_context_destroy(s->ctx);
-}
+/* the inputs and outputs of a routing call in cli_state */
+enum { R_X, R_EXPERT, R_ROW };
+enum { R_EXPANDED_X, R_EXPANDED_ROW_IDX, R_EXPANDED_EXPERT_IDX };
 
 /* element strides of a 2-D array as stored (C or Fortran order) */
 void cli_strides_2d(const npy_array *a, int64_t *row_stride, int64_t *col_stride)
@@ -621,18 +597,13 @@ static int cmd_routing(int quant, int argc, char **argv)
 {
     const char *cmd = quant ? "init-routing-quant" : "init-routing";
     routing_opts o;
-    memset(&o, 0, sizeof o);
-    int rc = cli_parse_opts(cmd, argc, argv, ROUTING_OPTS, sizeof ROUTING_OPTS / sizeof ROUTING_OPTS[0], &o, &o.help,
-                            &o.verbose);
-    if (rc) return rc;
-    if (o.help) {
-        usage_routing(stdout, quant);
-        return 0;
-    }
-    if (!o.x) return cli_usage_error(cmd, "missing %s", "--x FILE");
-    if (!o.expert_idx) return cli_usage_error(cmd, "missing %s", "--expert-idx FILE");
-    if (!o.out) return cli_usage_error(cmd, "missing %s", "--out DIR");
-    if (!*o.out) return cli_usage_error(cmd, "%s is empty", "--out");
+    static const cli_required req[] = {CLI_REQUIRED(routing_opts, x, "--x FILE", NULL),
+                                       CLI_REQUIRED(routing_opts, expert_idx, "--expert-idx FILE", NULL),
+                                       CLI_REQUIRED(routing_opts, out, "--out DIR", "--out is empty"),
+                                       {0, NULL, NULL}};
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, ROUTING_OPTS, o, quant ? usage_routing_quant : usage_routing_plain,
+                               req);
+    if (rc) return rc < 0 ? 0 : rc;
 
     double scale = 0.0, offset = 0.0;
     if (quant) {
@@ -654,35 +625,35 @@ static int cmd_routing(int quant, int argc, char **argv)
     rc = cli_exec_options(cmd, o.threads_s, o.isa_s, &mopt);
     if (rc) return rc;
 
-    routing_state s;
+    cli_state s;
     memset(&s, 0, sizeof s);
-    rc = cli_read_input(cmd, o.x, &s.x,
+    rc = cli_read_input(cmd, o.x, &s.in[R_X],
                         "--x must be float16 ('<f2'), float32 ('<f4') or, with --x-bf16, raw bfloat16 bits ('<u2')");
     if (!rc)
-        rc = cli_read_input(cmd, o.expert_idx, &s.expert,
+        rc = cli_read_input(cmd, o.expert_idx, &s.in[R_EXPERT],
                             "--expert-idx must be int32 ('<i4'): convert with a.astype(np.int32)");
     if (!rc && o.row_idx)
-        rc = cli_read_input(cmd, o.row_idx, &s.row,
+        rc = cli_read_input(cmd, o.row_idx, &s.in[R_ROW],
                             "--row-idx must be int32 ('<i4'): convert with a.astype(np.int32)");
     if (rc) goto done;
 
     /* dtypes and ranks: properties of the files (exit 3) */
     moeroute_dtype x_dtype;
-    rc = cli_x_dtype(cmd, o.x, &s.x, o.x_bf16, 0, &x_dtype);
+    rc = cli_x_dtype(cmd, o.x, &s.in[R_X], o.x_bf16, 0, &x_dtype);
     if (rc) goto done;
-    rc = cli_check_index_array(cmd, "expert-idx", o.expert_idx, &s.expert);
-    if (!rc && o.row_idx) rc = cli_check_index_array(cmd, "row-idx", o.row_idx, &s.row);
+    rc = cli_check_index_array(cmd, "expert-idx", o.expert_idx, &s.in[R_EXPERT]);
+    if (!rc && o.row_idx) rc = cli_check_index_array(cmd, "row-idx", o.row_idx, &s.in[R_ROW]);
     if (rc) goto done;
 
     /* shapes that do not fit together: the operator refuses them (exit 1) */
-    rc = cli_check_routing_shapes(cmd, &s.x, &s.expert, o.row_idx ? &s.row : NULL);
+    rc = cli_check_routing_shapes(cmd, &s.in[R_X], &s.in[R_EXPERT], o.row_idx ? &s.in[R_ROW] : NULL);
     if (rc) goto done;
-    const int64_t N = s.x.shape[0], H = s.x.shape[1], K = s.expert.shape[1];
-    const size_t L = s.expert.count;
+    const int64_t N = s.in[R_X].shape[0], H = s.in[R_X].shape[1], K = s.in[R_EXPERT].shape[1];
+    const size_t L = s.in[R_EXPERT].count;
     if (!have_active) active_num = N;
     /* a negative active_num is the library's to refuse; no rows are allocated for it */
     const int64_t active_rows = active_num < 0 ? 0 : (active_num < N ? active_num : N);
-    const size_t xitem = quant ? 1 : s.x.itemsize;
+    const size_t xitem = quant ? 1 : s.in[R_X].itemsize;
     const size_t A = (size_t)active_rows * (size_t)K; /* <= N*K = L */
     /* H can exceed SIZE_MAX only when N = 0 (x then holds no element), and then A = 0 */
     if (A && (uint64_t)H > SIZE_MAX / xitem / A) {
@@ -693,22 +664,17 @@ static int cmd_routing(int quant, int argc, char **argv)
         goto done;
     }
     const size_t xbytes = A * (size_t)H * xitem;
-    s.expanded_x = malloc(xbytes ? xbytes : 1);
-    s.expanded_row_idx = malloc(L ? L * sizeof(int32_t) : 1);
-    s.expanded_expert_idx = malloc(L ? L * sizeof(int32_t) : 1);
-    if (!s.expanded_x || !s.expanded_row_idx || !s.expanded_expert_idx) {
+    s.out[R_EXPANDED_X] = malloc(xbytes ? xbytes : 1);
+    s.out[R_EXPANDED_ROW_IDX] = malloc(L ? L * sizeof(int32_t) : 1);
+    s.out[R_EXPANDED_EXPERT_IDX] = malloc(L ? L * sizeof(int32_t) : 1);
+    if (!s.out[R_EXPANDED_X] || !s.out[R_EXPANDED_ROW_IDX] || !s.out[R_EXPANDED_EXPERT_IDX]) {
         fprintf(stderr, "moeroute %s: out of memory allocating the outputs (%zu + 2 x %zu bytes)\n", cmd, xbytes,
                 L * sizeof(int32_t));
         rc = EXIT_IO;
         goto done;
     }
 
-    moeroute_status st = moeroute_context_create(&mopt, &s.ctx);
-    if (st != MOEROUTE_OK) {
-        cli_print_library_error(cmd, st);
-        rc = EXIT_REFUSED;
-        goto done;
-    }
+    if ((rc = cli_library_result(cmd, moeroute_context_create(&mopt, &s.ctx)))) goto done;
     moeroute_init_routing_args a;
     memset(&a, 0, sizeof a);
     a.struct_size = sizeof a;
@@ -717,41 +683,29 @@ static int cmd_routing(int quant, int argc, char **argv)
     a.hidden = H;
     a.active_num = active_num;
     a.x_dtype = x_dtype;
-    a.x = s.x.data;
-    cli_strides_2d(&s.x, &a.x_row_stride, &a.x_col_stride);
-    a.expert_idx = (const int32_t *)s.expert.data;
-    cli_strides_2d(&s.expert, &a.expert_row_stride, &a.expert_col_stride);
+    a.x = s.in[R_X].data;
+    cli_strides_2d(&s.in[R_X], &a.x_row_stride, &a.x_col_stride);
+    a.expert_idx = (const int32_t *)s.in[R_EXPERT].data;
+    cli_strides_2d(&s.in[R_EXPERT], &a.expert_row_stride, &a.expert_col_stride);
     if (o.row_idx) {
-        a.row_idx = (const int32_t *)s.row.data;
-        cli_strides_2d(&s.row, &a.row_idx_row_stride, &a.row_idx_col_stride);
+        a.row_idx = (const int32_t *)s.in[R_ROW].data;
+        cli_strides_2d(&s.in[R_ROW], &a.row_idx_row_stride, &a.row_idx_col_stride);
     }
     a.expanded_x_dtype = quant ? MOEROUTE_DTYPE_INT8 : x_dtype;
     a.scale = scale;
     a.offset = offset;
-    a.expanded_x = s.expanded_x;
-    a.expanded_row_idx = s.expanded_row_idx;
-    a.expanded_expert_idx = s.expanded_expert_idx;
-    st = moeroute_init_routing(s.ctx, &a);
-    if (st != MOEROUTE_OK) {
-        cli_print_library_error(cmd, st);
-        rc = EXIT_REFUSED;
-        goto done;
-    }
+    a.expanded_x = s.out[R_EXPANDED_X];
+    a.expanded_row_idx = s.out[R_EXPANDED_ROW_IDX];
+    a.expanded_expert_idx = s.out[R_EXPANDED_EXPERT_IDX];
+    if ((rc = cli_library_result(cmd, moeroute_init_routing(s.ctx, &a)))) goto done;
 
-    rc = cli_make_out_dir(cmd, o.out);
-    if (rc) goto done;
-    const int64_t xshape[2] = {(int64_t)A, H};
-    const int64_t lshape[1] = {(int64_t)L};
-    const npy_dtype xdt = quant ? NPY_DT_I1 : s.x.dtype;
-    rc = cli_write_output(cmd, o.out, "expanded_x.npy", xdt, 2, xshape, s.expanded_x, o.verbose);
-    if (!rc)
-        rc = cli_write_output(cmd, o.out, "expanded_row_idx.npy", NPY_DT_I4, 1, lshape, s.expanded_row_idx,
-                              o.verbose);
-    if (!rc)
-        rc = cli_write_output(cmd, o.out, "expanded_expert_idx.npy", NPY_DT_I4, 1, lshape, s.expanded_expert_idx,
-                              o.verbose);
+    const cli_out_file files[] = {
+        {"expanded_x.npy", quant ? NPY_DT_I1 : s.in[R_X].dtype, 2, {(int64_t)A, H}, s.out[R_EXPANDED_X]},
+        {"expanded_row_idx.npy", NPY_DT_I4, 1, {(int64_t)L}, s.out[R_EXPANDED_ROW_IDX]},
+        {"expanded_expert_idx.npy", NPY_DT_I4, 1, {(int64_t)L}, s.out[R_EXPANDED_EXPERT_IDX]}};
+    rc = cli_write_outputs(cmd, o.out, files, 3, o.verbose);
 done:
-    routing_state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 

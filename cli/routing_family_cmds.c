@@ -102,42 +102,16 @@ static const cli_opt CET_OPTS[] = {
 #undef V
 #undef F
 
-#define NOPTS(t) (sizeof t / sizeof t[0])
-
-static int parse_family_opts(const char *cmd, int argc, char **argv, const cli_opt *table, size_t n, family_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    return cli_parse_opts(cmd, argc, argv, table, n, o, &o->help, &o->verbose);
-}
-
-/* An integer attribute: absent -> dflt; not an integer -> usage error. */
-static int attr_i64(const char *cmd, const char *opt, const char *s, int64_t dflt, int64_t *out)
-{
-    if (!s) {
-        *out = dflt;
-        return 0;
-    }
-    if (cli_parse_i64(s, out) == 0) return 0;
-    char fmt[96];
-    snprintf(fmt, sizeof fmt, "--%s: '%%s' is not an integer", opt);
-    return cli_usage_error(cmd, fmt, s);
-}
+/* The required options of a command (REQ ...), ended by REQ_OUT: --out must be given and not empty. */
+#define REQ(member, what) CLI_REQUIRED(family_opts, member, what, NULL)
+#define REQ_OUT CLI_REQUIRED(family_opts, out, "--out DIR", "--out is empty"), {0, NULL, NULL}
 
 /* The native API holds these attributes in int32 fields: a value outside int32 would wrap into a valid one,
  * so it is refused here, in the words of the library's own refusal. */
 static int attr_i32(const char *cmd, const char *opt, int64_t v, const char *allowed, int32_t *out)
 {
-    if (v < INT32_MIN || v > INT32_MAX) {
-        fprintf(stderr, "moeroute %s: input refused: --%s must be %s, got %lld\n", cmd, opt, allowed, (long long)v);
-        return EXIT_REFUSED;
-    }
-    *out = (int32_t)v;
-    return 0;
-}
-
-static int require(const char *cmd, const char *value, const char *what)
-{
-    return value ? 0 : cli_usage_error(cmd, "missing %s", what);
+    *out = v < INT32_MIN || v > INT32_MAX ? 0 : (int32_t)v; /* 0: not used, the caller stops */
+    return *out == v ? 0 : cli_refused(cmd, "--%s must be %s, got %lld", opt, allowed, (long long)v);
 }
 
 /* a double as the FLOAT32 [1] tensor would hold it: round to nearest even, overflow to +-inf */
@@ -161,132 +135,53 @@ static int size_product(uint64_t a, uint64_t b, uint64_t c, size_t *out)
     return 0;
 }
 
-static int too_large(const char *cmd, const char *what)
-{
-    fprintf(stderr, "moeroute %s: input refused: %s is larger than this machine can address\n", cmd, what);
-    return EXIT_REFUSED;
-}
-
 /* ---- state, inputs and outputs ------------------------------------------------------------------------------ */
 
-#define MAX_OUTS 5
-
-typedef struct {
-    npy_array x, expert, scale, sorted;
-    float *scale_c; /* C-order copy of a Fortran-order 2-D scale */
-    void *buf[MAX_OUTS];
-    moeroute_context *ctx;
-} family_state;
-
-static void family_state_free(family_state *s)
-{
-    npy_free(&s->x);
-    npy_free(&s->expert);
-    npy_free(&s->scale);
-    npy_free(&s->sorted);
-    free(s->scale_c);
-    for (int i = 0; i < MAX_OUTS; i++) free(s->buf[i]);
-    moeroute_context_destroy(s->ctx);
-}
-
-/* zero-filled output buffer i of `bytes` (at least 1); 0 or EXIT_IO */
-static int alloc_out(const char *cmd, family_state *s, int i, size_t bytes)
-{
-    s->buf[i] = calloc(bytes ? bytes : 1, 1);
-    if (s->buf[i]) return 0;
-    fprintf(stderr, "moeroute %s: out of memory allocating the outputs (%zu bytes)\n", cmd, bytes);
-    return EXIT_IO;
-}
+/* the inputs of a call in cli_state.in */
+enum { IN_X, IN_EXPERT, IN_SCALE, IN_SORTED };
 
 /* The float32 data of a scale file in C order (the library reads the smooth scales contiguously). */
-static const float *scale_data(const char *cmd, family_state *s, int *rc)
+static const float *scale_data(const char *cmd, cli_state *s, int *rc)
 {
-    const npy_array *a = &s->scale;
-    *rc = 0;
-    if (!a->fortran_order || a->ndim != 2) return (const float *)a->data;
-    const int64_t r = a->shape[0], c = a->shape[1];
-    s->scale_c = malloc(a->nbytes ? a->nbytes : 1);
-    if (!s->scale_c) {
-        fprintf(stderr, "moeroute %s: out of memory\n", cmd);
-        *rc = EXIT_IO;
-        return NULL;
-    }
-    const float *f = (const float *)a->data; /* element (i, j) at f[i + r * j] */
-    for (int64_t i = 0; i < r; i++)
-        for (int64_t j = 0; j < c; j++) s->scale_c[i * c + j] = f[i + r * j];
-    return s->scale_c;
+    *rc = cli_to_c_order(cmd, &s->in[IN_SCALE]);
+    return *rc ? NULL : (const float *)s->in[IN_SCALE].data;
 }
 
 /* --scale FILE: float32 with `ndim` dimensions (exit 3 otherwise) */
-static int read_scale(const char *cmd, const char *path, family_state *s, int ndim, const char *what)
+static int read_scale(const char *cmd, const char *path, cli_state *s, int ndim, const char *what)
 {
-    int rc = cli_read_input(cmd, path, &s->scale, "--scale must be float32 ('<f4'): convert with a.astype(np.float32)");
+    npy_array *sc = &s->in[IN_SCALE];
+    int rc = cli_read_input(cmd, path, sc, "--scale must be float32 ('<f4'): convert with a.astype(np.float32)");
     if (rc) return rc;
-    if (s->scale.dtype != NPY_DT_F4) {
+    if (sc->dtype != NPY_DT_F4) {
         fprintf(stderr, "moeroute %s: %s: --scale must be float32 ('<f4'), the file holds '%s' (convert with "
                         "a.astype(np.float32))\n",
-                cmd, path, s->scale.descr);
+                cmd, path, sc->descr);
         return EXIT_IO;
     }
-    if (s->scale.ndim != ndim) {
+    if (sc->ndim != ndim) {
         fprintf(stderr, "moeroute %s: %s: --scale must be %d-D %s, the file holds %d dimension%s\n", cmd, path, ndim,
-                what, s->scale.ndim, s->scale.ndim == 1 ? "" : "s");
+                what, sc->ndim, sc->ndim == 1 ? "" : "s");
         return EXIT_IO;
     }
     return 0;
 }
 
 /* x and expert_idx: read, dtypes and ranks (exit 3), shapes that fit (exit 1) */
-static int read_routing_inputs(const char *cmd, const family_opts *o, family_state *s, int allow_int8,
+static int read_routing_inputs(const char *cmd, const family_opts *o, cli_state *s, int allow_int8,
                                moeroute_dtype *x_dtype)
 {
-    int rc = cli_read_input(cmd, o->x, &s->x,
+    int rc = cli_read_input(cmd, o->x, &s->in[IN_X],
                             allow_int8 ? "--x must be float16 ('<f2'), float32 ('<f4'), int8 ('|i1') or, with "
                                          "--x-bf16, raw bfloat16 bits ('<u2')"
                                        : "--x must be float16 ('<f2'), float32 ('<f4') or, with --x-bf16, raw "
                                          "bfloat16 bits ('<u2')");
     if (!rc)
-        rc = cli_read_input(cmd, o->expert_idx, &s->expert,
+        rc = cli_read_input(cmd, o->expert_idx, &s->in[IN_EXPERT],
                             "--expert-idx must be int32 ('<i4'): convert with a.astype(np.int32)");
-    if (!rc) rc = cli_x_dtype(cmd, o->x, &s->x, o->x_bf16, allow_int8, x_dtype);
-    if (!rc) rc = cli_check_index_array(cmd, "expert-idx", o->expert_idx, &s->expert);
+    if (!rc) rc = cli_x_dtype(cmd, o->x, &s->in[IN_X], o->x_bf16, allow_int8, x_dtype);
+    if (!rc) rc = cli_check_index_array(cmd, "expert-idx", o->expert_idx, &s->in[IN_EXPERT]);
     return rc;
-}
-
-typedef struct {
-    const char *name;
-    npy_dtype dt;
-    int ndim;
-    int64_t shape[3];
-    const void *data; /* NULL: not an output of this call */
-} out_file;
-
-static int write_outputs(const char *cmd, const char *dir, const out_file *files, int n, int verbose)
-{
-    int rc = cli_make_out_dir(cmd, dir);
-    for (int i = 0; !rc && i < n; i++)
-        rc = files[i].data ? cli_write_output(cmd, dir, files[i].name, files[i].dt, files[i].ndim, files[i].shape,
-                                              files[i].data, verbose)
-                           : cli_remove_output(cmd, dir, files[i].name, verbose);
-    return rc;
-}
-
-static int make_context(const char *cmd, const moeroute_options *mopt, family_state *s)
-{
-    moeroute_status st = moeroute_context_create(mopt, &s->ctx);
-    if (st == MOEROUTE_OK) return 0;
-    cli_print_library_error(cmd, st);
-    return EXIT_REFUSED;
-}
-
-static npy_dtype npy_of(moeroute_dtype dt)
-{
-    switch (dt) {
-    case MOEROUTE_DTYPE_FLOAT16: return NPY_DT_F2;
-    case MOEROUTE_DTYPE_BFLOAT16: return NPY_DT_U2;
-    case MOEROUTE_DTYPE_INT8: return NPY_DT_I1;
-    default: return NPY_DT_F4;
-    }
 }
 
 /* ---- init-routing-v2 / init-routing-quant-v2 ------------------------------------------------------------------ */
@@ -385,24 +280,17 @@ static int run_v2_family(int quant, int argc, char **argv)
 {
     const char *cmd = quant ? "init-routing-quant-v2" : "init-routing-v2";
     family_opts o;
-    int rc = quant ? parse_family_opts(cmd, argc, argv, QUANT_V2_OPTS, NOPTS(QUANT_V2_OPTS), &o)
-                   : parse_family_opts(cmd, argc, argv, V2_OPTS, NOPTS(V2_OPTS), &o);
-    if (rc) return rc;
-    if (o.help) {
-        (quant ? usage_quant_v2 : usage_v2)(stdout);
-        return 0;
-    }
-    if ((rc = require(cmd, o.x, "--x FILE")) || (rc = require(cmd, o.expert_idx, "--expert-idx FILE")) ||
-        (rc = require(cmd, o.out, "--out DIR")))
-        return rc;
-    if (!*o.out) return cli_usage_error(cmd, "%s is empty", "--out");
+    static const cli_required req[] = {REQ(x, "--x FILE"), REQ(expert_idx, "--expert-idx FILE"), REQ_OUT};
+    int rc = quant ? CLI_PARSE_COMMAND(cmd, argc, argv, QUANT_V2_OPTS, o, usage_quant_v2, req)
+                   : CLI_PARSE_COMMAND(cmd, argc, argv, V2_OPTS, o, usage_v2, req);
+    if (rc) return rc < 0 ? 0 : rc;
     int64_t active, capacity, E, dpm, flag, qmode;
-    if ((rc = attr_i64(cmd, "active-num", o.active_num, 0, &active)) ||
-        (rc = attr_i64(cmd, "expert-capacity", o.expert_capacity, 0, &capacity)) ||
-        (rc = attr_i64(cmd, "expert-num", o.expert_num, 0, &E)) ||
-        (rc = attr_i64(cmd, "drop-pad-mode", o.drop_pad_mode, 0, &dpm)) ||
-        (rc = attr_i64(cmd, "expert-tokens-count-or-cumsum-flag", o.count_flag, 0, &flag)) ||
-        (rc = attr_i64(cmd, "quant-mode", o.quant_mode, quant ? 0 : -1, &qmode)))
+    if ((rc = cli_int_opt(cmd, "active-num", o.active_num, 0, &active)) ||
+        (rc = cli_int_opt(cmd, "expert-capacity", o.expert_capacity, 0, &capacity)) ||
+        (rc = cli_int_opt(cmd, "expert-num", o.expert_num, 0, &E)) ||
+        (rc = cli_int_opt(cmd, "drop-pad-mode", o.drop_pad_mode, 0, &dpm)) ||
+        (rc = cli_int_opt(cmd, "expert-tokens-count-or-cumsum-flag", o.count_flag, 0, &flag)) ||
+        (rc = cli_int_opt(cmd, "quant-mode", o.quant_mode, quant ? 0 : -1, &qmode)))
         return rc;
     float scale_v = 0.0f, offset_v = 0.0f;
     if (!quant) {
@@ -410,10 +298,10 @@ static int run_v2_family(int quant, int argc, char **argv)
             return cli_usage_error(cmd, "%s: --scale and --offset belong to init-routing-quant-v2",
                                    "init-routing-v2 copies rows");
     } else if (qmode == 0) {
+        static const cli_required req0[] = {REQ(scale, "--scale S (quant-mode 0)"),
+                                            REQ(offset, "--offset O (quant-mode 0)"), {0, NULL, NULL}};
         double d;
-        if ((rc = require(cmd, o.scale, "--scale S (quant-mode 0)")) ||
-            (rc = require(cmd, o.offset, "--offset O (quant-mode 0)")))
-            return rc;
+        if ((rc = cli_check_required(cmd, &o, req0))) return rc;
         if (cli_parse_double(o.scale, &d))
             return cli_usage_error(cmd, "--scale: '%s' is not a number (quant-mode 0 takes the scale value; a smooth "
                                         "scale file goes with --quant-mode 1)",
@@ -427,7 +315,7 @@ static int run_v2_family(int quant, int argc, char **argv)
     moeroute_options mopt;
     if ((rc = cli_exec_options(cmd, o.threads, o.isa, &mopt))) return rc;
 
-    family_state s;
+    cli_state s;
     memset(&s, 0, sizeof s);
     moeroute_dtype x_dtype;
     const int smooth = quant && qmode == 1 && o.scale;
@@ -437,7 +325,7 @@ static int run_v2_family(int quant, int argc, char **argv)
 
     /* refusals (exit 1) */
     int32_t dpm32, flag32;
-    if ((rc = cli_check_routing_shapes(cmd, &s.x, &s.expert, NULL))) goto done;
+    if ((rc = cli_check_routing_shapes(cmd, &s.in[IN_X], &s.in[IN_EXPERT], NULL))) goto done;
     if (quant && qmode != 0 && qmode != 1) {
         fprintf(stderr, "moeroute %s: input refused: --quant-mode must be 0 (static) or 1 (dynamic), got %lld\n", cmd,
                 (long long)qmode);
@@ -447,12 +335,13 @@ static int run_v2_family(int quant, int argc, char **argv)
     if ((rc = attr_i32(cmd, "drop-pad-mode", dpm, "0 or 1", &dpm32)) ||
         (rc = attr_i32(cmd, "expert-tokens-count-or-cumsum-flag", flag, "0, 1 or 2", &flag32)))
         goto done;
-    const int64_t N = s.x.shape[0], H = s.x.shape[1], K = s.expert.shape[1];
-    const int64_t L = (int64_t)s.expert.count;
-    if (smooth && (s.scale.shape[1] != H || (s.scale.shape[0] != 1 && s.scale.shape[0] != E))) {
+    const int64_t N = s.in[IN_X].shape[0], H = s.in[IN_X].shape[1], K = s.in[IN_EXPERT].shape[1];
+    const int64_t L = (int64_t)s.in[IN_EXPERT].count;
+    const int64_t *ss = s.in[IN_SCALE].shape; /* smooth scales */
+    if (smooth && (ss[1] != H || (ss[0] != 1 && ss[0] != E))) {
         fprintf(stderr, "moeroute %s: input refused: scale has shape [%lld, %lld]; the smooth scales must be [1, H] "
                         "or [expert-num, H] = [1 or %lld, %lld]\n",
-                cmd, (long long)s.scale.shape[0], (long long)s.scale.shape[1], (long long)E, (long long)H);
+                cmd, (long long)ss[0], (long long)ss[1], (long long)E, (long long)H);
         rc = EXIT_REFUSED;
         goto done;
     }
@@ -464,7 +353,8 @@ static int run_v2_family(int quant, int argc, char **argv)
     if (drop) {
         if (capacity >= 1 && capacity <= N && E >= 1) {
             if (E > INT64_MAX / capacity) {
-                rc = too_large(cmd, "expanded_x [expert-num, expert-capacity, H]");
+                rc = cli_refused(cmd, "%s is larger than this machine can address",
+                                 "expanded_x [expert-num, expert-capacity, H]");
                 goto done;
             }
             rows = E * capacity;
@@ -476,26 +366,27 @@ static int run_v2_family(int quant, int argc, char **argv)
     const int need_before = drop && o.before_capacity_flag && rows > 0;
     const int need_dyn = quant && qmode == 1;
     size_t xbytes, ebytes = 0, dbytes = 0;
-    if (size_product((uint64_t)rows, (uint64_t)H, quant ? 1 : s.x.itemsize, &xbytes)) {
-        rc = too_large(cmd, "expanded_x");
+    if (size_product((uint64_t)rows, (uint64_t)H, quant ? 1 : s.in[IN_X].itemsize, &xbytes)) {
+        rc = cli_refused(cmd, "expanded_x is larger than this machine can address");
         goto done;
     }
     if ((need_count || need_before) && size_product((uint64_t)E, sizeof(int32_t), 1, &ebytes)) {
-        rc = too_large(cmd, "an expert-tokens output [expert-num]");
+        rc = cli_refused(cmd, "an expert-tokens output [expert-num] is larger than this machine can address");
         goto done;
     }
     if (need_dyn && size_product((uint64_t)rows, sizeof(float), 1, &dbytes)) {
-        rc = too_large(cmd, "dynamic_quant_scale");
+        rc = cli_refused(cmd, "dynamic_quant_scale is larger than this machine can address");
         goto done;
     }
     const float *scale_p = NULL;
     if (smooth && !(scale_p = scale_data(cmd, &s, &rc))) goto done;
-    if ((rc = alloc_out(cmd, &s, V2_X, xbytes)) || (rc = alloc_out(cmd, &s, V2_ROW_IDX, (size_t)L * sizeof(int32_t))) ||
-        (need_count && (rc = alloc_out(cmd, &s, V2_COUNT, ebytes))) ||
-        (need_before && (rc = alloc_out(cmd, &s, V2_BEFORE, ebytes))) ||
-        (need_dyn && (rc = alloc_out(cmd, &s, V2_DYN_SCALE, dbytes))))
+    if ((rc = cli_alloc_output(cmd, xbytes, &s.out[V2_X])) ||
+        (rc = cli_alloc_output(cmd, (size_t)L * sizeof(int32_t), &s.out[V2_ROW_IDX])) ||
+        (need_count && (rc = cli_alloc_output(cmd, ebytes, &s.out[V2_COUNT]))) ||
+        (need_before && (rc = cli_alloc_output(cmd, ebytes, &s.out[V2_BEFORE]))) ||
+        (need_dyn && (rc = cli_alloc_output(cmd, dbytes, &s.out[V2_DYN_SCALE]))))
         goto done;
-    if ((rc = make_context(cmd, &mopt, &s))) goto done;
+    if ((rc = cli_library_result(cmd, moeroute_context_create(&mopt, &s.ctx)))) goto done;
 
     moeroute_init_routing_v2_args a;
     memset(&a, 0, sizeof a);
@@ -511,22 +402,22 @@ static int run_v2_family(int quant, int argc, char **argv)
     a.before_capacity_flag = o.before_capacity_flag;
     a.quant_mode = quant ? (int32_t)qmode : -1;
     a.x_dtype = x_dtype;
-    a.x = s.x.data;
-    cli_strides_2d(&s.x, &a.x_row_stride, &a.x_col_stride);
-    a.expert_idx = (const int32_t *)s.expert.data;
-    cli_strides_2d(&s.expert, &a.expert_row_stride, &a.expert_col_stride);
+    a.x = s.in[IN_X].data;
+    cli_strides_2d(&s.in[IN_X], &a.x_row_stride, &a.x_col_stride);
+    a.expert_idx = (const int32_t *)s.in[IN_EXPERT].data;
+    cli_strides_2d(&s.in[IN_EXPERT], &a.expert_row_stride, &a.expert_col_stride);
     if (quant && qmode == 0) {
         a.scale = &scale_v;
         a.offset = &offset_v;
     } else if (smooth) {
         a.scale = scale_p;
-        a.scale_rows = s.scale.shape[0];
+        a.scale_rows = s.in[IN_SCALE].shape[0];
     }
-    a.expanded_x = s.buf[V2_X];
-    a.expanded_row_idx = (int32_t *)s.buf[V2_ROW_IDX];
-    a.expert_tokens = (int32_t *)s.buf[V2_COUNT];
-    a.expert_tokens_before_capacity = (int32_t *)s.buf[V2_BEFORE];
-    a.dynamic_quant_scale = (float *)s.buf[V2_DYN_SCALE];
+    a.expanded_x = s.out[V2_X];
+    a.expanded_row_idx = (int32_t *)s.out[V2_ROW_IDX];
+    a.expert_tokens = (int32_t *)s.out[V2_COUNT];
+    a.expert_tokens_before_capacity = (int32_t *)s.out[V2_BEFORE];
+    a.dynamic_quant_scale = (float *)s.out[V2_DYN_SCALE];
     moeroute_status st = moeroute_init_routing_v2(s.ctx, &a);
     if (st != MOEROUTE_OK) {
         cli_print_library_error(cmd, st);
@@ -534,18 +425,18 @@ static int run_v2_family(int quant, int argc, char **argv)
         goto done;
     }
 
-    const npy_dtype xdt = quant ? NPY_DT_I1 : npy_of(x_dtype);
-    out_file files[] = {
-        {"expanded_x.npy", xdt, drop ? 3 : 2, {drop ? E : rows, drop ? capacity : H, H}, s.buf[V2_X]},
-        {"expanded_row_idx.npy", NPY_DT_I4, 1, {L, 0, 0}, s.buf[V2_ROW_IDX]},
-        {"expert_tokens_count_or_cumsum.npy", NPY_DT_I4, 1, {E, 0, 0}, s.buf[V2_COUNT]},
-        {"expert_tokens_before_capacity.npy", NPY_DT_I4, 1, {E, 0, 0}, s.buf[V2_BEFORE]},
-        {"dynamic_quant_scale.npy", NPY_DT_F4, 1, {rows, 0, 0}, s.buf[V2_DYN_SCALE]},
+    const npy_dtype xdt = quant ? NPY_DT_I1 : cli_npy_of(x_dtype);
+    cli_out_file files[] = {
+        {"expanded_x.npy", xdt, drop ? 3 : 2, {drop ? E : rows, drop ? capacity : H, H}, s.out[V2_X]},
+        {"expanded_row_idx.npy", NPY_DT_I4, 1, {L, 0, 0}, s.out[V2_ROW_IDX]},
+        {"expert_tokens_count_or_cumsum.npy", NPY_DT_I4, 1, {E, 0, 0}, s.out[V2_COUNT]},
+        {"expert_tokens_before_capacity.npy", NPY_DT_I4, 1, {E, 0, 0}, s.out[V2_BEFORE]},
+        {"dynamic_quant_scale.npy", NPY_DT_F4, 1, {rows, 0, 0}, s.out[V2_DYN_SCALE]},
     };
     /* the two commands share one set of names: init-routing-v2 removes a dynamic_quant_scale.npy too */
-    rc = write_outputs(cmd, o.out, files, 5, o.verbose);
+    rc = cli_write_outputs(cmd, o.out, files, 5, o.verbose);
 done:
-    family_state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 
@@ -628,22 +519,16 @@ static int run_v3(int argc, char **argv)
 {
     const char *cmd = "init-routing-v3";
     family_opts o;
-    int rc = parse_family_opts(cmd, argc, argv, V3_OPTS, NOPTS(V3_OPTS), &o);
-    if (rc) return rc;
-    if (o.help) {
-        usage_v3(stdout);
-        return 0;
-    }
-    if ((rc = require(cmd, o.x, "--x FILE")) || (rc = require(cmd, o.expert_idx, "--expert-idx FILE")) ||
-        (rc = require(cmd, o.expert_num, "--expert-num E")) || (rc = require(cmd, o.out, "--out DIR")))
-        return rc;
-    if (!*o.out) return cli_usage_error(cmd, "%s is empty", "--out");
+    static const cli_required req[] = {REQ(x, "--x FILE"), REQ(expert_idx, "--expert-idx FILE"),
+                                       REQ(expert_num, "--expert-num E"), REQ_OUT};
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, V3_OPTS, o, usage_v3, req);
+    if (rc) return rc < 0 ? 0 : rc;
     int64_t E, type, qmode, rit, active, start = 0, end = 0;
-    if ((rc = attr_i64(cmd, "expert-num", o.expert_num, 0, &E)) ||
-        (rc = attr_i64(cmd, "expert-tokens-num-type", o.tokens_num_type, 1, &type)) ||
-        (rc = attr_i64(cmd, "quant-mode", o.quant_mode, -1, &qmode)) ||
-        (rc = attr_i64(cmd, "row-idx-type", o.row_idx_type, 0, &rit)) ||
-        (rc = attr_i64(cmd, "active-num", o.active_num, -1, &active)))
+    if ((rc = cli_int_opt(cmd, "expert-num", o.expert_num, 0, &E)) ||
+        (rc = cli_int_opt(cmd, "expert-tokens-num-type", o.tokens_num_type, 1, &type)) ||
+        (rc = cli_int_opt(cmd, "quant-mode", o.quant_mode, -1, &qmode)) ||
+        (rc = cli_int_opt(cmd, "row-idx-type", o.row_idx_type, 0, &rit)) ||
+        (rc = cli_int_opt(cmd, "active-num", o.active_num, -1, &active)))
         return rc;
     const int nrange = o.active_expert_range ? parse_range(o.active_expert_range, &start, &end) : 0;
     if (nrange < 0)
@@ -653,7 +538,7 @@ static int run_v3(int argc, char **argv)
     moeroute_options mopt;
     if ((rc = cli_exec_options(cmd, o.threads, o.isa, &mopt))) return rc;
 
-    family_state s;
+    cli_state s;
     memset(&s, 0, sizeof s);
     moeroute_dtype x_dtype;
     /* with a quant-mode outside {-1, 1} the scale is not read: the library refuses the mode */
@@ -665,9 +550,9 @@ static int run_v3(int argc, char **argv)
     if (rc) goto done;
 
     /* refusals (exit 1) */
-    if ((rc = cli_check_routing_shapes(cmd, &s.x, &s.expert, NULL))) goto done;
-    const int64_t N = s.x.shape[0], H = s.x.shape[1], K = s.expert.shape[1];
-    const int64_t L = (int64_t)s.expert.count;
+    if ((rc = cli_check_routing_shapes(cmd, &s.in[IN_X], &s.in[IN_EXPERT], NULL))) goto done;
+    const int64_t N = s.in[IN_X].shape[0], H = s.in[IN_X].shape[1], K = s.in[IN_EXPERT].shape[1];
+    const int64_t L = (int64_t)s.in[IN_EXPERT].count;
     if (active != -1 && active != L) {
         fprintf(stderr, "moeroute %s: input refused: --active-num must be -1 or N*K = %lld, got %lld\n", cmd,
                 (long long)L, (long long)active);
@@ -690,17 +575,17 @@ static int run_v3(int argc, char **argv)
     const int64_t lo = nrange ? start : 0, hi = nrange ? end : E;
     const int range_ok = E >= 1 && E <= INT32_MAX && lo >= 0 && lo < hi && hi <= E;
     if (have_scale && range_ok) {
-        const int bad = qmode == -1 ? s.scale.shape[0] != N : (s.scale.shape[0] != hi - lo || s.scale.shape[1] != H);
+        const int64_t *ss = s.in[IN_SCALE].shape;
+        const int bad = qmode == -1 ? ss[0] != N : (ss[0] != hi - lo || ss[1] != H);
         if (bad) {
             if (qmode == -1)
                 fprintf(stderr, "moeroute %s: input refused: scale has %lld entries; with --quant-mode -1 it holds one "
                                 "per token, [N] = [%lld]\n",
-                        cmd, (long long)s.scale.shape[0], (long long)N);
+                        cmd, (long long)ss[0], (long long)N);
             else
                 fprintf(stderr, "moeroute %s: input refused: scale has shape [%lld, %lld]; the smooth scales must be "
                                 "[END - START, H] = [%lld, %lld]\n",
-                        cmd, (long long)s.scale.shape[0], (long long)s.scale.shape[1], (long long)(hi - lo),
-                        (long long)H);
+                        cmd, (long long)ss[0], (long long)ss[1], (long long)(hi - lo), (long long)H);
             rc = EXIT_REFUSED;
             goto done;
         }
@@ -711,18 +596,19 @@ static int run_v3(int argc, char **argv)
     const int64_t ntok = !range_ok ? 0 : type == 1 ? hi - lo : type == 2 ? 2 * E : 0;
     const int need_scale = quant || have_scale;
     size_t xbytes;
-    if (size_product((uint64_t)L, (uint64_t)H, quant ? 1 : s.x.itemsize, &xbytes)) {
-        rc = too_large(cmd, "expanded_x");
+    if (size_product((uint64_t)L, (uint64_t)H, quant ? 1 : s.in[IN_X].itemsize, &xbytes)) {
+        rc = cli_refused(cmd, "expanded_x is larger than this machine can address");
         goto done;
     }
     const float *scale_p = NULL;
     if (have_scale && !(scale_p = scale_data(cmd, &s, &rc))) goto done;
     /* ntok <= 2 * INT32_MAX: these products fit */
-    if ((rc = alloc_out(cmd, &s, V3_X, xbytes)) || (rc = alloc_out(cmd, &s, V3_ROW_IDX, (size_t)L * sizeof(int32_t))) ||
-        (rc = alloc_out(cmd, &s, V3_TOKENS, (size_t)ntok * sizeof(int64_t))) ||
-        (need_scale && (rc = alloc_out(cmd, &s, V3_SCALE, (size_t)L * sizeof(float)))))
+    if ((rc = cli_alloc_output(cmd, xbytes, &s.out[V3_X])) ||
+        (rc = cli_alloc_output(cmd, (size_t)L * sizeof(int32_t), &s.out[V3_ROW_IDX])) ||
+        (rc = cli_alloc_output(cmd, (size_t)ntok * sizeof(int64_t), &s.out[V3_TOKENS])) ||
+        (need_scale && (rc = cli_alloc_output(cmd, (size_t)L * sizeof(float), &s.out[V3_SCALE]))))
         goto done;
-    if ((rc = make_context(cmd, &mopt, &s))) goto done;
+    if ((rc = cli_library_result(cmd, moeroute_context_create(&mopt, &s.ctx)))) goto done;
 
     moeroute_init_routing_v3_args a;
     memset(&a, 0, sizeof a);
@@ -737,15 +623,15 @@ static int run_v3(int argc, char **argv)
     a.quant_mode = qmode32;
     a.row_idx_type = rit32;
     a.x_dtype = x_dtype;
-    a.x = s.x.data;
-    cli_strides_2d(&s.x, &a.x_row_stride, &a.x_col_stride);
-    a.expert_idx = (const int32_t *)s.expert.data;
-    cli_strides_2d(&s.expert, &a.expert_row_stride, &a.expert_col_stride);
+    a.x = s.in[IN_X].data;
+    cli_strides_2d(&s.in[IN_X], &a.x_row_stride, &a.x_col_stride);
+    a.expert_idx = (const int32_t *)s.in[IN_EXPERT].data;
+    cli_strides_2d(&s.in[IN_EXPERT], &a.expert_row_stride, &a.expert_col_stride);
     a.scale = scale_p;
-    a.expanded_x = s.buf[V3_X];
-    a.expanded_row_idx = (int32_t *)s.buf[V3_ROW_IDX];
-    a.expert_tokens = (int64_t *)s.buf[V3_TOKENS];
-    a.expanded_scale = (float *)s.buf[V3_SCALE];
+    a.expanded_x = s.out[V3_X];
+    a.expanded_row_idx = (int32_t *)s.out[V3_ROW_IDX];
+    a.expert_tokens = (int64_t *)s.out[V3_TOKENS];
+    a.expanded_scale = (float *)s.out[V3_SCALE];
     moeroute_status st = moeroute_init_routing_v3(s.ctx, &a);
     if (st != MOEROUTE_OK) {
         cli_print_library_error(cmd, st);
@@ -753,16 +639,16 @@ static int run_v3(int argc, char **argv)
         goto done;
     }
 
-    unsigned char *tok = (unsigned char *)s.buf[V3_TOKENS];
-    out_file files[] = {
-        {"expanded_x.npy", quant ? NPY_DT_I1 : npy_of(x_dtype), 2, {L, H, 0}, s.buf[V3_X]},
-        {"expanded_row_idx.npy", NPY_DT_I4, 1, {L, 0, 0}, s.buf[V3_ROW_IDX]},
+    unsigned char *tok = (unsigned char *)s.out[V3_TOKENS];
+    cli_out_file files[] = {
+        {"expanded_x.npy", quant ? NPY_DT_I1 : cli_npy_of(x_dtype), 2, {L, H, 0}, s.out[V3_X]},
+        {"expanded_row_idx.npy", NPY_DT_I4, 1, {L, 0, 0}, s.out[V3_ROW_IDX]},
         {"expert_tokens_count_or_cumsum.npy", NPY_DT_I8, type == 1 ? 1 : 2, {type == 1 ? hi - lo : E, 2, 0}, tok},
-        {"expanded_scale.npy", NPY_DT_F4, 1, {L, 0, 0}, s.buf[V3_SCALE]},
+        {"expanded_scale.npy", NPY_DT_F4, 1, {L, 0, 0}, s.out[V3_SCALE]},
     };
-    rc = write_outputs(cmd, o.out, files, 4, o.verbose);
+    rc = cli_write_outputs(cmd, o.out, files, 4, o.verbose);
 done:
-    family_state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 
@@ -800,60 +686,54 @@ static int run_cet(int argc, char **argv)
 {
     const char *cmd = "compute-expert-tokens";
     family_opts o;
-    int rc = parse_family_opts(cmd, argc, argv, CET_OPTS, NOPTS(CET_OPTS), &o);
-    if (rc) return rc;
-    if (o.help) {
-        usage_cet(stdout);
-        return 0;
-    }
-    if ((rc = require(cmd, o.sorted_experts, "--sorted-experts FILE")) ||
-        (rc = require(cmd, o.num_experts, "--num-experts E")) || (rc = require(cmd, o.out, "--out DIR")))
-        return rc;
-    if (!*o.out) return cli_usage_error(cmd, "%s is empty", "--out");
+    static const cli_required req[] = {REQ(sorted_experts, "--sorted-experts FILE"),
+                                       REQ(num_experts, "--num-experts E"), REQ_OUT};
+    int rc = CLI_PARSE_COMMAND(cmd, argc, argv, CET_OPTS, o, usage_cet, req);
+    if (rc) return rc < 0 ? 0 : rc;
     int64_t E;
-    if ((rc = attr_i64(cmd, "num-experts", o.num_experts, 0, &E))) return rc;
+    if ((rc = cli_int_opt(cmd, "num-experts", o.num_experts, 0, &E))) return rc;
     moeroute_options mopt;
     if ((rc = cli_exec_options(cmd, o.threads, o.isa, &mopt))) return rc;
 
-    family_state s;
+    cli_state s;
     memset(&s, 0, sizeof s);
-    rc = cli_read_input(cmd, o.sorted_experts, &s.sorted,
+    rc = cli_read_input(cmd, o.sorted_experts, &s.in[IN_SORTED],
                         "--sorted-experts must be int32 ('<i4'): convert with a.astype(np.int32)");
     if (rc) goto done;
-    if (s.sorted.ndim != 1) {
+    if (s.in[IN_SORTED].ndim != 1) {
         fprintf(stderr, "moeroute %s: %s: --sorted-experts must be 1-D [L], the file holds %d dimension%s\n", cmd,
-                o.sorted_experts, s.sorted.ndim, s.sorted.ndim == 1 ? "" : "s");
+                o.sorted_experts, s.in[IN_SORTED].ndim, s.in[IN_SORTED].ndim == 1 ? "" : "s");
         rc = EXIT_IO;
         goto done;
     }
-    if (s.sorted.dtype != NPY_DT_I4) {
+    if (s.in[IN_SORTED].dtype != NPY_DT_I4) {
         fprintf(stderr, "moeroute %s: %s: --sorted-experts must be int32 ('<i4'), the file holds '%s' (convert with "
                         "a.astype(np.int32))\n",
-                cmd, o.sorted_experts, s.sorted.descr);
+                cmd, o.sorted_experts, s.in[IN_SORTED].descr);
         rc = EXIT_IO;
         goto done;
     }
     /* an out-of-range num-experts is the library's to refuse; nothing is allocated for it */
     const int valid = E >= 1 && E <= INT32_MAX;
-    if ((rc = alloc_out(cmd, &s, 0, valid ? (size_t)E * sizeof(int32_t) : 0))) goto done;
-    if ((rc = make_context(cmd, &mopt, &s))) goto done;
+    if ((rc = cli_alloc_output(cmd, valid ? (size_t)E * sizeof(int32_t) : 0, &s.out[0]))) goto done;
+    if ((rc = cli_library_result(cmd, moeroute_context_create(&mopt, &s.ctx)))) goto done;
     moeroute_compute_expert_tokens_args a;
     memset(&a, 0, sizeof a);
     a.struct_size = sizeof a;
-    a.length = (int64_t)s.sorted.count;
+    a.length = (int64_t)s.in[IN_SORTED].count;
     a.num_experts = E;
-    a.sorted_experts = (const int32_t *)s.sorted.data;
-    a.out = (int32_t *)s.buf[0];
+    a.sorted_experts = (const int32_t *)s.in[IN_SORTED].data;
+    a.out = (int32_t *)s.out[0];
     moeroute_status st = moeroute_compute_expert_tokens(s.ctx, &a);
     if (st != MOEROUTE_OK) {
         cli_print_library_error(cmd, st);
         rc = EXIT_REFUSED;
         goto done;
     }
-    const out_file file = {"expert_tokens.npy", NPY_DT_I4, 1, {E, 0, 0}, s.buf[0]};
-    rc = write_outputs(cmd, o.out, &file, 1, o.verbose);
+    const cli_out_file file = {"expert_tokens.npy", NPY_DT_I4, 1, {E, 0, 0}, s.out[0]};
+    rc = cli_write_outputs(cmd, o.out, &file, 1, o.verbose);
 done:
-    family_state_free(&s);
+    cli_state_free(&s);
     return rc;
 }
 

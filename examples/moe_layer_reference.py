@@ -201,9 +201,11 @@ def weights_f64(w, path):
     return w13.transpose(0, 2, 1), w2.transpose(0, 2, 1)
 
 
-def check_layer(x_bits, w, cfg, lib, path="dequant-swiglu-quant"):
+def check_layer(x_bits, w, cfg, lib, path="dequant-swiglu-quant", expert_parallel=False):
     """Check the library's layer outputs `lib` (moeroute.layer.run_layer) against float64. Returns
-    (stage checks, layer checks, info dict)."""
+    (stage checks, layer checks, info dict). expert_parallel: `lib` is moeroute.layer.run_layer_ep's (logits,
+    topk ids and weights, y); the stage checks cover the router and the gating only, and W8A8 rows are on
+    dispatch's int8 grid (DynamicQuant's recipe) instead of MoeInitRoutingV3's."""
     N, H = x_bits.shape
     E, K, I = cfg.experts, cfg.top_k, cfg.inter
     x = bf16(x_bits)
@@ -238,23 +240,26 @@ def check_layer(x_bits, w, cfg, lib, path="dequant-swiglu-quant"):
     stages.append(Check("gating weights", np.abs(lib_w - w_st), wb_st))
     w_ref, e_w = gating_weights(logits, e_logit, lib_ids, cfg)
 
-    # routing: exact
     src, row_idx, counts = route(lib_ids, E)
     rows_e = np.sort(lib_ids.reshape(-1), kind="stable")
-    stages.append(Exact("routing row index", lib["expanded_row_idx"], row_idx))
-    stages.append(Exact("routing counts", lib["counts"], counts))
-    if q_mode:
-        q, sc = quant_rows_v3(x.astype(np.float32)[src])
-        stages.append(Exact("routing int8 rows", lib["expanded_x"], q))
-        stages.append(Exact("routing row scales", lib["expanded_scale"].view(np.uint32), sc.view(np.uint32)))
-        X_lib = lib["expanded_x"].astype(np.float64) * lib["expanded_scale"].astype(np.float64)[:, None]
-        X_ref = x[src]
-        e_X = np.broadcast_to(0.5 * (np.abs(X_ref).max(axis=1) / 127.0)[:, None] * (1 + 2.0 ** -20),
-                              X_ref.shape)  # rounding to the int8 grid: half a step
-    else:
-        stages.append(Exact("routing rows", lib["expanded_x"], x_bits[src]))
-        X_lib = X_ref = x[src]
-        e_X = 0.0
+    X_ref = x[src]
+    e_X = 0.0
+    if q_mode:  # rounding to the int8 grid: half a step. Dispatch (q = rint(f32(v * f32(127 / m))), scale
+        # f32(1 / f)) adds the rounding of v * f (127 u32 steps) and of f * scale (u32 of m): < 2^-15 of m / 127
+        step = np.abs(X_ref).max(axis=1) / 127.0
+        e_X = np.broadcast_to((((0.5 + 2.0 ** -15) if expert_parallel else 0.5 * (1 + 2.0 ** -20)) *
+                               step)[:, None], X_ref.shape)
+    if not expert_parallel:  # routing: exact (expert parallel: dispatch routes, checked by the layer output)
+        stages.append(Exact("routing row index", lib["expanded_row_idx"], row_idx))
+        stages.append(Exact("routing counts", lib["counts"], counts))
+        if q_mode:
+            q, sc = quant_rows_v3(x.astype(np.float32)[src])
+            stages.append(Exact("routing int8 rows", lib["expanded_x"], q))
+            stages.append(Exact("routing row scales", lib["expanded_scale"].view(np.uint32), sc.view(np.uint32)))
+            X_lib = lib["expanded_x"].astype(np.float64) * lib["expanded_scale"].astype(np.float64)[:, None]
+        else:
+            stages.append(Exact("routing rows", lib["expanded_x"], x_bits[src]))
+            X_lib = X_ref
 
     # gmm1 -> act -> gmm2: `stage(inp, e_in)` gives (reference, bound) of that stage for inputs inp with
     # error bounds e_in; staged runs take the library's inputs (e_in 0), the layer run the reference's.
@@ -302,44 +307,45 @@ def check_layer(x_bits, w, cfg, lib, path="dequant-swiglu-quant"):
         rnd = 1.01 * (K + 1) * U32 * (terms + bnd)
         return r, bnd + rnd + U16 * (np.abs(r) + bnd + rnd) + ETA16
 
-    # stage by stage, on the library's own inputs
-    if q_mode and path == "dequant-swiglu-quant":
-        lq = lib["expanded_x"].astype(np.int64)
-        acc = np.zeros((N * K, 2 * I), np.int64)
-        for e in np.unique(rows_e):
-            m = rows_e == e
-            acc[m] = lq[m] @ w.w13_q[e].astype(np.int64).T
-        stages.append(Exact("gmm1 int32", lib["h1"], acc))
-        h1_lib = (lib["h1"].astype(np.float64) * w.w13_scale.astype(np.float64)[rows_e] *
-                  lib["expanded_scale"].astype(np.float64)[:, None])
-    else:
-        r1, b1 = gmm1(X_lib, 0.0)
-        h1_lib = bf16(lib["h1"])
-        stages.append(Check("gmm1", np.abs(h1_lib - r1), b1))
-    if q_mode:
-        if path == "gmm-bf16":
-            a, b = h1_lib[:, :I], h1_lib[:, I:]
-            r2 = silu(a) * b
-            h2 = bf16(lib["h2"])
-            b2 = _swiglu_bound(a, b, 0.0, 0.0, r2)
-            stages.append(Check("act swiglu", np.abs(h2 - r2), b2 + U16 * (np.abs(r2) + b2) + ETA16))
-            stages.append(Exact("act dynamic quant", lib["q"], dynamic_quant_int8(h2.astype(np.float32))))
-        else:
-            # the fp32 dequant steps of DequantSwigluQuant (3 roundings), half a step of its own scale
-            r2, b2 = act(h1_lib, 3 * U32 * np.abs(h1_lib), lib["q_scale"].astype(np.float64)[:, None])
-            q2 = lib["q"].astype(np.float64) * lib["q_scale"].astype(np.float64)[:, None]
-            stages.append(Check("act dequant-swiglu-quant", np.abs(q2 - r2), b2))
-        h2_lib = lib["q"].astype(np.float64) * lib["q_scale"].astype(np.float64)[:, None]
-    else:
-        r2, b2 = act(h1_lib, 0.0)
-        h2_lib = bf16(lib["h2"])
-        stages.append(Check("act swiglu", np.abs(h2_lib - r2), b2))
-    r3, b3 = gmm2(h2_lib, 0.0)
-    h3_lib = bf16(lib["h3"])
-    stages.append(Check("gmm2", np.abs(h3_lib - r3), b3))
-    r4, b4 = combine(h3_lib, 0.0, lib_w, 0.0)
     y_lib = bf16(lib["y"])
-    stages.append(Check("combine", np.abs(y_lib - r4), b4))
+    # stage by stage, on the library's own inputs (expert parallel: the MLP runs on the ranks, not checked here)
+    if not expert_parallel:
+        if q_mode and path == "dequant-swiglu-quant":
+            lq = lib["expanded_x"].astype(np.int64)
+            acc = np.zeros((N * K, 2 * I), np.int64)
+            for e in np.unique(rows_e):
+                m = rows_e == e
+                acc[m] = lq[m] @ w.w13_q[e].astype(np.int64).T
+            stages.append(Exact("gmm1 int32", lib["h1"], acc))
+            h1_lib = (lib["h1"].astype(np.float64) * w.w13_scale.astype(np.float64)[rows_e] *
+                      lib["expanded_scale"].astype(np.float64)[:, None])
+        else:
+            r1, b1 = gmm1(X_lib, 0.0)
+            h1_lib = bf16(lib["h1"])
+            stages.append(Check("gmm1", np.abs(h1_lib - r1), b1))
+        if q_mode:
+            if path == "gmm-bf16":
+                a, b = h1_lib[:, :I], h1_lib[:, I:]
+                r2 = silu(a) * b
+                h2 = bf16(lib["h2"])
+                b2 = _swiglu_bound(a, b, 0.0, 0.0, r2)
+                stages.append(Check("act swiglu", np.abs(h2 - r2), b2 + U16 * (np.abs(r2) + b2) + ETA16))
+                stages.append(Exact("act dynamic quant", lib["q"], dynamic_quant_int8(h2.astype(np.float32))))
+            else:
+                # the fp32 dequant steps of DequantSwigluQuant (3 roundings), half a step of its own scale
+                r2, b2 = act(h1_lib, 3 * U32 * np.abs(h1_lib), lib["q_scale"].astype(np.float64)[:, None])
+                q2 = lib["q"].astype(np.float64) * lib["q_scale"].astype(np.float64)[:, None]
+                stages.append(Check("act dequant-swiglu-quant", np.abs(q2 - r2), b2))
+            h2_lib = lib["q"].astype(np.float64) * lib["q_scale"].astype(np.float64)[:, None]
+        else:
+            r2, b2 = act(h1_lib, 0.0)
+            h2_lib = bf16(lib["h2"])
+            stages.append(Check("act swiglu", np.abs(h2_lib - r2), b2))
+        r3, b3 = gmm2(h2_lib, 0.0)
+        h3_lib = bf16(lib["h3"])
+        stages.append(Check("gmm2", np.abs(h3_lib - r3), b3))
+        r4, b4 = combine(h3_lib, 0.0, lib_w, 0.0)
+        stages.append(Check("combine", np.abs(y_lib - r4), b4))
 
     # the layer: float64 all the way (library's ids where the selection is a near tie), errors carried
     h1, e1 = gmm1(X_ref, e_X)

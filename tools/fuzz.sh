@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 secs="${1:-60}"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOEROUTE_FUZZ=ON \
   -DMOEROUTE_SANITIZE=ON -DMOEROUTE_BUILD_TESTS=OFF -DMOEROUTE_BUILD_EXAMPLES=OFF -DMOEROUTE_BUILD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j "$(nproc)" --target fuzz_native fuzz_aclnn fuzz_routing_family fuzz_re_routing fuzz_gating
-for f in native aclnn routing_family re_routing gating; do
+cmake --build build-fuzz -j "$(nproc)" --target fuzz_native fuzz_aclnn fuzz_routing_family fuzz_re_routing fuzz_gating fuzz_combine fuzz_mlp
+for f in native aclnn routing_family re_routing gating combine mlp; do
   scratch=$(mktemp -d)
   echo "== fuzz_$f for ${secs}s =="
   if ! build-fuzz/tests/fuzz/fuzz_$f -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \

@@ -244,7 +244,7 @@ MOEROUTE_API moeroute_status moeroute_compute_expert_tokens(moeroute_context *ct
 typedef struct moeroute_token_permute_args {
     size_t struct_size;
     int64_t num_tokens;          /* T >= 0                                                               */
-    int64_t k;                   /* copies per token >= 1                                                */
+    int64_t k;                   /* copies per token >= 0 (0: nothing to route)                          */
     int64_t hidden;              /* H >= 0: elements per token row                                       */
     int64_t num_out_tokens;      /* 0: all T*k rows; > 0: that many (at most T*k); < 0: T*k + value      */
     moeroute_dtype tokens_dtype; /* FLOAT16, BFLOAT16, FLOAT32 or INT8 (bit copies)                      */

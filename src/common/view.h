@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "moeroute.h"
 
@@ -41,6 +42,19 @@ int mr_view_dims_collapse(const mr_view *v, uint32_t first, uint32_t last, int64
 
 /* Dims [first, last) of v merged into one (mr_view_dims_collapse must hold): v's rank drops by last - first - 1. */
 void mr_view_merge_dims(mr_view *v, uint32_t first, uint32_t last);
+
+/* The integer at p (an int32 or, for esize 8, an int64 element of an index or count view), as int64. */
+static inline int64_t mr_view_int_at(const char *p, uint32_t esize)
+{
+    if (esize == 8) {
+        int64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 
 /* A contiguous view over data. */
 mr_view mr_view_contiguous(const void *data, size_t esize, uint32_t ndim, const int64_t *dims);

@@ -297,7 +297,6 @@ moeroute_status moeroute_token_permute(moeroute_context *ctx, const moeroute_tok
                        .x_int8 = a->tokens_dtype == MOEROUTE_DTYPE_INT8, .transform = MR_ROW_COPY};
     if (d.x_int8) d.xtype = MR_X_F16;
     else if ((st = mr_native_xtype(api, a->tokens_dtype, &d.xtype)) != MOEROUTE_OK) return st;
-    if (a->k < 1) return MR_SHAPE_FAIL("%s: k must be >= 1, got %lld", api, (long long)a->k);
     int64_t n = a->num_out_tokens <= 0 ? (a->num_out_tokens < -L ? 0 : a->num_out_tokens + L) : a->num_out_tokens;
     d.active = n > L ? L : n;
     mr_view v[MR_RV_COUNT];

@@ -119,25 +119,12 @@ void mr_mlp_rows_run(mr_pool *pool, int64_t rows, int64_t work_per_row, const mr
     mr_pool_parallelize(ntasks == 1 ? NULL : pool, mr_mlp_task, &j, ntasks);
 }
 
-static int64_t mr_mlp_index_at(const mr_view *gi, int64_t g)
-{
-    const char *at = gi->data + g * gi->strides[0] * (int64_t)gi->esize;
-    if (gi->esize == 8) {
-        int64_t v;
-        memcpy(&v, at, 8);
-        return v;
-    }
-    int32_t v;
-    memcpy(&v, at, 4);
-    return v;
-}
-
 moeroute_status mr_mlp_group_ends(const mr_view *gi, int64_t groups, int counts, int64_t rows, int exact_total,
                                   int64_t *ends, const char *name, const char *api)
 {
     int64_t prev = 0;
     for (int64_t g = 0; g < groups; g++) {
-        const int64_t v = mr_mlp_index_at(gi, g);
+        const int64_t v = mr_view_int_at(gi->data + g * gi->strides[0] * (int64_t)gi->esize, gi->esize);
         if (v < 0)
             return mr_fail(MOEROUTE_ERR_INVALID_VALUE, "%s: %s[%lld] = %lld is negative", api, name, (long long)g,
                            (long long)v);

@@ -65,15 +65,7 @@ moeroute_status mr_re_routing_plan_init(mr_re_routing_plan *p, int64_t a, int64_
 
 static int64_t mr_rr_count(const mr_view *c, int64_t r, int64_t e)
 {
-    const char *at = mr_view_at2(c, r, e);
-    if (c->esize == 8) {
-        int64_t v;
-        memcpy(&v, at, 8);
-        return v;
-    }
-    int32_t v;
-    memcpy(&v, at, 4);
-    return v;
+    return mr_view_int_at(mr_view_at2(c, r, e), c->esize);
 }
 
 /* Decision 13: every count >= 0 and their sum == A, before any output is written. */

@@ -131,6 +131,65 @@ typedef struct fz_case {
     int nb;
 } fz_case;
 
+/* An input view of `rank` dims with fuzzed strides (the last dim sometimes reversed or stepped, the other dims
+ * sometimes padded or reversed, a size-1 dim any stride), filled with fuzzed bytes (bools 0/1); the storage is
+ * exactly the span the view reaches (plus 1 byte), so ASan sees any access outside it. */
+static inline aclTensor *fz_view_input(fz_reader *r, fz_case *c, aclDataType dt, int rank, const int64_t *dims)
+{
+    fz_buf *b = &c->b[c->nb++];
+    const size_t es = aclDataTypeSize(dt);
+    int64_t st[FZ_MAX_RANK] = {0}, acc = 1;
+    for (int i = rank; i-- > 0;) {
+        const int64_t pick = (int64_t)fz_below(r, 6);
+        st[i] = pick == 0 ? -acc : pick == 1 ? acc + (int64_t)fz_below(r, 3) : pick == 2 && i == rank - 1 ? 2 : acc;
+        if (pick == 3 && dims[i] == 1) st[i] = (int64_t)fz_below(r, 5); /* a size-1 dim: any stride */
+        acc = (st[i] < 0 ? -st[i] : st[i]) * (dims[i] > 0 ? dims[i] : 1) + 1;
+    }
+    int64_t lo = 0, hi = 0;
+    const int any = fz_view_span((uint64_t)rank, dims, st, &lo, &hi);
+    b->off = any ? -lo + (int64_t)fz_below(r, 2) : 0;
+    const int64_t slen = any ? b->off + hi + 1 : 0;
+    b->bytes = (size_t)slen * es + 1;
+    b->p = malloc(b->bytes);
+    for (size_t i = 0; i < b->bytes; i++) b->p[i] = (uint8_t)fz_bits(r, 1);
+    if (dt == ACL_BOOL)
+        for (size_t i = 0; i < b->bytes; i++) b->p[i] &= 1;
+    const int64_t sd = slen;
+    memcpy(b->st, st, sizeof(int64_t) * (size_t)rank);
+    b->t = aclCreateTensor(dims, (uint64_t)rank, dt, st, b->off, ACL_FORMAT_ND, &sd, 1, b->p);
+    return b->t;
+}
+
+/* Every int32 / int64 element of buffer i (the whole storage) set to a value in [lo, lo + range) from the
+ * reader: index inputs that mostly point somewhere. */
+static inline void fz_fill_ids(fz_reader *r, fz_case *c, int i, aclDataType dt, int64_t lo, uint64_t range)
+{
+    fz_buf *b = &c->b[i];
+    const size_t es = aclDataTypeSize(dt), n = (b->bytes - 1) / es;
+    for (size_t j = 0; j < n; j++) {
+        const int64_t v = lo + (int64_t)fz_below(r, range ? range : 1);
+        if (es == 8) memcpy(b->p + j * 8, &v, 8);
+        else {
+            const int32_t w = (int32_t)v;
+            memcpy(b->p + j * 4, &w, 4);
+        }
+    }
+}
+
+/* A contiguous output filled with `sent`. */
+static inline aclTensor *fz_view_output(fz_case *c, aclDataType dt, int rank, const int64_t *dims, uint8_t sent)
+{
+    fz_buf *b = &c->b[c->nb++];
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) n *= dims[i] > 0 ? dims[i] : 0;
+    b->bytes = (size_t)n * aclDataTypeSize(dt) + 1;
+    b->p = malloc(b->bytes);
+    memset(b->p, sent, b->bytes);
+    b->off = 0;
+    b->t = aclCreateTensor(dims, (uint64_t)rank, dt, NULL, 0, ACL_FORMAT_ND, dims, (uint64_t)rank, b->p);
+    return b->t;
+}
+
 /* A malloc'd copy of every buffer of c (fz_free frees them). */
 static inline void fz_snapshot(const fz_case *c, uint8_t **copies)
 {

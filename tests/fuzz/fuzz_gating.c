@@ -16,48 +16,6 @@
 
 #define SENT 0xA7
 
-/* An input view of `rank` dims with fuzzed strides (the last dim sometimes reversed or stepped, the row dims
- * sometimes padded or reversed), filled with fuzzed bytes; storage = exactly the span the view reaches. */
-static aclTensor *fz_input(fz_reader *r, fz_case *c, aclDataType dt, int rank, const int64_t *dims)
-{
-    fz_buf *b = &c->b[c->nb++];
-    const size_t es = aclDataTypeSize(dt);
-    int64_t st[4] = {0, 0, 0, 0}, acc = 1;
-    for (int i = rank; i-- > 0;) {
-        const int64_t pick = (int64_t)fz_below(r, 6);
-        st[i] = pick == 0 ? -acc : pick == 1 ? acc + (int64_t)fz_below(r, 3) : pick == 2 && i == rank - 1 ? 2 : acc;
-        if (pick == 3 && dims[i] == 1) st[i] = (int64_t)fz_below(r, 5); /* a size-1 dim: any stride */
-        acc = (st[i] < 0 ? -st[i] : st[i]) * (dims[i] > 0 ? dims[i] : 1) + 1;
-    }
-    int64_t lo = 0, hi = 0;
-    const int any = fz_view_span((uint64_t)rank, dims, st, &lo, &hi);
-    b->off = any ? -lo + (int64_t)fz_below(r, 2) : 0;
-    const int64_t slen = any ? b->off + hi + 1 : 0;
-    b->bytes = (size_t)slen * es + 1;
-    b->p = malloc(b->bytes);
-    for (size_t i = 0; i < b->bytes; i++) b->p[i] = (uint8_t)fz_bits(r, 1);
-    if (dt == ACL_BOOL)
-        for (size_t i = 0; i < b->bytes; i++) b->p[i] &= 1;
-    const int64_t sd = slen;
-    memcpy(b->st, st, sizeof(int64_t) * (size_t)rank);
-    b->t = aclCreateTensor(dims, (uint64_t)rank, dt, st, b->off, ACL_FORMAT_ND, &sd, 1, b->p);
-    return b->t;
-}
-
-/* A contiguous output (sentinel-filled). */
-static aclTensor *fz_output(fz_case *c, aclDataType dt, int rank, const int64_t *dims)
-{
-    fz_buf *b = &c->b[c->nb++];
-    int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= dims[i] > 0 ? dims[i] : 0;
-    b->bytes = (size_t)n * aclDataTypeSize(dt) + 1;
-    b->p = malloc(b->bytes);
-    memset(b->p, SENT, b->bytes);
-    b->off = 0;
-    b->t = aclCreateTensor(dims, (uint64_t)rank, dt, NULL, 0, ACL_FORMAT_ND, dims, (uint64_t)rank, b->p);
-    return b->t;
-}
-
 /* The strides of an input view. */
 static int64_t stride_of(const fz_case *c, int i, int d) { return c->b[i].st[d]; }
 
@@ -96,12 +54,12 @@ static void fuzz_topk(fz_reader *r)
     const int has_bias = (int)fz_below(r, 2);
     fz_case c = {0};
     const int64_t xd[2] = {N, E}, bd = E + (fz_below(r, 16) == 0), yd[2] = {N, k}, od[2] = {N, out_flag ? E : 1};
-    aclTensor *x = fz_input(r, &c, xdt, 2, xd);
-    aclTensor *b = has_bias ? fz_input(r, &c, bdt, 1, &bd) : NULL;
+    aclTensor *x = fz_view_input(r, &c, xdt, 2, xd);
+    aclTensor *b = has_bias ? fz_view_input(r, &c, bdt, 1, &bd) : NULL;
     const int first_out = c.nb;
-    aclTensor *y = fz_output(&c, xdt, 2, yd);
-    aclTensor *ix = fz_output(&c, ACL_INT32, 2, yd);
-    aclTensor *o = fz_output(&c, ACL_FLOAT, 2, od);
+    aclTensor *y = fz_view_output(&c, xdt, 2, yd, SENT);
+    aclTensor *ix = fz_view_output(&c, ACL_INT32, 2, yd, SENT);
+    aclTensor *o = fz_view_output(&c, ACL_FLOAT, 2, od, SENT);
     uint8_t *copies[FZ_MAXT];
     fz_snapshot(&c, copies);
     uint64_t ws = 0;
@@ -153,13 +111,13 @@ static void fuzz_softmax(fz_reader *r)
     for (int i = 0; i < rank; i++) yd[i] = dims[i];
     yd[rank - 1] = k + (fz_below(r, 16) == 0);
     for (int i = 0; i + 1 < rank; i++) rows *= dims[i] > 0 ? dims[i] : 0;
-    aclTensor *x = fz_input(r, &c, xdt, rank, dims);
-    aclTensor *f = has_fin && rank > 1 ? fz_input(r, &c, fz_below(r, 16) ? ACL_BOOL : ACL_INT8, rank - 1, dims) : NULL;
+    aclTensor *x = fz_view_input(r, &c, xdt, rank, dims);
+    aclTensor *f = has_fin && rank > 1 ? fz_view_input(r, &c, fz_below(r, 16) ? ACL_BOOL : ACL_INT8, rank - 1, dims) : NULL;
     const int first_out = c.nb;
-    aclTensor *y = fz_output(&c, xdt, rank, yd);
-    aclTensor *ix = fz_output(&c, ACL_INT32, rank, yd);
-    aclTensor *third = !v2 ? fz_output(&c, ACL_INT32, rank, yd)
-                           : (flag || fz_below(r, 4) == 0) ? fz_output(&c, ACL_FLOAT, rank, dims) : NULL;
+    aclTensor *y = fz_view_output(&c, xdt, rank, yd, SENT);
+    aclTensor *ix = fz_view_output(&c, ACL_INT32, rank, yd, SENT);
+    aclTensor *third = !v2 ? fz_view_output(&c, ACL_INT32, rank, yd, SENT)
+                           : (flag || fz_below(r, 4) == 0) ? fz_view_output(&c, ACL_FLOAT, rank, dims, SENT) : NULL;
     uint8_t *copies[FZ_MAXT];
     fz_snapshot(&c, copies);
     uint64_t ws = 0;

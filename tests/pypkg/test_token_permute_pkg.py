@@ -66,6 +66,7 @@ def test_torch_npu_module_names():
         "npu_moe_gating_top_k", "npu_moe_gating_top_k_softmax", "npu_moe_gating_top_k_softmax_v2",  # gating
         "npu_grouped_matmul", "npu_dynamic_quant", "npu_swiglu", "npu_dequant_swiglu_quant",  # expert MLP
         "npu_grouped_matmul_swiglu_quant",
+        "npu_moe_distribute_dispatch_v2", "npu_moe_distribute_combine_v2",                    # expert parallelism
     ])
     for name in torch_npu.__all__:
         assert getattr(torch_npu, name) is getattr(moeroute, name)
