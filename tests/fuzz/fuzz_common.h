@@ -241,6 +241,27 @@ static inline aclnnStatus fz_execute(aclnnStatus st, uint64_t ws, aclOpExecutor 
     return st;
 }
 
+/* A refused call: a message, and every buffer as it was. */
+static inline void fz_refused(const fz_case *c, uint8_t *const *copies, aclnnStatus st, const char *what)
+{
+    const char *m = aclGetRecentErrMsg();
+    FZ_ASSERT(m && m[0], "refused %s call (status %d) left no message", what, (int)st);
+    FZ_ASSERT(fz_unchanged(c, copies, 0), "refused %s call (status %d) changed a buffer", what, (int)st);
+}
+
+/* In a harness function with locals c (fz_case), copies (the buffers before the call) and first_out (the first
+ * output buffer): the native run on the same inputs must reproduce the aclnn run's outputs byte for byte. */
+#define FZ_COMPARE_NATIVE(call, what)                                                                         \
+    do {                                                                                                      \
+        uint8_t *mine_[FZ_MAXT];                                                                              \
+        fz_keep_and_reset(&c, mine_, copies, first_out);                                                      \
+        const moeroute_status ns_ = (call);                                                                   \
+        FZ_ASSERT(ns_ == MOEROUTE_OK, "%s: native refused what aclnn accepted: %s", what,                    \
+                  moeroute_error_message());                                                                  \
+        FZ_ASSERT(fz_unchanged(&c, mine_, 0), "%s: aclnn differs from the serial scalar native run", what);   \
+        fz_free_copies(&c, mine_);                                                                            \
+    } while (0)
+
 /* One native context that runs serially on scalar kernels: the reference for the aclnn calls. */
 static inline moeroute_context *fz_serial(void)
 {
