@@ -201,7 +201,7 @@ def weights_f64(w, path):
     return w13.transpose(0, 2, 1), w2.transpose(0, 2, 1)
 
 
-def check_layer(x_bits, w, cfg, lib, path="dequant-swiglu-quant", expert_parallel=False):
+def check_layer(x_bits, w, cfg, lib, path="fused", expert_parallel=False):
     """Check the library's layer outputs `lib` (moeroute.layer.run_layer) against float64. Returns
     (stage checks, layer checks, info dict). expert_parallel: `lib` is moeroute.layer.run_layer_ep's (logits,
     topk ids and weights, y); the stage checks cover the router and the gating only, and W8A8 rows are on
@@ -272,6 +272,11 @@ def check_layer(x_bits, w, cfg, lib, path="dequant-swiglu-quant", expert_paralle
             return r, ec + (U16 + 4 * U32) * (np.abs(r) + ec) + ETA16
         return r, ec + 4 * U32 * (np.abs(r) + ec)  # int32 out, dequantized in fp32 by the next stage
 
+    # the int8 grid's half step, in steps of the row scale: DequantSwigluQuant (b) and DynamicQuant (a) round
+    # s / sc (or s * f) once in fp32; the fused GroupedMatmulSwigluQuant rounds s * f32(1 / sc) to fp16 first (half
+    # an fp16 spacing below 128: 2^-5) and f32(1 / sc) itself (u32 of |s| <= max|s|)
+    half = 0.5 + (2.0 ** -5 + 2.0 ** -15 if path == "fused" else 2.0 ** -17)
+
     def act(h, e, sc=None):
         a, b = h[:, :I], h[:, I:]
         ea = e if np.isscalar(e) else e[:, :I]
@@ -283,7 +288,7 @@ def check_layer(x_bits, w, cfg, lib, path="dequant-swiglu-quant", expert_paralle
         if q_mode:  # the int8 grid of the row: half a step of its scale (the library's, or max|r| / 127 bounded)
             if sc is None:
                 sc = np.max(np.abs(r) + bnd, axis=1, keepdims=True) / 127.0 * (1 + 2.0 ** -20)
-            return r, bnd + (0.5 + 2.0 ** -17) * sc
+            return r, bnd + half * sc
         return r, bnd + U16 * (np.abs(r) + bnd) + ETA16
 
     def gmm2(h, e):
@@ -310,13 +315,16 @@ def check_layer(x_bits, w, cfg, lib, path="dequant-swiglu-quant", expert_paralle
     y_lib = bf16(lib["y"])
     # stage by stage, on the library's own inputs (expert parallel: the MLP runs on the ranks, not checked here)
     if not expert_parallel:
-        if q_mode and path == "dequant-swiglu-quant":
+        if q_mode and path != "gmm-bf16":  # int32 sums: the library's (b) exact, or numpy's (fused: not an output)
             lq = lib["expanded_x"].astype(np.int64)
             acc = np.zeros((N * K, 2 * I), np.int64)
             for e in np.unique(rows_e):
                 m = rows_e == e
                 acc[m] = lq[m] @ w.w13_q[e].astype(np.int64).T
-            stages.append(Exact("gmm1 int32", lib["h1"], acc))
+            if path == "fused":
+                lib = dict(lib, h1=acc)
+            else:
+                stages.append(Exact("gmm1 int32", lib["h1"], acc))
             h1_lib = (lib["h1"].astype(np.float64) * w.w13_scale.astype(np.float64)[rows_e] *
                       lib["expanded_scale"].astype(np.float64)[:, None])
         else:
@@ -332,10 +340,11 @@ def check_layer(x_bits, w, cfg, lib, path="dequant-swiglu-quant", expert_paralle
                 stages.append(Check("act swiglu", np.abs(h2 - r2), b2 + U16 * (np.abs(r2) + b2) + ETA16))
                 stages.append(Exact("act dynamic quant", lib["q"], dynamic_quant_int8(h2.astype(np.float32))))
             else:
-                # the fp32 dequant steps of DequantSwigluQuant (3 roundings), half a step of its own scale
+                # the fp32 dequant steps (3 roundings), half a step of its own scale (`half`)
                 r2, b2 = act(h1_lib, 3 * U32 * np.abs(h1_lib), lib["q_scale"].astype(np.float64)[:, None])
                 q2 = lib["q"].astype(np.float64) * lib["q_scale"].astype(np.float64)[:, None]
-                stages.append(Check("act dequant-swiglu-quant", np.abs(q2 - r2), b2))
+                stages.append(Check("gmm1 + act fused" if path == "fused" else "act dequant-swiglu-quant",
+                                    np.abs(q2 - r2), b2))
             h2_lib = lib["q"].astype(np.float64) * lib["q_scale"].astype(np.float64)[:, None]
         else:
             r2, b2 = act(h1_lib, 0.0)

@@ -7,8 +7,8 @@
 #   3. the native API on a DeepSeek-V3-sized prefill batch (N tokens, default 4096), which verifies its bytes
 #      against a second path (one thread, scalar kernels) and the order of its index maps;
 #   4. the same DeepSeek-V3 call in the benchmark: its time as a ratio to this machine's copy limit;
-#   5. a whole MoE layer (examples/moe_layer.cpp, small preset: bf16 and both W8A8 fallbacks) against its float64
-#      reference, within the error bound of docs/layer.md.
+#   5. a whole MoE layer (examples/moe_layer.cpp, small preset: bf16, W8A8 fused and both fallbacks) against its
+#      float64 reference, within the error bound of docs/layer.md.
 # Usage: tools/demo.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."

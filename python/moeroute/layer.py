@@ -8,15 +8,19 @@ written for Ascend calls (docs/layer.md):
                                                        routed scaling
     routing   npu_moe_init_routing_v2                  (aclnnMoeInitRoutingV3) quant_mode -1 (bf16) / 1 (W8A8)
     gmm1      npu_grouped_matmul x . w13               bf16 out; W8A8: int32 out (fallback (b)) or bf16 out
-                                                       with the w13 scale (fallback (a))
+                                                       with the w13 scale (fallback (a)); fused: gmm1 + act in
+                                                       npu_grouped_matmul_swiglu_quant (int8 out)
     act       npu_swiglu                               W8A8: npu_dequant_swiglu_quant (b) or npu_swiglu +
                                                        npu_dynamic_quant (a)
     gmm2      npu_grouped_matmul h . w2                bf16 out (W8A8: w2 scale and per-token scale)
     combine   npu_moe_token_unpermute                  the routing-weighted sum, one row per token
 
-GroupedMatmulSwigluQuant (the fused W8A8 gmm1 of 14.2) is not implemented yet, so W8A8 runs one of the spec's
-fallbacks. Weights are generated deterministically (no download) by the counter-based generator `uniform`,
-which examples/moe_layer.cpp implements identically, so the C++ and the Python layer see the same numbers.
+run_layer_ep runs the layer expert-parallel (14.3): ranks as threads of an in-process communicator, each gating its
+tokens, npu_moe_distribute_dispatch_v2 -> its experts' gmm1 / act / gmm2 -> npu_moe_distribute_combine_v2.
+
+W8A8 runs 14.2's fused gmm1 (npu_grouped_matmul_swiglu_quant, w8a8_path="fused") or one of its fallbacks.
+Weights are generated deterministically (no download) by the counter-based generator `uniform`, which
+examples/moe_layer.cpp implements identically, so the C++ and the Python layer see the same numbers.
 
 Arrays are numpy: bfloat16 as raw uint16 bits (bf16=True in the operator calls).
 """
@@ -34,7 +38,7 @@ PRESETS = {
     "deepseek-v3": (7168, 2048, 256, 8, 8),  # a real checkpoint's shapes (21 GiB of bf16 expert weights)
 }
 STAGES = ("router", "gating", "routing", "gmm1", "act", "gmm2", "combine")
-W8A8_PATHS = ("dequant-swiglu-quant", "gmm-bf16")  # layer spec 14.2 fallbacks (b) and (a)
+W8A8_PATHS = ("fused", "dequant-swiglu-quant", "gmm-bf16")  # layer spec 14.2: the default, fallbacks (b) and (a)
 
 
 class LayerConfig:
@@ -165,61 +169,143 @@ class _Clock:
         self.t = t
 
 
-def run_layer(x, w, cfg, w8a8_path="dequant-swiglu-quant", times=None, ctx=None):
+def _gate(x, w, cfg, o, clock, ctx):
+    """router and gating of tokens x (bfloat16 bits [N, H]) into o: logits, topk_weights, topk_ids."""
+    tn = _tn
+    # router: x.float() @ gate.weight.T, fp32 (a plain matmul on Ascend; here the fp32 GMM with one group)
+    o["logits"] = tn.npu_grouped_matmul([bf16_value(x)], [w.gate.T[None]], split_item=2, group_type=0, ctx=ctx)[0]
+    clock.lap("router")
+    o["topk_weights"], o["topk_ids"], _ = tn.npu_moe_gating_top_k(
+        o["logits"], cfg.top_k, bias=w.e_bias, k_group=cfg.topk_groups, group_count=cfg.groups,
+        group_select_mode=1, renorm=0, norm_type=1, out_flag=False, routed_scaling_factor=cfg.routed_scaling,
+        eps=1e-20, ctx=ctx)
+    clock.lap("gating")
+
+
+def _expert_mlp(o, w, experts, rows, row_scale, counts, w8a8_path, clock, ctx):
+    """gmm1 -> act -> gmm2 of the experts `experts` (a slice of w's) on `rows` grouped by expert (`counts` rows
+    each; W8A8: int8 rows with the per-row scales `row_scale`) into o: h1, h2 (bf16 and W8A8 (a)), q, q_scale
+    (W8A8), h3. The fused path (npu_grouped_matmul_swiglu_quant) has no h1 and its time counts as gmm1."""
+    tn = _tn
+    gmm = dict(group_list=counts, group_type=0, group_list_type=1, ctx=ctx)
+    if not w.w8a8:  # layer spec 14.1
+        o["h1"] = tn.npu_grouped_matmul([rows], [w.w13[experts].transpose(0, 2, 1)], split_item=2, bf16=True,
+                                        **gmm)[0]
+        clock.lap("gmm1")
+        o["h2"] = tn.npu_swiglu(o["h1"], -1, bf16=True, ctx=ctx)
+        clock.lap("act")
+        o["h3"] = tn.npu_grouped_matmul([o["h2"]], [w.w2[experts].transpose(0, 2, 1)], split_item=2, bf16=True,
+                                        **gmm)[0]
+    else:  # layer spec 14.2: fused, fallback (b) or (a)
+        w13t, w13s = w.w13_q[experts].transpose(0, 2, 1), w.w13_scale[experts]
+        if w8a8_path == "fused":  # 14.2's default: one call, group list as end offsets
+            o["q"], o["q_scale"], _ = tn.npu_grouped_matmul_swiglu_quant(
+                rows, w13t, np.cumsum(counts), w13s, row_scale, ctx=ctx)
+            clock.lap("gmm1")
+        elif w8a8_path == "dequant-swiglu-quant":
+            o["h1"] = tn.npu_grouped_matmul([rows], [w13t], split_item=3, **gmm)[0]  # int32
+            clock.lap("gmm1")
+            o["q"], o["q_scale"] = tn.npu_dequant_swiglu_quant(
+                o["h1"], weight_scale=w13s, activation_scale=row_scale, group_index=counts, activate_left=True,
+                quant_mode=1, ctx=ctx)
+        else:
+            o["h1"] = tn.npu_grouped_matmul([rows], [w13t], scale=[bf16_bits(w13s)], per_token_scale=[row_scale],
+                                            split_item=2, bf16=True, **gmm)[0]
+            clock.lap("gmm1")
+            o["h2"] = tn.npu_swiglu(o["h1"], -1, bf16=True, ctx=ctx)
+            o["q"], o["q_scale"] = tn.npu_dynamic_quant(o["h2"], bf16=True, ctx=ctx)
+        clock.lap("act")
+        o["h3"] = tn.npu_grouped_matmul([o["q"]], [w.w2_q[experts].transpose(0, 2, 1)],
+                                        scale=[w.w2_scale[experts]], per_token_scale=[o["q_scale"]], split_item=2,
+                                        bf16=True, **gmm)[0]
+    clock.lap("gmm2")
+
+
+def _check_args(x, w, cfg, w8a8_path):
+    if x.ndim != 2 or x.shape[1] != cfg.hidden:
+        raise ValueError("x must be [N, %d]" % cfg.hidden)
+    if w.w8a8 and w8a8_path not in W8A8_PATHS:
+        raise ValueError("w8a8_path must be one of %s" % (W8A8_PATHS,))
+
+
+def run_layer(x, w, cfg, w8a8_path="fused", times=None, ctx=None):
     """Run the layer on x (bfloat16 bits [N, H]) with weights `w` (make_weights); returns a dict of every stage's
     outputs (numpy): logits, topk_weights, topk_ids, expanded_x, expanded_row_idx, counts, expanded_scale, h1, h2
     (bf16; W8A8: q, q_scale, and h1 int32 or bf16), h3, y (bfloat16 bits [N, H]). `times`: a dict that receives
     seconds per stage (STAGES)."""
     tn = _tn
-    N, H = x.shape
-    E, K, I = cfg.experts, cfg.top_k, cfg.inter
-    if H != cfg.hidden:
-        raise ValueError("x must be [N, %d]" % cfg.hidden)
-    if w.w8a8 and w8a8_path not in W8A8_PATHS:
-        raise ValueError("w8a8_path must be one of %s" % (W8A8_PATHS,))
+    _check_args(x, w, cfg, w8a8_path)
+    N, E, K = x.shape[0], cfg.experts, cfg.top_k
     o = {}
     clock = _Clock(times)
-    # router: x.float() @ gate.weight.T, fp32 (a plain matmul on Ascend; here the fp32 GMM with one group)
-    xf = bf16_value(x)
-    o["logits"] = tn.npu_grouped_matmul([xf], [w.gate.T[None]], split_item=2, group_type=0, ctx=ctx)[0]
-    clock.lap("router")
-    o["topk_weights"], o["topk_ids"], _ = tn.npu_moe_gating_top_k(
-        o["logits"], K, bias=w.e_bias, k_group=cfg.topk_groups, group_count=cfg.groups, group_select_mode=1,
-        renorm=0, norm_type=1, out_flag=False, routed_scaling_factor=cfg.routed_scaling, eps=1e-20, ctx=ctx)
-    clock.lap("gating")
+    _gate(x, w, cfg, o, clock, ctx)
     o["expanded_x"], o["expanded_row_idx"], o["counts"], o["expanded_scale"] = tn.npu_moe_init_routing_v2(
         x, o["topk_ids"], active_num=N * K, expert_capacity=-1, expert_num=E, drop_pad_mode=0,
         expert_tokens_num_type=1, expert_tokens_num_flag=True, quant_mode=1 if w.w8a8 else -1,
         active_expert_range=[0, E], row_idx_type=0, bf16=True, ctx=ctx)
     clock.lap("routing")
-    gmm = dict(group_list=o["counts"], group_type=0, group_list_type=1, ctx=ctx)
-    if not w.w8a8:  # layer spec 14.1
-        o["h1"] = tn.npu_grouped_matmul([o["expanded_x"]], [w.w13.transpose(0, 2, 1)], split_item=2, bf16=True,
-                                        **gmm)[0]
-        clock.lap("gmm1")
-        o["h2"] = tn.npu_swiglu(o["h1"], -1, bf16=True, ctx=ctx)
-        clock.lap("act")
-        o["h3"] = tn.npu_grouped_matmul([o["h2"]], [w.w2.transpose(0, 2, 1)], split_item=2, bf16=True, **gmm)[0]
-    else:  # layer spec 14.2, fallback (b) or (a)
-        w13t = w.w13_q.transpose(0, 2, 1)
-        if w8a8_path == "dequant-swiglu-quant":
-            o["h1"] = tn.npu_grouped_matmul([o["expanded_x"]], [w13t], split_item=3, **gmm)[0]  # int32
-            clock.lap("gmm1")
-            o["q"], o["q_scale"] = tn.npu_dequant_swiglu_quant(
-                o["h1"], weight_scale=w.w13_scale, activation_scale=o["expanded_scale"], group_index=o["counts"],
-                activate_left=True, quant_mode=1, ctx=ctx)
-        else:
-            o["h1"] = tn.npu_grouped_matmul([o["expanded_x"]], [w13t], scale=[bf16_bits(w.w13_scale)],
-                                            per_token_scale=[o["expanded_scale"]], split_item=2, bf16=True,
-                                            **gmm)[0]
-            clock.lap("gmm1")
-            o["h2"] = tn.npu_swiglu(o["h1"], -1, bf16=True, ctx=ctx)
-            o["q"], o["q_scale"] = tn.npu_dynamic_quant(o["h2"], bf16=True, ctx=ctx)
-        clock.lap("act")
-        o["h3"] = tn.npu_grouped_matmul([o["q"]], [w.w2_q.transpose(0, 2, 1)], scale=[w.w2_scale],
-                                        per_token_scale=[o["q_scale"]], split_item=2, bf16=True, **gmm)[0]
-    clock.lap("gmm2")
+    _expert_mlp(o, w, slice(None), o["expanded_x"], o["expanded_scale"], o["counts"], w8a8_path, clock, ctx)
     # vllm-ascend passes abs(expanded_row_idx) on A2/A3; every expert is local here, so no index is -1
     o["y"] = tn.npu_moe_token_unpermute(o["h3"], o["expanded_row_idx"], o["topk_weights"], bf16=True, ctx=ctx)
     clock.lap("combine")
     return o
+
+
+def run_layer_ep(x, w, cfg, ep, w8a8_path="fused", ctx=None):
+    """The layer expert-parallel over `ep` ranks (layer spec 14.3, the MC2 path; docs/layer.md): an in-process
+    communicator (moeroute.hccl.comm_init_all), one Python thread per rank. Rank r takes tokens
+    [r N/ep, (r+1) N/ep) and holds experts [r E/ep, (r+1) E/ep); it gates its tokens as run_layer does (per token),
+    npu_moe_distribute_dispatch_v2 sends each row to the rank of its expert (quant_mode 0 for bf16, 2 for W8A8:
+    DynamicQuant's int8 recipe), the rank runs its experts' gmm1 / act / gmm2 on what it received (group list =
+    the expert token numbers), and npu_moe_distribute_combine_v2 sums the rows back per token with the routing
+    weights. Returns a dict: logits, topk_weights, topk_ids, y (the ranks' rows concatenated, as run_layer's),
+    ranks (each rank's stage outputs: expand_x, dynamic_scales, expert_token_nums, h1 ... h3, y) and seconds (wall
+    time). bf16 gives run_layer's y values; W8A8 differs where the two int8 recipes round differently."""
+    import threading
+
+    from . import hccl
+    tn = _tn
+    _check_args(x, w, cfg, w8a8_path)
+    N, E, W = x.shape[0], cfg.experts, int(ep)
+    if W < 2 or E % W or N % W:
+        raise ValueError("ep must be >= 2 and divide the experts (%d) and the tokens (%d)" % (E, N))
+    Bs, Le = N // W, E // W
+    comms = hccl.comm_init_all(W)
+    ranks, errs = [None] * W, [None] * W
+
+    def rank(c):
+        r, o, clock = c.rank, {}, _Clock(None)
+        xr = x[r * Bs:(r + 1) * Bs]
+        _gate(xr, w, cfg, o, clock, ctx)
+        o["expand_x"], o["dynamic_scales"], assist, o["expert_token_nums"], recv, _, _ = \
+            tn.npu_moe_distribute_dispatch_v2(xr, o["topk_ids"], c.name, W, r, E, quant_mode=2 if w.w8a8 else 0,
+                                              expert_token_nums_type=1, bf16=True)
+        _expert_mlp(o, w, slice(r * Le, (r + 1) * Le), o["expand_x"], o["dynamic_scales"], o["expert_token_nums"],
+                    w8a8_path, clock, ctx)
+        o["y"] = tn.npu_moe_distribute_combine_v2(o["h3"], o["topk_ids"], assist, recv, o["topk_weights"], c.name, W,
+                                                  r, E, bf16=True)
+        return o
+
+    def main(c):
+        try:
+            ranks[c.rank] = rank(c)
+        except BaseException as e:  # noqa: BLE001 -- re-raised on the caller's thread
+            errs[c.rank] = e
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=main, args=(c,)) for c in comms]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for c in comms:
+            c.destroy()
+    seconds = time.perf_counter() - t0
+    for e in errs:
+        if e is not None:
+            raise e
+    out = {k: np.concatenate([o[k] for o in ranks]) for k in ("logits", "topk_weights", "topk_ids", "y")}
+    out["ranks"], out["seconds"] = ranks, seconds
+    return out

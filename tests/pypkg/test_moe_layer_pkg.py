@@ -1,7 +1,8 @@
 """The whole MoE layer (moeroute.layer, the torch_npu call sequence of layer spec 14.1 / 14.2) against the float64
 reference of examples/moe_layer_reference.py: every stage and the layer output within the bounds of docs/layer.md,
-for bf16 and both W8A8 fallbacks; the checks themselves catch a wrong expert, a wrong row and a perturbed output
-(so they are not vacuous); the C++ example computes the same bytes (when MOEROUTE_LAYER_EXAMPLE names it).
+for bf16, W8A8 fused (GroupedMatmulSwigluQuant) and both W8A8 fallbacks, single-device and expert parallel over 2
+and 4 ranks (run_layer_ep); the checks themselves catch a wrong expert, a wrong row and a perturbed output (so they
+are not vacuous); the C++ example computes the same bytes (when MOEROUTE_LAYER_EXAMPLE names it).
 
 Run as tests/pypkg/test_package.py is:
     MOEROUTE_LIB=build/src/libmoeroute.so PYTHONPATH=python python3 -m pytest -q tests/pypkg/test_moe_layer_pkg.py
@@ -22,7 +23,8 @@ from moeroute import layer  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import moe_layer_reference as ref  # noqa: E402
 
-RUNS = [("bf16", None), ("w8a8", "dequant-swiglu-quant"), ("w8a8", "gmm-bf16")]
+RUNS = [("bf16", None), ("w8a8", "fused"), ("w8a8", "dequant-swiglu-quant"), ("w8a8", "gmm-bf16")]  # the C++ order
+MODE_OPTION = {None: "bf16", "fused": "w8a8", "dequant-swiglu-quant": "w8a8-b", "gmm-bf16": "w8a8-a"}
 
 
 def run(seed, mode, path, n=None, experts=None, tokens_scale=1.0):
@@ -31,12 +33,12 @@ def run(seed, mode, path, n=None, experts=None, tokens_scale=1.0):
     x = layer.make_tokens(cfg, n or layer.PRESETS["small"][4], seed)
     if tokens_scale != 1.0:  # larger activations: more spread of the logits
         x = layer.bf16_bits(layer.bf16_value(x) * tokens_scale)
-    lib = layer.run_layer(x, w, cfg, w8a8_path=path or "dequant-swiglu-quant")
+    lib = layer.run_layer(x, w, cfg, w8a8_path=path or "fused")
     return cfg, w, x, lib
 
 
-def verdict(cfg, w, x, lib, path):
-    stages, checks, info = ref.check_layer(x, w, cfg, lib, path or "dequant-swiglu-quant")
+def verdict(cfg, w, x, lib, path, expert_parallel=False):
+    stages, checks, info = ref.check_layer(x, w, cfg, lib, path or "fused", expert_parallel)
     return stages, checks, info
 
 
@@ -104,7 +106,7 @@ def test_layer_with_near_ties(mode, path):
     w.e_bias[0] = np.float32(0.5)
     w.e_bias[1] = np.nextafter(np.float32(0.5), np.float32(1))
     x = layer.make_tokens(cfg, 64, 4)
-    lib = layer.run_layer(x, w, cfg, w8a8_path=path or "dequant-swiglu-quant")
+    lib = layer.run_layer(x, w, cfg, w8a8_path=path or "fused")
     assert (lib["topk_ids"][:, :2] == [0, 1]).all()
     stages, checks, info = verdict(cfg, w, x, lib, path)
     assert info["selection_differs"] == 64
@@ -131,9 +133,51 @@ def test_checks_catch_perturbed_outputs(mode, path):
 @pytest.mark.parametrize("mode,path", RUNS)
 def test_example_script(mode, path, capsys):
     import moe_layer
-    assert moe_layer.main(["--preset", "small", "--tokens", "16", "--mode",
-                           "bf16" if mode == "bf16" else ("w8a8" if path.startswith("dequant") else "w8a8-a")]) == 0
+    assert moe_layer.main(["--preset", "small", "--tokens", "16", "--mode", MODE_OPTION[path]]) == 0
     assert "verified" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ep", [2, 4])
+@pytest.mark.parametrize("mode,path", RUNS)
+def test_expert_parallel(ep, mode, path):
+    """run_layer_ep (layer spec 14.3): each rank gates its tokens as the single device does (the same logits, ids
+    and weights, bit for bit), dispatch delivers the single-device routing's rows of the rank's experts in the same
+    order (bf16: copied; W8A8: DynamicQuant's int8 and scale, exact against numpy), and y is the single-device y
+    byte for byte (bf16) or within the float64 bound (W8A8)."""
+    cfg, w, x, lib = run(1, mode, path)
+    e = layer.run_layer_ep(x, w, cfg, ep, w8a8_path=path or "fused")
+    for k in ("logits", "topk_weights", "topk_ids"):
+        assert np.array_equal(e[k], lib[k]), k
+    Le = cfg.experts // ep
+    off = np.concatenate([[0], np.cumsum(lib["counts"])])
+    src = np.argsort(lib["topk_ids"].reshape(-1), kind="stable") // cfg.top_k
+    for r, o in enumerate(e["ranks"]):
+        a, b = off[r * Le], off[(r + 1) * Le]
+        assert np.array_equal(o["expert_token_nums"], lib["counts"][r * Le:(r + 1) * Le]), r
+        if mode == "bf16":
+            assert np.array_equal(o["expand_x"][:b - a], lib["expanded_x"][a:b]), r
+        else:
+            v = layer.bf16_value(x[src[a:b]])
+            assert np.array_equal(o["expand_x"][:b - a], ref.dynamic_quant_int8(v)), r
+            assert np.array_equal(o["dynamic_scales"][:b - a],
+                                  np.float32(1) / (np.float32(127) / np.abs(v).max(axis=1)).astype(np.float32)), r
+    if mode == "bf16":
+        assert e["y"].dtype == np.uint16 and np.array_equal(e["y"], lib["y"])
+    else:
+        stages, checks, info = verdict(cfg, w, x, e, path, expert_parallel=True)
+        failed = [str(c) for c in stages + checks if not c.ok]
+        assert not failed, "\n".join(failed)
+        assert 0 < info["rel_err"] < 0.03
+    with pytest.raises(ValueError, match="ep must be"):
+        layer.run_layer_ep(x, w, cfg, 3)
+
+
+def test_example_script_ep(capsys):
+    import moe_layer
+    assert moe_layer.main(["--preset", "small", "--tokens", "16", "--ep", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "verified" in out and "differ from the single-device y: the same values" in out
+    assert out.count("expert parallel over 2 ranks") == len(RUNS)
 
 
 @pytest.mark.skipif(not os.environ.get("MOEROUTE_LAYER_EXAMPLE"), reason="MOEROUTE_LAYER_EXAMPLE is not set")
@@ -142,7 +186,7 @@ def test_c_example_same_bytes():
     out = subprocess.run([os.environ["MOEROUTE_LAYER_EXAMPLE"], "--preset", "small", "--reps", "1"],
                          capture_output=True, text=True, check=True).stdout
     sums = re.findall(r"y checksum \(FNV-1a of the bf16 bytes\): ([0-9a-f]{16})", out)
-    assert len(sums) == 3 and "verified" in out
+    assert len(sums) == len(RUNS) and "verified" in out
     for (mode, path), got in zip(RUNS, sums):
         cfg, w, x, lib = run(1, mode, path)
         assert "%016x" % layer.checksum(lib["y"]) == got, (mode, path)
