@@ -318,18 +318,18 @@ static const char *verify_et(const bench_call *call)
 
 /* ---- the combine side: expert rows as token-permute leaves them ------------------------------------------------ */
 
-/* The L expert rows [L, H] in sorted order (row i = x[perm[i] / K], what token-permute writes) and, in `inv`, the
- * row of every flat position (sorted_indices). Returns 0 or -1. */
+/* The L expert rows [L, H] in sorted order (row i = x[perm[i] / K], what token-permute writes) and, in `inv`
+ * (when not NULL), the row of every flat position (sorted_indices). Returns 0 or -1. */
 static int make_expert_rows(bench_call *call, int32_t **inv)
 {
     const bench_case *c = call->c;
     const size_t rb = (size_t)c->h * xsize(c);
     call->in_rows = bench_alloc(count_or_one(c->l) * rb);
-    *inv = malloc(count_or_one(c->l) * sizeof(int32_t));
-    if (!call->in_rows || !*inv) return -1;
+    if (inv) *inv = malloc(count_or_one(c->l) * sizeof(int32_t));
+    if (!call->in_rows || (inv && !*inv)) return -1;
     for (int64_t i = 0; i < c->l; i++) {
         memcpy((unsigned char *)call->in_rows + (size_t)i * rb, (const unsigned char *)c->x + (size_t)(c->perm[i] / c->k) * rb, rb);
-        (*inv)[c->perm[i]] = (int32_t)i;
+        if (inv) (*inv)[c->perm[i]] = (int32_t)i;
     }
     return 0;
 }
@@ -626,10 +626,7 @@ static const char *verify_gating(const bench_call *call)
 static int prepare_dq(bench_call *call)
 {
     const bench_case *c = call->c;
-    int32_t *inv = NULL;
-    const int bad = make_expert_rows(call, &inv);
-    free(inv);
-    if (bad) return -1;
+    if (make_expert_rows(call, NULL)) return -1;
     moeroute_dynamic_quant_args *a = &call->args.dq;
     call->out_x = bench_alloc(count_or_one(c->l * c->h));
     call->out_scale = malloc(count_or_one(c->l) * sizeof(float));
@@ -667,10 +664,7 @@ static const char *verify_dq(const bench_call *call)
 static int prepare_sw(bench_call *call)
 {
     const bench_case *c = call->c;
-    int32_t *inv = NULL;
-    const int bad = make_expert_rows(call, &inv);
-    free(inv);
-    if (bad) return -1;
+    if (make_expert_rows(call, NULL)) return -1;
     const int64_t n = c->h / 2;
     moeroute_swiglu_args *a = &call->args.sw;
     call->out_x = bench_alloc(count_or_one(c->l * n) * xsize(c));

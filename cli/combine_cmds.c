@@ -648,20 +648,16 @@ static int run_gating_softmax(int argc, char **argv)
     if (version == 1) a.row_idx = (int32_t *)s.out[2];
     else a.softmax_out = (float *)s.out[2];
     if ((rc = cli_library_result(cmd, moeroute_gating_top_k_softmax(s.ctx, &a)))) goto done;
-    /* outputs keep x's leading dims: [B, S, k] for a 3-D x */
-    npy_dtype ydt = cli_npy_of(xdt);
-    const char *third = version == 1 ? "row_idx.npy" : "softmax_result.npy";
-    int64_t ks[3], es[3];
-    memcpy(ks, x->shape, (size_t)nd * sizeof(int64_t));
-    memcpy(es, x->shape, (size_t)nd * sizeof(int64_t));
-    ks[nd - 1] = k;
-    const void *outs[3] = {s.out[0], s.out[1], s.out[2]};
-    const npy_dtype dts[3] = {ydt, NPY_DT_I4, version == 1 ? NPY_DT_I4 : NPY_DT_F4};
-    const char *names[3] = {"y.npy", "expert_idx.npy", third};
-    const int n = version == 1 || o.softmax_result ? 3 : 2;
-    rc = cli_make_out_dir(cmd, o.out);
-    for (int i = 0; !rc && i < n; i++)
-        rc = cli_write_output(cmd, o.out, names[i], dts[i], nd, i == 2 && version == 2 ? es : ks, outs[i], o.verbose);
+    /* outputs keep x's leading dims: [B, S, k] for a 3-D x; the softmax result has x's shape */
+    cli_out_file files[3] = {{"y.npy", cli_npy_of(xdt), nd, {0, 0, 0}, s.out[0]},
+                             {"expert_idx.npy", NPY_DT_I4, nd, {0, 0, 0}, s.out[1]},
+                             {version == 1 ? "row_idx.npy" : "softmax_result.npy",
+                              version == 1 ? NPY_DT_I4 : NPY_DT_F4, nd, {0, 0, 0}, s.out[2]}};
+    for (int i = 0; i < 3; i++) {
+        memcpy(files[i].shape, x->shape, (size_t)nd * sizeof(int64_t));
+        if (i < 2 || version == 1) files[i].shape[nd - 1] = k;
+    }
+    rc = cli_write_outputs(cmd, o.out, files, version == 1 || o.softmax_result ? 3 : 2, o.verbose);
 done:
     cli_state_free(&s);
     return rc;
