@@ -53,6 +53,9 @@ int cli_exec_options(const char *cmd, const char *threads_s, const char *isa_s, 
 
 /* The library's status name and message after a refused call (the caller returns EXIT_REFUSED). */
 void cli_print_library_error(const char *cmd, moeroute_status st);
+/* The same line from a status name and the messages (newest first, one per line; NULL: none): for refusals
+ * read on another thread, or HCCL's. */
+void cli_print_refusal(const char *cmd, const char *status_name, const char *msg);
 
 /* A zeroed output buffer of `bytes` (at least 1) into *out, for the caller to free; 0 or EXIT_IO. */
 int cli_alloc_output(const char *cmd, size_t bytes, void **out);
@@ -102,7 +105,7 @@ int cli_refused(const char *cmd, const char *fmt, ...)
 
 /* Every input array, output buffer and the context of one call, released together by cli_state_free. */
 #define CLI_MAX_IN 8
-#define CLI_MAX_OUT 5
+#define CLI_MAX_OUT 6
 typedef struct cli_state {
     npy_array in[CLI_MAX_IN];
     void *out[CLI_MAX_OUT];
@@ -218,5 +221,8 @@ extern const cli_command CLI_MLP_COMMANDS[];
 
 /* grouped-matmul, grouped-matmul-swiglu-quant (gmm_cmds.c); NULL-name terminated. */
 extern const cli_command CLI_GMM_COMMANDS[];
+
+/* distribute-dispatch, distribute-combine (distribute_cmds.c); NULL-name terminated. */
+extern const cli_command CLI_DISTRIBUTE_COMMANDS[];
 
 #endif /* MOEROUTE_CLI_COMMON_H */

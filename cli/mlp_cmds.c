@@ -22,13 +22,13 @@
 #include "cli_common.h"
 
 typedef struct {
-    const char *x, *smooth, *group, *wscale, *ascale, *bias, *qscale, *qoffset, *mode, *out, *threads, *isa;
+    const char *x, *smooth, *group, *wscale, *ascale, *bias, *qscale, *qoffset, *mode, *out, *threads, *isa, *dst;
     int bf16, left, verbose, help;
 } mlp_opts;
 
 #define V(name, member) CLI_VALUE_OPT(name, mlp_opts, member)
 #define EXEC_OPTS V("x", x), V("out", out), V("threads", threads), V("isa", isa), CLI_FLAG_OPT("bf16", mlp_opts, bf16)
-static const cli_opt DQ_OPTS[] = {V("smooth-scales", smooth), V("group-index", group), EXEC_OPTS};
+static const cli_opt DQ_OPTS[] = {V("smooth-scales", smooth), V("group-index", group), V("dst-type", dst), EXEC_OPTS};
 static const cli_opt SWG_OPTS[] = {EXEC_OPTS};
 static const cli_opt DSQ_OPTS[] = {
     V("weight-scale", wscale), V("activation-scale", ascale), V("bias", bias), V("quant-scale", qscale),
@@ -99,7 +99,7 @@ static moeroute_status call_dsq(moeroute_context *c, const void *a) { return moe
 static void usage_dq(FILE *f)
 {
     fprintf(f, "usage: moeroute dynamic-quant --x X.npy [--smooth-scales S.npy [--group-index G.npy]] --out DIR\n"
-               "                              [--bf16] [--threads T] [--isa NAME] [-v]\n"
+               "                              [--dst-type int8|int4|int32] [--bf16] [--threads T] [--isa NAME] [-v]\n"
                "\n"
                "Per-row symmetric int8 quantization (aclnnDynamicQuantV2, torch_npu npu_dynamic_quant; exact):\n"
                "v = x * smooth, y = rint(v * 127 / max|v|), scale = the per-row dequantization scale.\n"
@@ -108,8 +108,12 @@ static void usage_dq(FILE *f)
                "  --x X.npy          [rows, H] float16 ('<f2'), float32 ('<f4') or raw bfloat16 bits ('<u2', --bf16)\n"
                "  --smooth-scales S  [H] (or [G, H] with --group-index), x's dtype\n"
                "  --group-index G    [G] int32 ('<i4'): ascending end offsets of row groups, the last = rows\n"
+               "  --dst-type T       int8 (default); int4: values rint(v * 7 / max|v|) in [-8, 7], two per byte\n"
+               "                     (H even); int32: int4 values eight per int32 (H %% 8 == 0); element 0 in the\n"
+               "                     low nibble\n"
                "outputs (in DIR):\n"
-               "  y.npy              [rows, H] int8\n"
+               "  y.npy              [rows, H] int8; int4: [rows, H/2] int8 ('|i1') packed bytes; int32: [rows, H/8]\n"
+               "                     int32 ('<i4')\n"
                "  scale.npy          [rows] float32\n"
                CLI_EXEC_HELP "%s", CLI_EXIT_HELP);
 }
@@ -134,6 +138,17 @@ static int run_dq(int argc, char **argv)
     if ((rc = read_side(cmd, "smooth-scales", o.smooth, &s.in[IN_A], cli_npy_of(dt), 0, (G ? G : 1) * H,
                         "x's dtype")))
         goto done;
+    /* --dst-type: the y packing of moeroute_dynamic_quant_args (docs/operators/dynamic_quant.md "INT4 outputs") */
+    int32_t packing = 0;
+    if (o.dst && strcmp(o.dst, "int8") != 0) {
+        if (!strcmp(o.dst, "int4")) packing = 1;
+        else if (!strcmp(o.dst, "int32")) packing = 2;
+        else {
+            rc = cli_usage_error(cmd, "--dst-type must be int8, int4 or int32, got '%s'", o.dst);
+            goto done;
+        }
+    }
+    const int64_t ycols = packing == 2 ? H / 8 : packing == 1 ? H / 2 : H;
     if ((rc = cli_alloc_output(cmd, (size_t)(rows * H), &s.out[0])) ||
         (rc = cli_alloc_output(cmd, (size_t)rows * 4, &s.out[1])))
         goto done;
@@ -141,10 +156,12 @@ static int run_dq(int argc, char **argv)
                                      .x = s.in[IN_X].data, .num_groups = G,
                                      .smooth_scales = o.smooth ? s.in[IN_A].data : NULL,
                                      .group_index = o.group ? s.in[IN_G].data : NULL, .y = s.out[0],
-                                     .scale = s.out[1]};
+                                     .scale = s.out[1], .y_packing = packing};
     cli_strides_2d(&s.in[IN_X], &a.x_row_stride, &a.x_col_stride);
     if ((rc = cli_run_native(cmd, o.threads, o.isa, &s.ctx, call_dq, &a))) goto done;
-    rc = write_quant(cmd, &o, &s, rows, H);
+    const cli_out_file files[] = {{"y.npy", packing == 2 ? NPY_DT_I4 : NPY_DT_I1, 2, {rows, ycols}, s.out[0]},
+                                  {"scale.npy", NPY_DT_F4, 1, {rows}, s.out[1]}};
+    rc = cli_write_outputs(cmd, o.out, files, 2, o.verbose);
 done:
     cli_state_free(&s);
     return rc;

@@ -70,6 +70,7 @@ static void usage_top(FILE *f)
     for (const cli_command *c = CLI_COMBINE_COMMANDS; c->name; c++) fprintf(f, "  %-21s  %s\n", c->name, c->summary);
     for (const cli_command *c = CLI_MLP_COMMANDS; c->name; c++) fprintf(f, "  %-21s  %s\n", c->name, c->summary);
     for (const cli_command *c = CLI_GMM_COMMANDS; c->name; c++) fprintf(f, "  %-21s  %s\n", c->name, c->summary);
+    for (const cli_command *c = CLI_DISTRIBUTE_COMMANDS; c->name; c++) fprintf(f, "  %-21s  %s\n", c->name, c->summary);
     fprintf(f,
             "  %-21s  run the benchmark presets (moeroute_bench)\n"
             "  %-21s  versions, CPU instruction set, threads, environment overrides\n"
@@ -197,9 +198,13 @@ static const char *isa_name(moeroute_isa isa)
 
 void cli_print_library_error(const char *cmd, moeroute_status st)
 {
+    cli_print_refusal(cmd, moeroute_status_string(st), moeroute_error_message());
+}
+
+void cli_print_refusal(const char *cmd, const char *status_name, const char *msg)
+{
     /* one line: the library's messages (newest first, one per line) joined with "; " */
-    const char *msg = moeroute_error_message();
-    fprintf(stderr, "moeroute %s: the library refused the input: %s", cmd, moeroute_status_string(st));
+    fprintf(stderr, "moeroute %s: the library refused the input: %s", cmd, status_name);
     for (const char *p = msg; p && *p;) {
         const size_t n = strcspn(p, "\n");
         fprintf(stderr, "%s%.*s", p == msg ? ": " : "; ", (int)n, p);
@@ -852,6 +857,8 @@ static const cli_command *find_family_command(const char *name)
     for (const cli_command *c = CLI_MLP_COMMANDS; c->name; c++)
         if (!strcmp(c->name, name)) return c;
     for (const cli_command *c = CLI_GMM_COMMANDS; c->name; c++)
+        if (!strcmp(c->name, name)) return c;
+    for (const cli_command *c = CLI_DISTRIBUTE_COMMANDS; c->name; c++)
         if (!strcmp(c->name, name)) return c;
     return NULL;
 }

@@ -8,12 +8,15 @@
 #      against a second path (one thread, scalar kernels) and the order of its index maps;
 #   4. the same DeepSeek-V3 call in the benchmark: its time as a ratio to this machine's copy limit;
 #   5. a whole MoE layer (examples/moe_layer.cpp, small preset: bf16, W8A8 fused and both fallbacks) against its
-#      float64 reference, within the error bound of docs/layer.md.
+#      float64 reference, within the error bound of docs/layer.md;
+#   6. expert parallelism, CANN-style (examples/cann_distribute.cpp): dispatch -> experts -> combine on 4 ranks as
+#      threads (HcclCommInitAll), bf16 and int8, each rank checked against the reference it computes itself.
 # Usage: tools/demo.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$(nproc)" --target cann_sample cann_init_routing_v3 cann_gating_combine native_deepseek moeroute_bench moe_layer
+cmake --build build -j "$(nproc)" --target cann_sample cann_init_routing_v3 cann_gating_combine native_deepseek moeroute_bench moe_layer \
+  cann_distribute
 
 expect() { # expect NAME OUTPUT LINE...: every LINE must appear in OUTPUT
   local name=$1 out=$2; shift 2
@@ -51,3 +54,7 @@ echo "== a whole MoE layer, small preset (examples/moe_layer.cpp; docs/layer.md)
 out=$(./build/examples/moe_layer --preset small)
 echo "$out"
 expect "the MoE layer" "$out" "verified: the layer output is within its error bound of the float64 reference"
+echo
+echo "== expert parallelism, CANN-style: 4 ranks as threads (examples/cann_distribute.cpp; docs/hccl.md) =="
+./build/examples/cann_distribute --ranks 4
+./build/examples/cann_distribute --ranks 4 --quant 2

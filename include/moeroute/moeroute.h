@@ -510,7 +510,11 @@ MOEROUTE_API moeroute_status moeroute_grouped_matmul(moeroute_context *ctx, cons
  *   scale[i] = f32(1 / f) (template 1, "A") or f32(a * f32(1/127)) (template 2, "B")
  * g(i) = the smallest g with i < group_index[g]; group_index holds ascending end offsets whose last entry is
  * num_rows (else MOEROUTE_ERR_INVALID_VALUE). scale_template 0 picks the formula as the Atlas A2/A3 tiling does
- * (docs/operators/dynamic_quant.md); the int8 values never depend on it. */
+ * (docs/operators/dynamic_quant.md); the int8 values never depend on it.
+ * y_packing 1 or 2 gives int4 values instead: f = f32(7 / a), y = rint(f32(v * f)) saturated to [-8, 7], template
+ * B's scale f32(a * f32(1/7)); packed two per byte (y_packing 1, [rows, H/2] bytes, H even: element 2j in the low
+ * nibble of byte j) or eight per int32 (y_packing 2, [rows, H/8] int32, H % 8 == 0: element 8j + t in bits
+ * 4t..4t+3), else MOEROUTE_ERR_INVALID_SHAPE. */
 typedef struct moeroute_dynamic_quant_args {
     size_t struct_size;
     int64_t num_rows;            /* rows >= 0                                                            */
@@ -524,8 +528,9 @@ typedef struct moeroute_dynamic_quant_args {
     int32_t group_index_int64;   /* 0: group_index is int32; 1: int64                                    */
     const void *group_index;     /* [G] contiguous ascending end offsets (G > 0)                         */
     int32_t scale_template;      /* 0 as the device chooses, 1 f32(1 / f), 2 f32(a * f32(1/127))         */
-    int8_t *y;                   /* [rows, H] contiguous                                                 */
+    int8_t *y;                   /* [rows, H] contiguous (y_packing 0); the packed int4 rows otherwise     */
     float *scale;                /* [rows]                                                               */
+    int32_t y_packing;           /* 0 int8; 1 int4 two per byte; 2 int4 eight per int32                  */
 } moeroute_dynamic_quant_args;
 
 MOEROUTE_API moeroute_status moeroute_dynamic_quant(moeroute_context *ctx, const moeroute_dynamic_quant_args *args);
@@ -673,7 +678,7 @@ typedef struct moeroute_distribute_combine_args {
     int64_t max_rows;               /* A                                                                     */
     const void *expand_x;           /* [A, H] this rank's expert output, rows in dispatch order             */
     const int32_t *expert_ids;      /* [Bs, K] as given to dispatch                                          */
-    const int32_t *assist_info;     /* [A * 3] dispatch's                                                    */
+    const int32_t *assist_info;     /* [A * 3] dispatch's, or NULL: rows found from the routing, no check    */
     const int32_t *ep_send_counts;  /* [ranks * L] dispatch's ep_recv_counts                                 */
     const float *expert_scales;     /* [Bs, K] routing weights                                               */
     const uint8_t *active_mask;     /* NULL or as given to dispatch                                          */

@@ -123,6 +123,17 @@ def _one(name, v, required):
     return v[0]
 
 
+def _per_expert(name, v, rank):
+    """A list of E > 1 per-expert tensors of rank `rank` (torch_npu's multi-weight form: E [K, N] weights, E [N]
+    biases or scales, as aclnnGroupedMatmul V1/V2 take them) stacked into the one tensor of the MoE subset (a
+    copy); anything else unchanged."""
+    if not isinstance(v, (list, tuple)) or len(v) < 2 or any(getattr(t, "ndim", None) != rank for t in v):
+        return v
+    if all(_is_tensor(t) for t in v):
+        return [_torch().stack([t.detach().cpu() for t in v])]
+    return [np.stack([np.asarray(t) for t in v])]
+
+
 def _dtype_name(v):
     """"bfloat16", "float16", ... for a torch dtype, a numpy dtype (or type) or a name."""
     if isinstance(v, str):
@@ -159,6 +170,7 @@ def _prepare(x, weight, bias, scale, offset, antiquant_scale, antiquant_offset, 
     if _i64(api, "act_type", act_type) != 0:
         raise _shape_error(api, "act_type must be 0, got %d", act_type)
     ltype = _i64(api, "group_list_type", group_list_type)
+    weight, bias, scale = _per_expert("weight", weight, 2), _per_expert("bias", bias, 1), _per_expert("scale", scale, 1)
     xkeep, (M, K), xaddr, xstr, xcode = _strided("x", _one("x", x, True), 2, bf16)
     if xcode == _lib.DTYPE_INT32:
         raise _dtype_error("x", "int32", "x must be float16, bfloat16, float32 or int8")
@@ -236,7 +248,8 @@ def npu_grouped_matmul(x, weight, *, bias=None, scale=None, offset=None, antiqua
     """torch_npu.npu_grouped_matmul = aclnnGroupedMatmulV4 on the CPU, MoE subset (docs/operators/grouped_matmul.md).
 
     x [x2d] one [M, K] array (float16, bfloat16, float32 or int8; a list of one is fine too); weight one
-    [E, K, N] of x's dtype (any strides); group_list int64 [E] (group_list_type 0 cumsum, 1 counts) or [G, 2]
+    [E, K, N] of x's dtype (any strides), or a list of E [K, N] weights (stacked into one, a copy; bias and scale
+    may then be lists of E [N] likewise); group_list int64 [E] (group_list_type 0 cumsum, 1 counts) or [G, 2]
     (2: expert id, count pairs); bias [E, N] (float16 for float16 x, float32 for bfloat16 / float32 x, int32 for
     int8 x); int8 x only: scale [E, N] bfloat16 (bfloat16 out) or float32 (float16 out), per_token_scale
     float32 [M]; without scale int8 x gives int32. split_item must be 2 or 3 and group_type 0 (torch_npu's

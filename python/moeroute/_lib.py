@@ -2,6 +2,16 @@
 
 Nothing here runs at import time: the library is looked up at the first call that needs it, so
 ``import moeroute`` works on a machine without it and the error says where it looked.
+
+Two builds of the library exist (docs/hccl.md "Transports"); a process loads exactly one, chosen at that first
+call (``transport()`` says which, docs/hccl.md "Python"):
+
+- libmoeroute: the in-process transport only (ranks are threads);
+- libmoeroute_mpi: the whole library plus the MPI transport (ranks are the processes of an ``mpirun`` job). It
+  links the system libmpi, so it is loaded only when chosen: MOEROUTE_TRANSPORT=mpi, or (MOEROUTE_TRANSPORT unset
+  or ``auto``) when mpi4py.MPI is already imported with MPI initialised and more than one process in
+  MPI.COMM_WORLD, or when the first call is moeroute.hccl.comm_init_mpi. MOEROUTE_TRANSPORT=inprocess forces
+  libmoeroute.
 """
 
 import ctypes
@@ -108,6 +118,8 @@ class Library:
     def __init__(self, dll, path):
         self.dll = dll
         self.path = path
+        # libmoeroute_mpi depends on libmpi, whose symbols dlsym finds through this handle; libmoeroute does not
+        self.transport = "mpi" if hasattr(dll, "MPI_Initialized") else "inprocess"
 
         def fn(name, restype, argtypes):
             f = getattr(dll, name)
@@ -169,26 +181,28 @@ class Library:
 # ---- locating the library ---------------------------------------------------------------------------------
 
 _NAMES = ("libmoeroute.so", "libmoeroute.so.%d" % ABI_VERSION[0], "libmoeroute.dylib")
+_MPI_NAMES = ("libmoeroute_mpi.so", "libmoeroute_mpi.so.%d" % ABI_VERSION[0], "libmoeroute_mpi.dylib")
 _PREFIXES = ("/usr/local", "/opt/moeroute", "/usr")
 _LIBDIRS = ("lib", "lib64", "lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu")
+TRANSPORTS = ("auto", "inprocess", "mpi")
 
 _lock = threading.Lock()
 _loaded = None
+_mpi_unavailable = None  # why the auto choice fell back to libmoeroute (for a later comm_init_mpi's message)
 
 
-def _candidates():
-    """(description, path-or-name) in search order, after MOEROUTE_LIB."""
+def _candidates(names, libname):
+    """(description, path-or-name) in search order, after the environment variables."""
     here = os.path.dirname(os.path.abspath(__file__))
-    out = [("bundled with the package", os.path.join(here, n)) for n in _NAMES]
-    found = ctypes.util.find_library("moeroute")
-    out.append(("ctypes.util.find_library('moeroute')", found))
+    out = [("bundled with the package", os.path.join(here, n)) for n in names]
+    out.append(("ctypes.util.find_library(%r)" % libname, ctypes.util.find_library(libname)))
     prefixes = []
     for p in (sys.prefix,) + _PREFIXES:
         if p not in prefixes:
             prefixes.append(p)
     for p in prefixes:
         for d in _LIBDIRS:
-            for n in _NAMES:
+            for n in names:
                 out.append(("install prefix %s" % p, os.path.join(p, d, n)))
     return out
 
@@ -206,48 +220,138 @@ def _open(path):
     return lib
 
 
-def get():
-    """The library, loaded on first use: $MOEROUTE_LIB, else the copy a wheel bundles in the package directory
-    (libmoeroute.so.0, see pyproject.toml), else ctypes.util.find_library('moeroute'), else the lib
-    directories of sys.prefix, /usr/local, /opt/moeroute and /usr. Raises MoerouteLibraryError naming every
-    place tried."""
-    global _loaded
-    if _loaded is not None:
-        return _loaded
-    with _lock:
-        if _loaded is not None:
-            return _loaded
-        env = os.environ.get("MOEROUTE_LIB")
-        if env:
-            # an explicit choice is never silently replaced by another copy
-            try:
-                _loaded = _open(env)
-            except OSError as e:
-                raise MoerouteLibraryError("MOEROUTE_LIB=%s cannot be loaded: %s" % (env, e)) from None
-            return _loaded
-        tried = []  # places looked at, each once, for the message
+def _open_explicit(var, path):
+    """An explicit choice is never silently replaced by another copy."""
+    try:
+        return _open(path)
+    except OSError as e:
+        raise MoerouteLibraryError("%s=%s cannot be loaded: %s" % (var, path, e)) from None
 
-        def note(place):
-            if place not in tried:
-                tried.append(place)
 
-        for how, cand in _candidates():
-            if cand is None:
-                note("%s (nothing)" % how)
+def _search(names, libname, hint):
+    tried = []  # places looked at, each once, for the message
+
+    def note(place):
+        if place not in tried:
+            tried.append(place)
+
+    for how, cand in _candidates(names, libname):
+        if cand is None:
+            note("%s (nothing)" % how)
+            continue
+        if os.path.isabs(cand):
+            if os.path.isdir(os.path.dirname(cand)):
+                note(os.path.dirname(cand))
+            if not os.path.exists(cand):
                 continue
-            if os.path.isabs(cand):
-                if os.path.isdir(os.path.dirname(cand)):
-                    note(os.path.dirname(cand))
-                if not os.path.exists(cand):
-                    continue
-            try:
-                _loaded = _open(cand)
-                return _loaded
-            except MoerouteLibraryError:
-                raise
-            except OSError as e:
-                note("%s (%s)" % (cand, e))
-        raise MoerouteLibraryError(
-            "libmoeroute was not found: install the package with `pip install .` from the repository root (the "
-            "wheel bundles the library), or set MOEROUTE_LIB=/path/to/libmoeroute.so (built by cmake under "
-            "build/src/), or install the library (cmake --install build). Looked in: " + "; ".join(tried))
+        try:
+            return _open(cand)
+        except MoerouteLibraryError:
+            raise
+        except OSError as e:
+            note("%s (%s)" % (cand, e))
+    raise MoerouteLibraryError("lib%s was not found: %s Looked in: %s" % (libname, hint, "; ".join(tried)))
+
+
+def _find_core():
+    env = os.environ.get("MOEROUTE_LIB")
+    if env:
+        return _open_explicit("MOEROUTE_LIB", env)
+    return _search(_NAMES, "moeroute",
+                   "install the package with `pip install .` from the repository root (the wheel bundles the "
+                   "library), or set MOEROUTE_LIB=/path/to/libmoeroute.so (built by cmake under build/src/), or "
+                   "install the library (cmake --install build).")
+
+
+def _find_mpi():
+    """libmoeroute_mpi: $MOEROUTE_MPI_LIB, else the one next to $MOEROUTE_LIB, else the core library's places."""
+    env = os.environ.get("MOEROUTE_MPI_LIB")
+    if env:
+        lib = _open_explicit("MOEROUTE_MPI_LIB", env)
+    else:
+        core = os.environ.get("MOEROUTE_LIB")
+        near = [os.path.join(os.path.dirname(core), n) for n in _MPI_NAMES] if core else []
+        near = [p for p in near if os.path.exists(p)]
+        if near:
+            lib = _open_explicit("the library next to MOEROUTE_LIB", near[0])
+        else:
+            lib = _search(_MPI_NAMES, "moeroute_mpi",
+                          "it is built (and bundled in the wheel) only where CMake finds MPI (Debian: apt-get install "
+                          "openmpi-bin libopenmpi-dev, then rebuild), or set MOEROUTE_MPI_LIB=/path/to/"
+                          "libmoeroute_mpi.so. An existing copy that cannot load usually lacks its MPI library "
+                          "(libmpi.so.40: apt-get install openmpi-bin).")
+    if lib.transport != "mpi":
+        raise MoerouteLibraryError("%s has no MPI transport (it does not link libmpi): it is not libmoeroute_mpi"
+                                   % lib.path)
+    return lib
+
+
+def _mpi4py_world_size():
+    """MPI.COMM_WORLD's size when this program has imported mpi4py.MPI and MPI is running; else 0. Never imports
+    mpi4py (importing it initialises MPI)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None:
+        return 0
+    try:
+        if not mpi.Is_initialized() or mpi.Is_finalized():
+            return 0
+        return int(mpi.COMM_WORLD.Get_size())
+    except Exception:  # noqa: BLE001 -- a half-imported or foreign module: no MPI as far as we are concerned
+        return 0
+
+
+def requested_transport():
+    """MOEROUTE_TRANSPORT: 'auto' (unset or empty), 'inprocess' or 'mpi'."""
+    v = os.environ.get("MOEROUTE_TRANSPORT", "").strip().lower() or "auto"
+    if v not in TRANSPORTS:
+        raise MoerouteLibraryError("MOEROUTE_TRANSPORT=%s: expected one of %s"
+                                   % (os.environ.get("MOEROUTE_TRANSPORT"), ", ".join(TRANSPORTS)))
+    return v
+
+
+def _order_error(lib, why):
+    if _mpi_unavailable:  # the automatic choice wanted MPI and could not have it
+        return MoerouteLibraryError("%s, but this process runs %s (the in-process transport only) because %s"
+                                    % (why, lib.path, _mpi_unavailable))
+    return MoerouteLibraryError(
+        "%s, but this process already loaded %s (the in-process transport only; a process loads one of "
+        "libmoeroute / libmoeroute_mpi, at its first moeroute call). Import mpi4py (from mpi4py import MPI) before "
+        "the first moeroute call, or set MOEROUTE_TRANSPORT=mpi, or call moeroute.hccl.comm_init_mpi first"
+        % (why, lib.path))
+
+
+def get(mpi=False):
+    """The library, loaded on first use (the module docstring says which of the two). libmoeroute:
+    $MOEROUTE_LIB, else the copy a wheel bundles in the package directory (libmoeroute.so.0, see pyproject.toml),
+    else ctypes.util.find_library('moeroute'), else the lib directories of sys.prefix, /usr/local, /opt/moeroute
+    and /usr. libmoeroute_mpi: $MOEROUTE_MPI_LIB, else libmoeroute_mpi.so next to $MOEROUTE_LIB, else the same
+    places. ``mpi=True``: the caller needs the MPI transport (loads libmoeroute_mpi, or raises when libmoeroute
+    is already loaded). Raises MoerouteLibraryError naming every place tried."""
+    global _loaded, _mpi_unavailable
+    lib = _loaded
+    if lib is None:
+        with _lock:
+            if _loaded is None:
+                want = requested_transport()
+                if want == "inprocess" and mpi:
+                    raise MoerouteLibraryError("MOEROUTE_TRANSPORT=inprocess, but an MPI communicator was asked "
+                                               "for: unset it or set MOEROUTE_TRANSPORT=mpi")
+                if want == "mpi" or mpi:
+                    _loaded = _find_mpi()
+                elif want == "auto" and _mpi4py_world_size() > 1:
+                    try:
+                        _loaded = _find_mpi()
+                    except MoerouteLibraryError as e:  # ranks as threads still work; comm_init_mpi says why not
+                        _mpi_unavailable = "with mpi4py's %d processes the MPI library was wanted, but: %s" % (
+                            _mpi4py_world_size(), e)
+                if _loaded is None:
+                    _loaded = _find_core()
+            lib = _loaded
+    if mpi and lib.transport != "mpi":
+        raise _order_error(lib, "an MPI communicator was asked for")
+    return lib
+
+
+def transport():
+    """'mpi' when the loaded library is libmoeroute_mpi, else 'inprocess' (loads the library if needed)."""
+    return get().transport

@@ -108,23 +108,33 @@ def _f32_input(api, name, a, shape, what):
 
 # ---- DynamicQuant: npu_dynamic_quant ---------------------------------------------------------------------------
 
-def _check_int8_dst(api, dst_type):
-    if dst_type is None:
-        return
+def _is_int8_dst(dst_type):
     t = _torch()
-    if (t is not None and dst_type == t.int8) or dst_type in (np.int8, "int8") or \
-            (isinstance(dst_type, np.dtype) and dst_type == np.int8):
-        return
-    raise _dtype_error("dst_type", dst_type, "dst_type must be None or int8 (int4 outputs, torch.quint4x2, are not "
-                       "implemented)")
+    return dst_type is None or (t is not None and dst_type == t.int8) or dst_type in (np.int8, "int8") or \
+        (isinstance(dst_type, np.dtype) and dst_type == np.int8)
+
+
+def _dynamic_quant_packing(dst_type):
+    """moeroute_dynamic_quant_args.y_packing for npu_dynamic_quant's dst_type: 0 int8; 2 for torch.quint4x2 (or
+    "quint4x2" / "int4" without torch), int4 values eight per int32 as torch_npu returns them."""
+    if _is_int8_dst(dst_type):
+        return 0
+    t = _torch()
+    if (t is not None and dst_type == getattr(t, "quint4x2", None)) or dst_type in ("quint4x2", "int4"):
+        return 2
+    raise _dtype_error("dst_type", dst_type, "dst_type must be None, int8 or torch.quint4x2 (int4 values, eight per "
+                       "int32; without torch: the string 'quint4x2')")
 
 
 def _prepare_dynamic_quant(x, smooth_scales, group_index, dst_type, bf16):
     api = "npu_dynamic_quant"
-    _check_int8_dst(api, dst_type)
+    packing = _dynamic_quant_packing(dst_type)
     x2, lead = _rows(api, "x", x, 2)
     xo = _float_operand(api, "x", x2, bf16, "[rows, H]")
     rows, H = xo.shape
+    if packing and H % 8:
+        raise _shape_error(api, "dst_type quint4x2 packs eight int4 values per int32: the last dim H = %d must be a "
+                           "multiple of 8", H)
     keep = [xo]
     G, g_addr, wide = 0, None, 0
     if group_index is not None:
@@ -141,15 +151,16 @@ def _prepare_dynamic_quant(x, smooth_scales, group_index, dst_type, bf16):
                                  (max(G, 1), H), "[G, H]" if G else "[H]", (xo.dtype_code,))
         keep.append(so)
     outs = Outputs(xo, None, 2, api)
-    y, scale = outs.new((rows, H), "i8"), outs.new((rows,), "f32")
+    y = outs.new((rows, H // 8), "i32") if packing else outs.new((rows, H), "i8")
+    scale = outs.new((rows,), "f32")
     a = _library().DynamicQuantArgs()
     a.num_rows, a.hidden, a.x_dtype = rows, H, xo.dtype_code
     a.x = xo.address
     a.x_row_stride, a.x_col_stride = xo.strides
     a.smooth_scales, a.num_groups, a.group_index_int64, a.group_index = s_addr, G, wide, g_addr
-    a.scale_template = 0
+    a.scale_template, a.y_packing = 0, packing
     a.y, a.scale = _addr(y), _addr(scale)
-    return _Call("dynamic_quant", a, keep, (y, scale)), lead, H
+    return _Call("dynamic_quant", a, keep, (y, scale)), lead, (H // 8 if packing else H)
 
 
 def npu_dynamic_quant(x, *, smooth_scales=None, group_index=None, dst_type=None, bf16=False, ctx=None):
@@ -159,8 +170,10 @@ def npu_dynamic_quant(x, *, smooth_scales=None, group_index=None, dst_type=None,
     the leading dims): v = x (* smooth_scales), a = max |v|, y = rint(v * f32(127 / a)) saturated to int8, scale
     the per-row dequantization scale (1 / f or a / 127 in fp32, as the Atlas A2/A3 tiling picks). smooth_scales
     [H] in x's dtype, or [G, H] with group_index int32 [G] (ascending end offsets, the last equal to the row
-    count). dst_type None or int8. Exact. Returns (y int8 in x's shape, scale float32 in x's shape without the last
-    dim): torch tensors when x is one, else numpy."""
+    count). dst_type None or int8; or torch.quint4x2 (without torch: "quint4x2"): int4 values rint(v * f32(7 / a))
+    in [-8, 7], y int32 with the last dim H / 8 holding eight of them each (element 8j + t in bits 4t..4t+3; H % 8
+    == 0), as torch_npu returns them. Exact. Returns (y int8 in x's shape, or the packed int32, scale float32 in x's
+    shape without the last dim): torch tensors when x is one, else numpy."""
     call, lead, H = _prepare_dynamic_quant(x, smooth_scales, group_index, dst_type, bf16)
     y, scale = _run(call, ctx)
     return y.reshape(lead + (H,)), scale.reshape(lead)

@@ -14,6 +14,7 @@ that moeroute does not implement yet are absent (AttributeError), never faked.
 
 from ._combine import npu_moe_finalize_routing, npu_moe_token_unpermute
 from ._distribute import npu_moe_distribute_combine_v2, npu_moe_distribute_dispatch_v2
+from ._distribute import npu_moe_distribute_combine, npu_moe_distribute_dispatch
 from ._gmm import npu_grouped_matmul, npu_grouped_matmul_swiglu_quant
 from ._gating import npu_moe_gating_top_k, npu_moe_gating_top_k_softmax, npu_moe_gating_top_k_softmax_v2
 from ._mlp import npu_dequant_swiglu_quant, npu_dynamic_quant, npu_swiglu
@@ -28,7 +29,9 @@ __all__ = [
     "npu_grouped_matmul",
     "npu_grouped_matmul_swiglu_quant",
     "npu_moe_compute_expert_tokens",
+    "npu_moe_distribute_combine",
     "npu_moe_distribute_combine_v2",
+    "npu_moe_distribute_dispatch",
     "npu_moe_distribute_dispatch_v2",
     "npu_moe_finalize_routing",
     "npu_moe_gating_top_k",

@@ -22,6 +22,7 @@ typedef struct mr_aclnn_state {
     mr_tref *refs;                       /* nslots entries, absent arguments zero */
     const void *list_id[MR_ACLNN_MAX_ARGS]; /* the aclTensorList of list arguments */
     size_t list_len[MR_ACLNN_MAX_ARGS];
+    size_t slot[MR_ACLNN_MAX_ARGS];         /* first view slot of each argument (MR_ACLNN_SLOT_APPEND resolved) */
     void *plan;
 } mr_aclnn_state;
 
@@ -278,12 +279,14 @@ aclnnStatus mr_aclnn_finish(mr_aclnn_call *c, const void *plan, size_t plan_size
     const mr_aclnn_op *op = c->op;
     const char *api = op->prepare_name;
     /* views inside their storage, contiguous outputs (spec decision 8) */
-    size_t nrefs = op->nslots;
+    size_t nrefs = op->nslots, append = op->nslots, slot[MR_ACLNN_MAX_ARGS] = {0};
     for (size_t i = 0; i < op->nargs; i++) {
         if (!c->args[i]) continue;
         const aclTensorList *l = op->args[i].list ? c->args[i] : NULL;
         uint64_t count = l ? l->size : 1;
-        if (op->args[i].slot + count > nrefs) nrefs = op->args[i].slot + count;
+        slot[i] = op->args[i].slot == MR_ACLNN_SLOT_APPEND ? append : op->args[i].slot;
+        if (op->args[i].slot == MR_ACLNN_SLOT_APPEND) append += (size_t)count;
+        if (slot[i] + count > nrefs) nrefs = slot[i] + (size_t)count;
         for (uint64_t k = 0; k < count; k++) {
             const aclTensor *t = l ? l->tensors[k] : c->args[i];
             aclnnStatus st = mr_as_storage(c, i, t) ? mr_check_storage(api, op->args[i].name, t)
@@ -305,6 +308,7 @@ aclnnStatus mr_aclnn_finish(mr_aclnn_call *c, const void *plan, size_t plan_size
     s->refs = (mr_tref *)((char *)s + refs_at);
     s->plan = (char *)s + plan_at;
     memcpy(s->plan, plan, plan_size);
+    memcpy(s->slot, slot, sizeof s->slot);
     for (size_t i = 0; i < op->nargs; i++) {
         if (!c->args[i] || (c->unused & (1u << i))) continue;
         if (op->args[i].list) {
@@ -312,9 +316,9 @@ aclnnStatus mr_aclnn_finish(mr_aclnn_call *c, const void *plan, size_t plan_size
             s->list_id[i] = l;
             s->list_len[i] = (size_t)l->size;
             for (uint64_t k = 0; k < l->size; k++)
-                s->refs[op->args[i].slot + k] = mr_ref(l->tensors[k], mr_as_storage(c, i, l->tensors[k]));
+                s->refs[slot[i] + k] = mr_ref(l->tensors[k], mr_as_storage(c, i, l->tensors[k]));
         } else {
-            s->refs[op->args[i].slot] = mr_ref(c->args[i], mr_as_storage(c, i, c->args[i]));
+            s->refs[slot[i]] = mr_ref(c->args[i], mr_as_storage(c, i, c->args[i]));
         }
     }
     aclOpExecutor *e = mr_executor_create(&op->exec, s);
@@ -365,9 +369,9 @@ aclnnStatus mr_aclnn_set_addr(void *state, int is_output, int list, size_t index
             mr_error_push("%s: the tensor list is not the one given as %s", api, a->name);
             return ACLNN_ERR_PARAM_INVALID;
         }
-        ref = &s->refs[a->slot + rel];
+        ref = &s->refs[s->slot[pos] + rel];
     } else {
-        ref = &s->refs[a->slot];
+        ref = &s->refs[s->slot[pos]];
         if (!ref->id) {
             mr_error_push("%s: optional argument %s was not given", api, a->name);
             return ACLNN_ERR_PARAM_INVALID;
@@ -393,9 +397,10 @@ aclnnStatus mr_aclnn_execute(const mr_aclnn_op *op, void *workspace, uint64_t wo
     if (!mr_stream_is_valid(stream)) {
         st = mr_fail(MOEROUTE_ERR_INVALID_VALUE, "%s: stream %p is not a live stream", api, stream);
     } else {
-        mr_view views[24];
-        if (s->nrefs > sizeof views / sizeof views[0]) {
-            st = mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: too many tensors", api);
+        mr_view small[24]; /* more views (long tensor lists) on the heap */
+        mr_view *views = s->nrefs <= sizeof small / sizeof small[0] ? small : mr_malloc(s->nrefs * sizeof *views);
+        if (!views) {
+            st = mr_fail(MOEROUTE_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu tensor views", api, s->nrefs);
         } else {
             for (size_t i = 0; i < s->nrefs; i++) {
                 const mr_tref *r = &s->refs[i];
@@ -404,6 +409,7 @@ aclnnStatus mr_aclnn_execute(const mr_aclnn_op *op, void *workspace, uint64_t wo
             }
             size_t ws = workspace_size > SIZE_MAX ? SIZE_MAX : (size_t)workspace_size;
             st = op->run(s->plan, views, workspace, ws, mr_default_pool(), api);
+            if (views != small) mr_free(views);
         }
     }
     mr_executor_release(executor);

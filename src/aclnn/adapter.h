@@ -46,6 +46,11 @@ typedef struct mr_arg_spec {
  * lies inside the storage. */
 #define MR_FMT_NZ 1u /* ACL_FORMAT_FRACTAL_NZ (29) */
 
+/* mr_arg_spec.slot of a list argument whose length varies with the call (GroupedMatmul's list of E per-expert
+ * weights): the given APPEND arguments take consecutive slots from nslots on, in table order, each as many
+ * slots as its list has tensors. A table with APPEND arguments keeps its fixed-slot lists within nslots. */
+#define MR_ACLNN_SLOT_APPEND 0xFFu
+
 typedef moeroute_status (*mr_op_run_fn)(const void *plan, const mr_view *views, void *workspace,
                                         size_t workspace_size, mr_pool *pool, const char *api);
 

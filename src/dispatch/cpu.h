@@ -18,4 +18,11 @@ size_t mr_cpu_llc_bytes(void);
 int mr_cpu_has_fma(void);
 int mr_cpu_has_avx512_vnni(void);
 
+/* AArch64 (cpu_arm.c; 0 elsewhere): the dot-product instructions SDOT/UDOT (HWCAP_ASIMDDP), only when the level
+ * is NEON. Thread-safe. */
+int mr_cpu_has_asimd_dotprod(void);
+/* AArch64 level from AT_HWCAP (NEON when FP and Advanced SIMD are there, else SCALAR; NEON off Linux, SCALAR on
+ * other architectures); mr_cpu_isa calls it once. */
+moeroute_isa mr_cpu_arm_level(void);
+
 #endif /* MR_DISPATCH_CPU_H */

@@ -50,8 +50,8 @@ static moeroute_isa mr_cpu_probe(void)
 
 #elif defined(__aarch64__) || defined(_M_ARM64)
 
-/* Advanced SIMD is part of the AArch64 base architecture: nothing to probe. */
-static moeroute_isa mr_cpu_probe(void) { return MOEROUTE_ISA_NEON; }
+/* AArch64: Advanced SIMD as the kernel reports it (cpu_arm.c). */
+static moeroute_isa mr_cpu_probe(void) { return mr_cpu_arm_level(); }
 
 #else
 

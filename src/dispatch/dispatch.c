@@ -65,12 +65,19 @@ static const mr_act_config mr_act_avx2 = {MOEROUTE_ISA_AVX2, mr_f32_exp_shift__a
 static const mr_act_config mr_act_avx512 = {MOEROUTE_ISA_AVX512, mr_f32_exp_shift__avx512, mr_f32_sigmoid__avx512,
                                             mr_f32_silu__avx512};
 #endif
+#ifdef MR_HAVE_NEON_KERNELS
+static const mr_act_config mr_act_neon = {MOEROUTE_ISA_NEON, mr_f32_exp_shift__neon, mr_f32_sigmoid__neon,
+                                          mr_f32_silu__neon};
+#endif
 static const mr_act_config *const mr_act_configs[] = {
 #ifdef MR_HAVE_AVX512_KERNELS
     &mr_act_avx512,
 #endif
 #ifdef MR_HAVE_AVX2_KERNELS
     &mr_act_avx2,
+#endif
+#ifdef MR_HAVE_NEON_KERNELS
+    &mr_act_neon,
 #endif
     &mr_act_scalar,
 };
@@ -80,7 +87,9 @@ static const mr_act_config *const mr_act_configs[] = {
     {level, mr_f32_mul__##isa, mr_f32_add__##isa, mr_f32_affine__##isa, mr_f32_swiglu__##isa,                 \
      mr_f32_quant_mul_i8__##isa, mr_f32_quant_div_i8__##isa, mr_i32_widen_f32__##isa,                      \
      {mr_f16_widen_f32__##isa, mr_bf16_widen_f32__##isa, mr_f32_widen_f32__##isa},                            \
-     {mr_f32_narrow_f16__##isa, mr_f32_narrow_bf16__##isa, mr_f32_narrow_f32__##isa}}
+     {mr_f32_narrow_f16__##isa, mr_f32_narrow_bf16__##isa, mr_f32_narrow_f32__##isa},                         \
+     {mr_f16_quant_x_i8__##isa, mr_bf16_quant_x_i8__##isa, mr_f32_quant_x_i8__##isa},                         \
+     {mr_f16_swiglu_x__##isa, mr_bf16_swiglu_x__##isa, mr_f32_swiglu_x__##isa}}
 static const mr_mlp_config mr_mlp_scalar = MR_MLP_CONFIG(MOEROUTE_ISA_SCALAR, scalar);
 #ifdef MR_HAVE_AVX2_KERNELS
 static const mr_mlp_config mr_mlp_avx2 = MR_MLP_CONFIG(MOEROUTE_ISA_AVX2, avx2);
@@ -88,12 +97,18 @@ static const mr_mlp_config mr_mlp_avx2 = MR_MLP_CONFIG(MOEROUTE_ISA_AVX2, avx2);
 #ifdef MR_HAVE_AVX512_KERNELS
 static const mr_mlp_config mr_mlp_avx512 = MR_MLP_CONFIG(MOEROUTE_ISA_AVX512, avx512);
 #endif
+#ifdef MR_HAVE_NEON_KERNELS
+static const mr_mlp_config mr_mlp_neon = MR_MLP_CONFIG(MOEROUTE_ISA_NEON, neon);
+#endif
 static const mr_mlp_config *const mr_mlp_configs[] = {
 #ifdef MR_HAVE_AVX512_KERNELS
     &mr_mlp_avx512,
 #endif
 #ifdef MR_HAVE_AVX2_KERNELS
     &mr_mlp_avx2,
+#endif
+#ifdef MR_HAVE_NEON_KERNELS
+    &mr_mlp_neon,
 #endif
     &mr_mlp_scalar,
 };
@@ -110,12 +125,18 @@ MR_SELECT_CONFIG(mr_select_avx2, MOEROUTE_ISA_AVX2, avx2);
 #ifdef MR_HAVE_AVX512_KERNELS
 MR_SELECT_CONFIG(mr_select_avx512, MOEROUTE_ISA_AVX512, avx512);
 #endif
+#ifdef MR_HAVE_NEON_KERNELS
+MR_SELECT_CONFIG(mr_select_neon, MOEROUTE_ISA_NEON, neon);
+#endif
 static const mr_select_config *const mr_select_configs[] = {
 #ifdef MR_HAVE_AVX512_KERNELS
     &mr_select_avx512,
 #endif
 #ifdef MR_HAVE_AVX2_KERNELS
     &mr_select_avx2,
+#endif
+#ifdef MR_HAVE_NEON_KERNELS
+    &mr_select_neon,
 #endif
     &mr_select_scalar,
 };
@@ -141,12 +162,22 @@ static const mr_dquant_config mr_dquant_avx512 = {
     {mr_f16_dquant_i8__avx512, mr_bf16_dquant_i8__avx512, mr_f32_dquant_i8__avx512},
     {mr_f16_dquant_odd_i8__scalar, mr_bf16_dquant_odd_i8__scalar, mr_f32_dquant_odd_i8__scalar}};
 #endif
+#ifdef MR_HAVE_NEON_KERNELS
+static const mr_dquant_config mr_dquant_neon = {
+    MOEROUTE_ISA_NEON,
+    {mr_f16_absmax__neon, mr_bf16_absmax__neon, mr_f32_absmax__neon},
+    {mr_f16_dquant_i8__neon, mr_bf16_dquant_i8__neon, mr_f32_dquant_i8__neon},
+    {mr_f16_dquant_odd_i8__scalar, mr_bf16_dquant_odd_i8__scalar, mr_f32_dquant_odd_i8__scalar}};
+#endif
 static const mr_dquant_config *const mr_dquant_configs[] = {
 #ifdef MR_HAVE_AVX512_KERNELS
     &mr_dquant_avx512,
 #endif
 #ifdef MR_HAVE_AVX2_KERNELS
     &mr_dquant_avx2,
+#endif
+#ifdef MR_HAVE_NEON_KERNELS
+    &mr_dquant_neon,
 #endif
     &mr_dquant_scalar,
 };
@@ -235,6 +266,14 @@ static const mr_gemm_config mr_gemm_avx512vnni = {MOEROUTE_ISA_AVX512, "avx512-v
                                                   mr_gemm_f32_6x32__avx512, 6, 32, 4, MR_GEMM_U8, MR_GEMM_I8,
                                                   mr_gemm_u8i8_6x32__avx512vnni};
 #endif
+#ifdef MR_HAVE_NEON_DOTPROD_KERNELS
+static const mr_gemm_config mr_gemm_neon_dot = {MOEROUTE_ISA_NEON, "neon-dotprod", 6, 16, mr_gemm_f32_6x16__neon,
+                                                6, 16, 4, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8x4_6x16__neon_dot};
+#endif
+#ifdef MR_HAVE_NEON_KERNELS
+static const mr_gemm_config mr_gemm_neon = {MOEROUTE_ISA_NEON, "neon", 6, 16, mr_gemm_f32_6x16__neon,
+                                            6, 16, 2, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8x2_6x16__neon};
+#endif
 static const mr_gemm_config *const mr_gemm_configs[] = {
 #ifdef MR_HAVE_AVX512VNNI_KERNELS
     &mr_gemm_avx512vnni,
@@ -245,14 +284,24 @@ static const mr_gemm_config *const mr_gemm_configs[] = {
 #ifdef MR_HAVE_AVX2_GEMM_KERNELS
     &mr_gemm_avx2,
 #endif
+#ifdef MR_HAVE_NEON_DOTPROD_KERNELS
+    &mr_gemm_neon_dot,
+#endif
+#ifdef MR_HAVE_NEON_KERNELS
+    &mr_gemm_neon,
+#endif
     &mr_gemm_scalar,
 };
 
-/* Whether this CPU runs a GEMM config: its level, plus FMA for every x86 SIMD entry and VNNI where used. */
+/* Whether this CPU runs a GEMM config: its level, plus FMA for every x86 SIMD entry, VNNI where used and the
+ * AArch64 dot product for the sdot entry. */
 static int mr_gemm_runs(const mr_gemm_config *c)
 {
     if (c->isa == MOEROUTE_ISA_SCALAR) return 1;
     if (!mr_isa_within((moeroute_isa)c->isa, mr_cpu_isa())) return 0;
+#ifdef MR_HAVE_NEON_DOTPROD_KERNELS
+    if (c == &mr_gemm_neon_dot) return mr_cpu_has_asimd_dotprod();
+#endif
     if (mr_isa_is_x86((moeroute_isa)c->isa) && !mr_cpu_has_fma()) return 0;
     return c->i8_a_fmt != MR_GEMM_U8 || mr_cpu_has_avx512_vnni();
 }

@@ -38,8 +38,9 @@ const mr_act_config *mr_dispatch_act(moeroute_isa resolved);
 const mr_select_config *mr_dispatch_select(moeroute_isa resolved);
 const mr_mlp_config *mr_dispatch_mlp(moeroute_isa resolved);
 
-/* GEMM family (kernels/gemm/gemm.h): besides the level, the AVX2 entry needs FMA and the int8 VNNI entry
- * AVX512-VNNI (mr_cpu_has_fma / mr_cpu_has_avx512_vnni). */
+/* GEMM family (kernels/gemm/gemm.h): besides the level, the AVX2 entry needs FMA, the int8 VNNI entry
+ * AVX512-VNNI and the AArch64 sdot entry the dot product (mr_cpu_has_fma / mr_cpu_has_avx512_vnni /
+ * mr_cpu_has_asimd_dotprod). */
 const mr_gemm_config *mr_dispatch_gemm(moeroute_isa resolved);
 /* Every GEMM config this build compiled and this CPU runs, best first (for kernel tests and benchmarks). */
 size_t mr_dispatch_gemm_usable(const mr_gemm_config **out, size_t max);

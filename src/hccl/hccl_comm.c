@@ -602,6 +602,8 @@ HcclResult HcclCommDestroy(HcclComm comm)
 
 /* ---- rank table (HcclCommInitClusterInfo) ------------------------------------------------------------------ */
 
+const mr_hccl_table_ops *mr_hccl_table_net; /* set by a network transport's library when it loads */
+
 /* The string value of the next "key" at or after *at, as an integer; -1 when absent or malformed. */
 static long mr_json_int_after(const char *text, const char *key, const char **at)
 {
@@ -623,57 +625,99 @@ static long mr_json_int_after(const char *text, const char *key, const char **at
     return r;
 }
 
-HcclResult HcclCommInitClusterInfo(const char *clusterInfo, uint32_t rank, HcclComm *comm)
+/* Record this process's refusal of the table (the first one counts). */
+static void mr_table_refuse(mr_hccl_table_claim *c, HcclResult code, const char *fmt, ...) MR_PRINTF(3, 4);
+static void mr_table_refuse(mr_hccl_table_claim *c, HcclResult code, const char *fmt, ...)
 {
-    static const char api[] = "HcclCommInitClusterInfo";
-    if (!clusterInfo || !comm) return mr_hccl_fail(HCCL_E_PTR, "%s: clusterInfo or comm is NULL", api);
-    if (strlen(clusterInfo) >= 4096) return mr_hccl_fail(HCCL_E_PARA, "%s: the path is 4096 bytes or longer", api);
-    char *real = realpath(clusterInfo, NULL);
-    FILE *f = real ? fopen(real, "rb") : NULL;
-    if (!f) {
-        free(real);
-        return mr_hccl_fail(HCCL_E_OPEN_FILE_FAILURE, "%s: cannot open the rank table %s", api, clusterInfo);
+    if (c->refused != HCCL_SUCCESS) return;
+    c->refused = (int32_t)code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->message, sizeof c->message, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t mr_fnv1a(uint64_t h, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) h = (h ^ (v >> (8 * i) & 0xff)) * 0x100000001b3ull;
+    return h;
+}
+
+/* Read the rank table at `path` (version 1.0; docs/hccl.md) for `rank`: the claim (rank count, digest of the
+ * server count and the (rank_id, device_id) entries in file order, or the refusal) and the key of its
+ * in-process group. Several servers only when `multi_server` (ranks in other processes). */
+static void mr_table_read(const char *api, const char *path, const HcclComm *comm, uint32_t rank, int multi_server,
+                          mr_hccl_table_claim *claim, char key[MR_HCCL_KEY_MAX])
+{
+    memset(claim, 0, sizeof *claim);
+    claim->rank = rank;
+    key[0] = 0;
+    if (!path || !comm || strlen(path) >= 4096) {
+        mr_table_refuse(claim, path && comm ? HCCL_E_PARA : HCCL_E_PTR,
+                        "%s: clusterInfo or comm is NULL, or the path is 4096 bytes or longer", api);
+        return;
     }
-    char *text = mr_malloc(1 << 20);
+    char *real = realpath(path, NULL);
+    FILE *f = real ? fopen(real, "rb") : NULL;
+    char *text = f ? mr_malloc(1 << 20) : NULL;
     size_t len = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    if (!text) {
-        free(real);
-        return mr_hccl_fail(HCCL_E_MEMORY, "%s: out of memory", api);
+    if (f) fclose(f);
+    if (real) snprintf(key, MR_HCCL_KEY_MAX, "table:%s", real);
+    free(real);
+    if (!f || !text) {
+        mr_table_refuse(claim, f ? HCCL_E_MEMORY : HCCL_E_OPEN_FILE_FAILURE, "%s: %s %s", api,
+                        f ? "out of memory reading" : "cannot open the rank table", path);
+        return;
     }
     text[len] = 0;
-    /* Version 1.0, one server: count the devices; their rank_id values must be 0..n-1, each once. */
+    /* the devices' rank_id values must be 0..n-1, each once (n <= 64) */
     const char *at = text;
     long servers = mr_json_int_after(text, "server_count", &at);
+    if (servers < 1)
+        mr_table_refuse(claim, HCCL_E_PARA, "%s: %s: no server_count of 1 or more (a string)", api, path);
+    else if (servers > 1 && !multi_server)
+        mr_table_refuse(claim, HCCL_E_NOT_SUPPORT,
+                        "%s: %s: server_count must be \"1\" here (ranks are threads of this process); a table of "
+                        "several servers needs the MPI transport (libmoeroute_mpi under mpirun)",
+                        api, path);
+    uint64_t seen_mask = 0, digest = mr_fnv1a(0xcbf29ce484222325ull, (uint64_t)servers);
     uint32_t n = 0, seen_rank = 0;
-    uint64_t seen_mask = 0;
-    HcclResult st = HCCL_SUCCESS;
-    if (servers != 1)
-        st = mr_hccl_fail(servers < 0 ? HCCL_E_PARA : HCCL_E_NOT_SUPPORT,
-                          "%s: %s: server_count must be \"1\" (moeroute's in-process transport is one machine)", api,
-                          clusterInfo);
     at = text;
-    while (st == HCCL_SUCCESS) {
+    while (claim->refused == HCCL_SUCCESS) {
         long dev = mr_json_int_after(text, "device_id", &at);
         if (dev == -1) break;
         long r = mr_json_int_after(text, "rank_id", &at);
         if (dev < 0 || r < 0 || r >= 64 || dev >= mr_device_count() || (seen_mask >> r & 1))
-            st = mr_hccl_fail(HCCL_E_PARA,
-                              "%s: %s: device entry %u is malformed (device_id within the logical devices, rank_id "
-                              "unique and below 64, both as strings)",
-                              api, clusterInfo, n);
+            mr_table_refuse(claim, HCCL_E_PARA,
+                            "%s: %s: device entry %u is malformed (device_id within the logical devices, rank_id "
+                            "unique and below 64, both as strings)",
+                            api, path, n);
         else
-            seen_mask |= 1ull << r, n++;
+            seen_mask |= 1ull << r, n++, digest = mr_fnv1a(mr_fnv1a(digest, (uint64_t)r), (uint64_t)dev);
         if (r == (long)rank) seen_rank = 1;
     }
     mr_free(text);
-    if (st == HCCL_SUCCESS && (n == 0 || seen_mask != (n == 64 ? ~0ull : (1ull << n) - 1)))
-        st = mr_hccl_fail(HCCL_E_PARA, "%s: %s: the rank_id values must be 0..n-1 for n devices", api, clusterInfo);
-    if (st == HCCL_SUCCESS && !seen_rank)
-        st = mr_hccl_fail(HCCL_E_PARA, "%s: rank %u is not a rank_id of %s", api, rank, clusterInfo);
+    if (n == 0 || seen_mask != (n == 64 ? ~0ull : (1ull << n) - 1))
+        mr_table_refuse(claim, HCCL_E_PARA, "%s: %s: the rank_id values must be 0..n-1 for n devices", api, path);
+    if (!seen_rank) mr_table_refuse(claim, HCCL_E_PARA, "%s: rank %u is not a rank_id of %s", api, rank, path);
+    claim->n = n;
+    claim->digest = digest;
+}
+
+HcclResult HcclCommInitClusterInfo(const char *clusterInfo, uint32_t rank, HcclComm *comm)
+{
+    static const char api[] = "HcclCommInitClusterInfo";
+    /* In a job of several processes (libmoeroute_mpi under mpirun) the table's ranks are the job's processes:
+     * every process states its claim, refused or not, so that every process returns within the bounded wait. */
+    const int over_net = mr_hccl_table_net && mr_hccl_table_net->active();
+    mr_hccl_table_claim claim;
     char key[MR_HCCL_KEY_MAX];
-    snprintf(key, sizeof key, "table:%s", real);
-    free(real);
-    if (st != HCCL_SUCCESS) return st;
-    return mr_join(api, key, n, rank, comm);
+    mr_table_read(api, clusterInfo, comm, rank, over_net, &claim, key);
+    if (over_net) {
+        HcclRootInfo info;
+        HcclResult st = mr_hccl_table_net->agree(&claim, mr_hccl_timeout_ms(), &info, api);
+        return st != HCCL_SUCCESS ? st : mr_join_net(api, claim.n, &info, rank, comm);
+    }
+    if (claim.refused != HCCL_SUCCESS) return mr_hccl_fail((HcclResult)claim.refused, "%s", claim.message);
+    return mr_join(api, key, claim.n, rank, comm);
 }

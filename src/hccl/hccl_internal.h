@@ -104,6 +104,13 @@ void mr_hccl_reduce_into(char *dst, const char *src, uint64_t count, HcclDataTyp
  * The core library has none (mr_hccl_net is NULL); the moeroute_mpi library adds the MPI transport
  * (hccl_mpi.c), which registers itself when the library is loaded. A group built on one has a `net` state;
  * its collectives go to the transport. */
+/* A run of bytes of this process's memory (the exchange below reads or writes it). */
+#define MR_NET_BUFFERS 4
+typedef struct mr_net_seg {
+    char *at;
+    size_t bytes;
+} mr_net_seg;
+
 typedef struct mr_hccl_net_ops {
     const char *name;
     /* A token for a communicator over processes; HCCL_E_NOT_SUPPORT when this process is not part of a
@@ -116,18 +123,53 @@ typedef struct mr_hccl_net_ops {
                        const char *api);
     void (*leave)(void *net);
     HcclResult (*coll)(void *net, uint32_t rank, uint32_t n, const mr_coll *c);
-    /* Building blocks of operators over the transport (the MC2 operators, distribute_net.c): an allgather of
-     * `bytes` per rank bounded by the timeout (the first exchange of a call: HCCL_E_TIMEOUT, and the
-     * communicator broken, when a rank does not come), and an all-to-all of byte blocks (counts and
-     * displacements in bytes, per rank). Both are collective: every rank calls them in the same order. */
+    /* Building blocks of operators over the transport (the MC2 operators, distribute_net.c):
+     * allgather  `bytes` per rank, bounded by the timeout (the first exchange of a call: HCCL_E_TIMEOUT, and
+     *            the communicator broken, when a rank does not come);
+     * exchange   matched contiguous segments: to rank j go send[sfirst[j] .. sfirst[j + 1]), from rank j come
+     *            recv[rfirst[j] .. rfirst[j + 1]); the i-th segment rank j sends this rank lands in the i-th
+     *            segment this rank receives from j, of the same size (the caller derives both sides from data
+     *            every rank shares). Each segment moves as one message, contiguous at both ends (single-copy
+     *            transfers). It runs no agreement of its own and allocates nothing: `scratch` holds
+     *            exchange_scratch(n, segments) bytes (segments: send and receive together), allocated by the
+     *            caller before its agreement;
+     * buffer     a buffer the communicator keeps between calls (slot < MR_NET_BUFFERS), at least `bytes`
+     *            long (contents not kept when it grows), NULL when out of memory; valid until the next buffer
+     *            call for the slot or the communicator's end. Reusing it spares a call the page faults of
+     *            fresh memory.
+     * allgather and exchange are collective: every rank calls them in the same order. */
     HcclResult (*allgather)(void *net, const void *mine, void *all, size_t bytes, const char *api);
-    HcclResult (*alltoallv)(void *net, const void *send, const size_t *scounts, const size_t *sdispls, void *recv,
-                            const size_t *rcounts, const size_t *rdispls, const char *api);
+    HcclResult (*exchange)(void *net, const struct mr_net_seg *send, const size_t *sfirst,
+                           const struct mr_net_seg *recv, const size_t *rfirst, void *scratch, const char *api);
+    size_t (*exchange_scratch)(uint32_t n, size_t segments);
+    void *(*buffer)(void *net, unsigned slot, size_t bytes);
 } mr_hccl_net_ops;
 extern const mr_hccl_net_ops *mr_hccl_net;
 void *mr_hccl_group_net(const mr_hccl_group *g); /* NULL for in-process groups */
 
 /* 1 when [lo, hi) of the caller's outputs overlaps what any rank posted as read ([read_lo, read_hi)). */
 int mr_hccl_overlaps_reads(const mr_hccl_post *const *all, uint32_t n, const void *lo, const void *hi);
+
+/* ---- rank tables over a network transport (HcclCommInitClusterInfo in a job of several processes) ------------
+ * Every process reads the table itself and states its claim; the transport's agree (hccl_mpi_ranktable.c,
+ * registered when moeroute_mpi loads) exchanges the claims, bounded by the timeout, and every process reaches one
+ * verdict; on success *info is a token of mr_hccl_net that every process then joins with. */
+typedef struct mr_hccl_table_claim {
+    uint64_t digest;   /* the table's server count and (rank_id, device_id) entries: one table everywhere */
+    uint32_t n, rank;  /* the table's rank count; the rank this process asks for */
+    int32_t refused;   /* HCCL_SUCCESS, or this process's own refusal (NULL argument, unreadable or bad table) */
+    uint32_t pad;
+    char message[256]; /* why it refused */
+} mr_hccl_table_claim;
+
+typedef struct mr_hccl_table_ops {
+    int (*active)(void); /* 1 when this process is one of several in a job: the table's ranks are processes */
+    HcclResult (*agree)(const mr_hccl_table_claim *mine, long timeout_ms, HcclRootInfo *info, const char *api);
+} mr_hccl_table_ops;
+extern const mr_hccl_table_ops *mr_hccl_table_net; /* NULL in the core library */
+
+/* moeroute_mpi only (hccl_mpi.c): an allgather of `bytes` per process over every process of the job, before any
+ * communicator exists; HCCL_E_TIMEOUT when a process does not come within timeout_ms. */
+HcclResult mr_mpi_world_allgather(const void *mine, void *all, size_t bytes, long timeout_ms, const char *api);
 
 #endif /* MR_HCCL_HCCL_INTERNAL_H */

@@ -38,6 +38,8 @@ typedef struct mr_mpi_net {
     MPI_Comm comm;
     long timeout_ms;
     HcclResult broken; /* HCCL_SUCCESS while usable */
+    void *cache[MR_NET_BUFFERS]; /* the buffer op's (hccl_internal.h) */
+    size_t cache_cap[MR_NET_BUFFERS];
 } mr_mpi_net;
 
 static int mr_mpi_running(void)
@@ -144,6 +146,7 @@ static void mr_mpi_leave(void *p)
 {
     mr_mpi_net *net = p;
     if (mr_mpi_running()) MPI_Comm_free(&net->comm);
+    for (unsigned i = 0; i < MR_NET_BUFFERS; i++) mr_free(net->cache[i]);
     mr_free(net);
 }
 
@@ -296,27 +299,80 @@ static HcclResult mr_mpi_allgather_op(void *p, const void *mine, void *all, size
     return st;
 }
 
-static HcclResult mr_mpi_alltoallv_op(void *p, const void *send, const size_t *scounts, const size_t *sdispls,
-                                      void *recv, const size_t *rcounts, const size_t *rdispls, const char *api)
+/* The exchange of matched segments (hccl_internal.h): every receive posted, then every send, one message per
+ * segment (a segment of 1 GiB or more as two: whole MiBs, then the rest, on both sides alike), so contiguous
+ * messages above the eager size move with one copy (CMA on one machine). Messages between two ranks do not
+ * overtake each other: the i-th send meets the i-th receive. */
+#define MR_MPI_MIB ((size_t)1 << 20)
+#define MR_MPI_BIG ((size_t)1 << 30)
+
+static size_t mr_mpi_exchange_scratch(uint32_t n, size_t segments)
+{
+    (void)n;
+    return (2 * segments + 1) * sizeof(MPI_Request);
+}
+
+static int mr_mpi_post(const mr_net_seg *seg, int peer, int recv, MPI_Datatype mib, MPI_Comm comm, MPI_Request *req,
+                       int *nreq)
+{
+    const size_t whole = seg->bytes >= MR_MPI_BIG ? seg->bytes / MR_MPI_MIB : 0, rest = seg->bytes - whole * MR_MPI_MIB;
+    int bad = 0;
+    if (whole)
+        bad |= (recv ? MPI_Irecv(seg->at, (int)whole, mib, peer, 0, comm, &req[(*nreq)++])
+                     : MPI_Isend(seg->at, (int)whole, mib, peer, 0, comm, &req[(*nreq)++])) != MPI_SUCCESS;
+    if (rest || !whole)
+        bad |= (recv ? MPI_Irecv(seg->at + whole * MR_MPI_MIB, (int)rest, MPI_BYTE, peer, 0, comm, &req[(*nreq)++])
+                     : MPI_Isend(seg->at + whole * MR_MPI_MIB, (int)rest, MPI_BYTE, peer, 0, comm, &req[(*nreq)++])) !=
+               MPI_SUCCESS;
+    return bad;
+}
+
+static HcclResult mr_mpi_exchange_op(void *p, const mr_net_seg *send, const size_t *sfirst, const mr_net_seg *recv,
+                                     const size_t *rfirst, void *scratch, const char *api)
 {
     mr_mpi_net *net = p;
-    int n = 0;
+    if (net->broken != HCCL_SUCCESS)
+        return mr_hccl_fail(net->broken, "%s: the communicator is unusable after an earlier failure", api);
+    int n = 0, nreq = 0, bad = 0;
     MPI_Comm_size(net->comm, &n);
-    int *v = mr_malloc(sizeof(int) * 4 * (size_t)n), ok = v != NULL, all_ok = 0;
-    for (int j = 0; ok && j < n; j++) {
-        ok = mr_fits_int(scounts[j]) && mr_fits_int(sdispls[j]) && mr_fits_int(rcounts[j]) && mr_fits_int(rdispls[j]);
-        if (ok) v[j] = (int)scounts[j], v[n + j] = (int)sdispls[j], v[2 * n + j] = (int)rcounts[j],
-                v[3 * n + j] = (int)rdispls[j];
+    MPI_Request *req = scratch;
+    MPI_Datatype mib;
+    bad |= MPI_Type_contiguous((int)MR_MPI_MIB, MPI_BYTE, &mib) != MPI_SUCCESS || MPI_Type_commit(&mib) != MPI_SUCCESS;
+    for (int j = 0; j < n && !bad; j++)
+        for (size_t i = rfirst[j]; i < rfirst[j + 1] && !bad; i++)
+            bad |= mr_mpi_post(&recv[i], j, 1, mib, net->comm, req, &nreq);
+    for (int j = 0; j < n && !bad; j++)
+        for (size_t i = sfirst[j]; i < sfirst[j + 1] && !bad; i++)
+            bad |= mr_mpi_post(&send[i], j, 0, mib, net->comm, req, &nreq);
+    if (!bad) bad = MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS;
+    if (!bad) MPI_Type_free(&mib);
+    if (!bad) return HCCL_SUCCESS;
+    /* an MPI failure after the agreement: the communicator breaks (requests left pending are abandoned) */
+    net->broken = HCCL_E_INTERNAL;
+    return mr_hccl_fail(HCCL_E_INTERNAL, "%s: an MPI send or receive of the exchange failed", api);
+}
+
+static void *mr_mpi_buffer(void *p, unsigned slot, size_t bytes)
+{
+    mr_mpi_net *net = p;
+    if (slot >= MR_NET_BUFFERS) return NULL;
+    if (net->cache_cap[slot] < bytes || !net->cache[slot]) {
+        mr_free(net->cache[slot]);
+        net->cache[slot] = mr_malloc(bytes ? bytes : 1);
+        net->cache_cap[slot] = net->cache[slot] ? bytes : 0;
     }
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, net->comm);
-    if (all_ok) MPI_Alltoallv(send, v, v + n, MPI_BYTE, recv, v + 2 * n, v + 3 * n, MPI_BYTE, net->comm);
-    mr_free(v);
-    return all_ok ? HCCL_SUCCESS
-                  : mr_hccl_fail(HCCL_E_NOT_SUPPORT, "%s: a block or displacement above INT_MAX bytes, or out of memory",
-                                api);
+    return net->cache[slot];
 }
 
 static const mr_hccl_net_ops mr_mpi_ops = {"MPI",       mr_mpi_root_info, mr_mpi_owns,         mr_mpi_join,
-                                           mr_mpi_leave, mr_mpi_coll,      mr_mpi_allgather_op, mr_mpi_alltoallv_op};
+                                           mr_mpi_leave, mr_mpi_coll,      mr_mpi_allgather_op, mr_mpi_exchange_op,
+                                           mr_mpi_exchange_scratch, mr_mpi_buffer};
 
 __attribute__((constructor)) static void mr_hccl_mpi_register(void) { mr_hccl_net = &mr_mpi_ops; }
+
+HcclResult mr_mpi_world_allgather(const void *mine, void *all, size_t bytes, long timeout_ms, const char *api)
+{
+    if (!mr_fits_int(bytes))
+        return mr_hccl_fail(HCCL_E_NOT_SUPPORT, "%s: %zu bytes per process exceed INT_MAX", api, bytes);
+    return mr_mpi_allgather_bounded(mine, all, (int)bytes, MPI_COMM_WORLD, timeout_ms, api);
+}

@@ -114,5 +114,11 @@ void mr_copy_stream__avx512(void *dst, const void *src, size_t bytes);
 void mr_f16_quant_i8__neon(const void *x, int8_t *y, size_t n, const mr_quant_params *params);
 void mr_bf16_quant_i8__neon(const void *x, int8_t *y, size_t n, const mr_quant_params *params);
 void mr_f32_quant_i8__neon(const void *x, int8_t *y, size_t n, const mr_quant_params *params);
+float mr_f16_absmax__neon(const void *x, const float *smooth, size_t n);
+float mr_bf16_absmax__neon(const void *x, const float *smooth, size_t n);
+float mr_f32_absmax__neon(const void *x, const float *smooth, size_t n);
+void mr_f16_dquant_i8__neon(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+void mr_bf16_dquant_i8__neon(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
+void mr_f32_dquant_i8__neon(const void *x, const float *smooth, size_t n, float sc, int8_t *y);
 
 #endif /* MR_KERNELS_H */

@@ -733,10 +733,17 @@ moeroute_status moeroute_dynamic_quant(moeroute_context *ctx, const moeroute_dyn
         return MR_SHAPE_FAIL("%s: group_index_int64 must be 0 or 1, got %d", api, (int)a->group_index_int64);
     if (a->scale_template < MR_DYQ_AUTO || a->scale_template > MR_DYQ_B)
         return MR_SHAPE_FAIL("%s: scale_template must be 0, 1 or 2, got %d", api, (int)a->scale_template);
+    if (a->y_packing < MR_DYQ_OUT_INT8 || a->y_packing > MR_DYQ_OUT_INT4_INT32)
+        return MR_SHAPE_FAIL("%s: y_packing must be 0 (int8), 1 (int4, two per byte) or 2 (int4, eight per int32), "
+                             "got %d", api, (int)a->y_packing);
+    if (H % (a->y_packing == MR_DYQ_OUT_INT4_INT32 ? 8 : a->y_packing == MR_DYQ_OUT_INT4 ? 2 : 1) != 0)
+        return MR_SHAPE_FAIL("%s: y_packing %d needs H %s, got H = %lld", api, (int)a->y_packing,
+                             a->y_packing == MR_DYQ_OUT_INT4 ? "even" : "a multiple of 8", (long long)H);
     mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
     mr_dynamic_quant_plan plan;
     st = mr_dynamic_quant_plan_init(&plan, rows, H, G, xt, a->smooth_scales != NULL,
-                                    (mr_dyq_template)a->scale_template, ctx ? ctx->isa : MOEROUTE_ISA_AUTO,
+                                    (mr_dyq_template)a->scale_template, (mr_dyq_out)a->y_packing,
+                                    ctx ? ctx->isa : MOEROUTE_ISA_AUTO,
                                     mr_pool_threads(pool), api);
     if (st != MOEROUTE_OK) return st;
     mr_view v[MR_DYQ_COUNT];
@@ -746,7 +753,7 @@ moeroute_status moeroute_dynamic_quant(moeroute_context *ctx, const moeroute_dyn
         v[MR_DYQ_SMOOTH] = mr_view_contiguous(a->smooth_scales, mr_native_esize(a->x_dtype), 2,
                                               (const int64_t[]){G > 0 ? G : 1, H});
     if (G > 0) v[MR_DYQ_GROUP] = mr_view_contiguous(a->group_index, a->group_index_int64 ? 8 : 4, 1, &G);
-    v[MR_DYQ_Y] = mr_view_contiguous(a->y, 1, 2, (const int64_t[]){rows, H});
+    v[MR_DYQ_Y] = mr_view_contiguous(a->y, 1, 2, (const int64_t[]){rows, mr_dyq_row_bytes(plan.out, H)});
     v[MR_DYQ_SCALE] = mr_view_contiguous(a->scale, 4, 1, &rows);
     return mr_native_run_ws(ctx, api, mr_dynamic_quant_run, &plan, v, plan.ws.size, pool);
 }

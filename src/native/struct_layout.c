@@ -128,7 +128,7 @@ static const moeroute_field mr_dynamic_quant_fields[] = {
     F(T, struct_size, SIZE), F(T, num_rows, INT64), F(T, hidden, INT64), F(T, x_dtype, INT32), F(T, x, POINTER),
     F(T, x_row_stride, INT64), F(T, x_col_stride, INT64), F(T, smooth_scales, POINTER), F(T, num_groups, INT64),
     F(T, group_index_int64, INT32), F(T, group_index, POINTER), F(T, scale_template, INT32), F(T, y, POINTER),
-    F(T, scale, POINTER),
+    F(T, scale, POINTER), F(T, y_packing, INT32),
 };
 #undef T
 

@@ -1,6 +1,8 @@
 /* aclnnDynamicQuant and aclnnDynamicQuantV2 (docs/operators/dynamic_quant.md, layer spec 5): argument tables
  * and the checks of spec 5.4 over the shared adapter layer; the run is the dynamic-quant plan. The group
  * index is checked at execute (spec 5.5). */
+#include <string.h>
+
 #include "aclnn/adapter.h"
 #include "aclnnop/aclnn_dynamic_quant.h"
 #include "aclnnop/aclnn_dynamic_quant_v2.h"
@@ -35,9 +37,6 @@ static aclnnStatus mr_dyq_prepare(mr_aclnn_call *c, const aclTensor *x, const ac
                                   const aclTensor *group, const aclTensor *y, const aclTensor *scale)
 {
     char sh[96];
-    if (y->dtype != ACL_INT8)
-        return mr_aclnn_invalid(c, "yOut %s is not implemented by moeroute; use INT8",
-                                y->dtype == ACL_INT4 ? "INT4" : "INT32 (8 packed int4 values)");
     if (x->ndim < 2 || x->ndim > 8)
         return mr_aclnn_invalid(c, "x must have 2 to 8 dimensions, got %s", mr_aclnn_shape_str(x, sh, sizeof sh));
     const int64_t H = x->dims[x->ndim - 1];
@@ -64,16 +63,32 @@ static aclnnStatus mr_dyq_prepare(mr_aclnn_call *c, const aclTensor *x, const ac
             return mr_aclnn_tiling(c, "smoothScalesOptional must be [G, H] = [%lld, %lld], got %s", (long long)G,
                                    (long long)H, mr_aclnn_shape_str(smooth, sh, sizeof sh));
     }
-    if (!mr_aclnn_shape_is(y, x->ndim, x->dims))
-        return mr_aclnn_invalid(c, "yOut must have x's shape %s, got %s", mr_aclnn_shape_str(x, sh, sizeof sh),
-                                mr_aclnn_shape_str(y, sh + 48, sizeof sh - 48));
+    /* yOut: INT8 or INT4 of x's shape (INT4: H even, two values per byte), or INT32 with last dim H / 8 (eight
+     * int4 values per int32); docs/operators/dynamic_quant.md "INT4 outputs" */
+    const mr_dyq_out out = y->dtype == ACL_INT8 ? MR_DYQ_OUT_INT8 : y->dtype == ACL_INT4 ? MR_DYQ_OUT_INT4
+                                                                                         : MR_DYQ_OUT_INT4_INT32;
+    if (out == MR_DYQ_OUT_INT4 && H % 2 != 0)
+        return mr_aclnn_invalid(c, "yOut INT4 packs two values per byte: H = %lld must be even", (long long)H);
+    if (out == MR_DYQ_OUT_INT4_INT32 && H % 8 != 0)
+        return mr_aclnn_invalid(c, "yOut INT32 packs eight int4 values per element: H = %lld must be a multiple of 8",
+                                (long long)H);
+    if (out == MR_DYQ_OUT_INT4 && y->offset != 0) /* a sub-byte element offset has no byte address */
+        return mr_aclnn_invalid(c, "yOut INT4 must have view offset 0, got %lld", (long long)y->offset);
+    int64_t ydims[8];
+    memcpy(ydims, x->dims, sizeof ydims);
+    if (out == MR_DYQ_OUT_INT4_INT32) ydims[x->ndim - 1] = H / 8;
+    if (!mr_aclnn_shape_is(y, x->ndim, ydims))
+        return mr_aclnn_invalid(c, "yOut %s must have x's shape%s, got %s",
+                                out == MR_DYQ_OUT_INT4_INT32 ? "INT32" : out == MR_DYQ_OUT_INT4 ? "INT4" : "INT8",
+                                out == MR_DYQ_OUT_INT4_INT32 ? " with the last dim H / 8" : "",
+                                mr_aclnn_shape_str(y, sh, sizeof sh));
     if (!mr_aclnn_shape_is(scale, x->ndim - 1, x->dims))
         return mr_aclnn_invalid(c, "scaleOut must have x's shape without the last dim, got %s",
                                 mr_aclnn_shape_str(scale, sh, sizeof sh));
     mr_dynamic_quant_plan plan;
     moeroute_status ms =
         mr_dynamic_quant_plan_init(&plan, rows, H, G, x->dtype == ACL_FLOAT16 ? MR_X_F16 : MR_X_BF16, smooth != NULL,
-                                   MR_DYQ_AUTO, MOEROUTE_ISA_AUTO, mr_pool_threads(mr_default_pool()),
+                                   MR_DYQ_AUTO, out, MOEROUTE_ISA_AUTO, mr_pool_threads(mr_default_pool()),
                                    c->op->prepare_name);
     if (ms != MOEROUTE_OK) return mr_status_to_aclnn(ms);
     return mr_aclnn_finish(c, &plan, sizeof plan, plan.ws.size);

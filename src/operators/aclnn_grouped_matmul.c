@@ -1,25 +1,33 @@
-/* aclnnGroupedMatmulV4 and V3 (docs/operators/grouped_matmul.md, layer spec 7): argument tables and the checks
- * of spec 7.4 for the MoE subset of 7.2 over the shared adapter layer; the run is the grouped-matmul plan.
- * Both entry points are hand-written wrappers on the device, so every refusal is 161001 / 161002. V1 and V2
- * take the weights as a list of E 2-D tensors with a host group list: not thin variants of this subset, not
- * provided. */
+/* aclnnGroupedMatmul (V1), V2, V3 and V4 (docs/operators/grouped_matmul.md, layer spec 7): argument tables and
+ * the checks of spec 7.4 for the MoE subset of 7.2 over the shared adapter layer; the run is the grouped-matmul
+ * plan. Every entry point is a hand-written wrapper on the device, so every refusal is 161001 / 161002.
+ * The weight, bias and scale lists take appended view slots (MR_ACLNN_SLOT_APPEND): one [E, K, N] weight with
+ * [E, N] bias / scale (V3/V4), or E per-expert [K, N] weights with E [N] biases / scales (V1/V2, and V3/V4
+ * accept them too). V1/V2 carry their host aclIntArray group list in the plan and check it here. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "aclnn/adapter.h"
+#include "aclnnop/aclnn_grouped_matmul.h"
+#include "aclnnop/aclnn_grouped_matmul_v2.h"
 #include "aclnnop/aclnn_grouped_matmul_v3.h"
 #include "aclnnop/aclnn_grouped_matmul_v4.h"
+#include "common/alloc.h"
 #include "operators/grouped_matmul.h"
 #include "threadpool/default_pool.h"
 
 #define MR_GMM_UNUSED_SLOT MR_GMM_COUNT /* arguments outside the subset: refused before any view is kept */
 #define MR_GMM_DT_X (MR_DT_FLOATS | MR_DT(ACL_INT8))
+#define MR_GMM_APPEND MR_ACLNN_SLOT_APPEND
 
-/* The first seven parameters, the same in V3 and V4. */
-#define MR_GMM_LEADING_ARGS                                                                               \
-    {"x", 0, 0, 1, MR_GMM_X, MR_GMM_DT_X, -1},                                                            \
-    {"weight", 0, 0, 1, MR_GMM_W, MR_GMM_DT_X, -1},                                                       \
-    {"biasOptional", 0, 1, 1, MR_GMM_BIAS, MR_DT(ACL_FLOAT16) | MR_DT(ACL_FLOAT) | MR_DT(ACL_INT32), -1}, \
-    {"scaleOptional", 0, 1, 1, MR_GMM_SCALE, MR_DT(ACL_BF16) | MR_DT(ACL_FLOAT), -1},                     \
-    {"offsetOptional", 0, 1, 1, MR_GMM_UNUSED_SLOT, 0, -1},                                               \
-    {"antiquantScaleOptional", 0, 1, 1, MR_GMM_UNUSED_SLOT, 0, -1},                                       \
+/* The first seven parameters, the same in every version. */
+#define MR_GMM_LEADING_ARGS                                                                                  \
+    {"x", 0, 0, 1, MR_GMM_X, MR_GMM_DT_X, -1},                                                               \
+    {"weight", 0, 0, 1, MR_GMM_APPEND, MR_GMM_DT_X, -1},                                                     \
+    {"biasOptional", 0, 1, 1, MR_GMM_APPEND, MR_DT(ACL_FLOAT16) | MR_DT(ACL_FLOAT) | MR_DT(ACL_INT32), -1},  \
+    {"scaleOptional", 0, 1, 1, MR_GMM_APPEND, MR_DT(ACL_BF16) | MR_DT(ACL_FLOAT), -1},                       \
+    {"offsetOptional", 0, 1, 1, MR_GMM_UNUSED_SLOT, 0, -1},                                                  \
+    {"antiquantScaleOptional", 0, 1, 1, MR_GMM_UNUSED_SLOT, 0, -1},                                          \
     {"antiquantOffsetOptional", 0, 1, 1, MR_GMM_UNUSED_SLOT, 0, -1}
 
 static const mr_arg_spec mr_gmm4_args[] = {
@@ -33,7 +41,7 @@ static const mr_arg_spec mr_gmm4_args[] = {
     {"activationFeatureOutOptional", 1, 1, 1, MR_GMM_UNUSED_SLOT, 0, -1},
     {"dynQuantScaleOutOptional", 1, 1, 1, MR_GMM_UNUSED_SLOT, 0, -1},
 };
-/* The weight (position 1 in both tables) may be an int8 FRACTAL_NZ tensor (spec 8.2). */
+/* The weight (position 1 in every table) may be an int8 FRACTAL_NZ tensor (spec 8.2). */
 static const uint8_t mr_gmm4_formats[sizeof mr_gmm4_args / sizeof mr_gmm4_args[0]] = {0, MR_FMT_NZ};
 static const mr_aclnn_op mr_gmm4_op = MR_ACLNN_OP_FMT("aclnnGroupedMatmulV4", "aclnnGroupedMatmulV4GetWorkspaceSize",
                                                       mr_gmm4_args, MR_GMM_COUNT, mr_gmm_run, mr_gmm4_formats);
@@ -47,12 +55,25 @@ static const uint8_t mr_gmm3_formats[sizeof mr_gmm3_args / sizeof mr_gmm3_args[0
 static const mr_aclnn_op mr_gmm3_op = MR_ACLNN_OP_FMT("aclnnGroupedMatmulV3", "aclnnGroupedMatmulV3GetWorkspaceSize",
                                                       mr_gmm3_args, MR_GMM_COUNT, mr_gmm_run, mr_gmm3_formats);
 
-/* Where each role sits in a version's table; -1: the version has no such argument. */
+/* V1 and V2: the group list is a host aclIntArray, outside the tensor table (the plan carries it). */
+static const mr_arg_spec mr_gmm1_args[] = {
+    MR_GMM_LEADING_ARGS,
+    {"y", 1, 0, 1, MR_GMM_OUT, MR_DT_FLOATS | MR_DT(ACL_INT32), -1},
+};
+static const uint8_t mr_gmm1_formats[sizeof mr_gmm1_args / sizeof mr_gmm1_args[0]] = {0, MR_FMT_NZ};
+static const mr_aclnn_op mr_gmm1_op = MR_ACLNN_OP_FMT("aclnnGroupedMatmul", "aclnnGroupedMatmulGetWorkspaceSize",
+                                                      mr_gmm1_args, MR_GMM_COUNT, mr_gmm_run, mr_gmm1_formats);
+static const mr_aclnn_op mr_gmm2_op = MR_ACLNN_OP_FMT("aclnnGroupedMatmulV2", "aclnnGroupedMatmulV2GetWorkspaceSize",
+                                                      mr_gmm1_args, MR_GMM_COUNT, mr_gmm_run, mr_gmm1_formats);
+
+/* Where each role sits in a version's table; -1: the version has no such argument. host: the group list is
+ * the host aclIntArray (V1/V2), the weights a list of E 2-D tensors. */
 typedef struct mr_gmm_roles {
-    int x, w, bias, scale, pts, groups, out;
+    int x, w, bias, scale, pts, groups, out, host;
 } mr_gmm_roles;
-static const mr_gmm_roles mr_gmm4_roles = {0, 1, 2, 3, 7, 8, 12};
-static const mr_gmm_roles mr_gmm3_roles = {0, 1, 2, 3, -1, 7, 8};
+static const mr_gmm_roles mr_gmm4_roles = {0, 1, 2, 3, 7, 8, 12, 0};
+static const mr_gmm_roles mr_gmm3_roles = {0, 1, 2, 3, -1, 7, 8, 0};
+static const mr_gmm_roles mr_gmm1_roles = {0, 1, 2, 3, -1, -1, 7, 1};
 
 /* Atlas A2/A3 limits (layer spec 7.2, 7.4), lifted by MOEROUTE_DEVICE_LIMITS=0 (decision 20). */
 #define MR_GMM_MAX_INNER 65535
@@ -130,9 +151,57 @@ static aclnnStatus mr_gmm_check_dtypes(const mr_aclnn_call *c, const aclTensor *
     return ACLNN_SUCCESS;
 }
 
+/* The tensors of weight, bias and scale lists (spec 7.4 "bias length != weight length"): nw of them (one
+ * [E, ...] tensor, or one per expert), each of x's / the first one's dtype and format, of the shape dims. */
+static aclnnStatus mr_gmm_check_list(const mr_aclnn_call *c, int pos, uint64_t nw, uint32_t rank, const int64_t *dims,
+                                     const char *what)
+{
+    const aclTensorList *l = c->args[pos];
+    const char *name = c->op->args[pos].name;
+    char sh[96];
+    if (!l || l->size == 0) return ACLNN_SUCCESS;
+    if (l->size != nw)
+        return mr_aclnn_invalid(c, "%s must hold %llu tensor%s (as many as the weight list), got %llu", name,
+                                (unsigned long long)nw, nw == 1 ? "" : "s", (unsigned long long)l->size);
+    for (uint64_t i = 0; i < l->size; i++) {
+        const aclTensor *t = l->tensors[i], *t0 = l->tensors[0];
+        if (t->dtype != t0->dtype)
+            return mr_aclnn_invalid(c, "%s[%llu] is %s but %s[0] is %s: the list must have one dtype", name,
+                                    (unsigned long long)i, mr_dt_str(t->dtype), name, mr_dt_str(t0->dtype));
+        if (t->format != t0->format)
+            return mr_aclnn_invalid(c, "%s[%llu] has format %d but %s[0] has %d: the list must have one format", name,
+                                    (unsigned long long)i, (int)t->format, name, (int)t0->format);
+        if (!mr_aclnn_shape_is(t, rank, dims))
+            return mr_aclnn_invalid(c, "%s[%llu] must be %s, got %s", name, (unsigned long long)i, what,
+                                    mr_aclnn_shape_str(t, sh, sizeof sh));
+    }
+    return ACLNN_SUCCESS;
+}
+
+/* V1/V2's host group list (spec 7.1): E inclusive cumsum entries, non-decreasing from 0, the last equal to M. */
+static aclnnStatus mr_gmm_check_host_list(const mr_aclnn_call *c, const aclIntArray *gl, const mr_gmm_desc *d)
+{
+    if (gl->size != (uint64_t)d->e)
+        return mr_aclnn_invalid(c, "groupListOptional must hold E = %lld entries (one per weight), got %llu",
+                                (long long)d->e, (unsigned long long)gl->size);
+    int64_t at = 0;
+    for (uint64_t g = 0; g < gl->size; g++) {
+        if (gl->values[g] < at)
+            return mr_aclnn_invalid(c, "groupListOptional[%llu] = %lld is below %s %lld (the cumsum must not "
+                                       "decrease)", (unsigned long long)g, (long long)gl->values[g],
+                                    g ? "the previous entry" : "zero:", (long long)at);
+        at = gl->values[g];
+    }
+    if (at != d->m)
+        return mr_aclnn_invalid(c, "the last groupListOptional entry is %lld; it must equal M = %lld (the rows of x)",
+                                (long long)at, (long long)d->m);
+    return ACLNN_SUCCESS;
+}
+
 static aclnnStatus mr_gmm_prepare(const mr_aclnn_op *op, const mr_gmm_roles *r, const void *const *args,
-                                  int64_t splitItem, int64_t groupType, int64_t groupListType, int64_t actType,
-                                  uint64_t *workspaceSize, aclOpExecutor **executor)
+                                  const aclIntArray *host_list, int64_t splitItem, int64_t groupType,
+                                  int64_t groupListType, int64_t actType, uint64_t *workspaceSize,
+                                  aclOpExecutor **executor)
 {
     mr_aclnn_call c;
     aclnnStatus st = mr_aclnn_begin(&c, op, args, workspaceSize, executor);
@@ -157,64 +226,92 @@ static aclnnStatus mr_gmm_prepare(const mr_aclnn_op *op, const mr_gmm_roles *r, 
     if (actType != GMM_ACT_TYPE_NONE)
         return mr_aclnn_invalid(&c, "actType must be 0 (no activation; moeroute implements the MoE subset), got %lld",
                                 (long long)actType);
-    /* list lengths */
-    const int singles[] = {r->x, r->w, r->out, r->bias, r->scale, r->pts};
+    /* list lengths of x, out (exactly one) and perTokenScale (at most one); the weight list is not empty */
+    const int singles[] = {r->x, r->out, r->pts};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++) {
         if (singles[i] < 0) continue;
         const aclTensorList *l = c.args[singles[i]];
-        if (l && (l->size > 1 || (l->size == 0 && i < 3)))
+        if (l && (l->size > 1 || (l->size == 0 && i < 2)))
             return mr_aclnn_invalid(&c, "%s must hold exactly one tensor%s, got %llu", op->args[singles[i]].name,
-                                    i < 3 ? "" : " when given", (unsigned long long)l->size);
+                                    i < 2 ? "" : " when given", (unsigned long long)l->size);
     }
-    const aclTensor *x = mr_gmm_one(&c, r->x), *w = mr_gmm_one(&c, r->w), *out = mr_gmm_one(&c, r->out);
+    const aclTensorList *wl = c.args[r->w];
+    if (wl->size == 0) return mr_aclnn_invalid(&c, "the weight list is empty");
+    const aclTensor *x = mr_gmm_one(&c, r->x), *w = wl->tensors[0], *out = mr_gmm_one(&c, r->out);
     const aclTensor *bias = mr_gmm_one(&c, r->bias), *scale = mr_gmm_one(&c, r->scale), *pts = mr_gmm_one(&c, r->pts);
-    const aclTensor *gl = mr_aclnn_tensor(&c, (size_t)r->groups);
+    const aclTensor *gl = r->groups >= 0 ? mr_aclnn_tensor(&c, (size_t)r->groups) : NULL;
     mr_gmm_desc d = {0};
     if ((st = mr_gmm_check_dtypes(&c, x, w, bias, scale, pts, out, &d)) != ACLNN_SUCCESS) return st;
     /* shapes */
     char sh[96];
     if (x->ndim != 2) return mr_aclnn_invalid(&c, "x must be 2-D [M, K], got %s", mr_aclnn_shape_str(x, sh, sizeof sh));
-    if (w->ndim != 3)
-        return mr_aclnn_invalid(&c, "weight must be 3-D [E, K, N] (a single weight for all experts), got %s",
-                                mr_aclnn_shape_str(w, sh, sizeof sh));
     d.m = x->dims[0];
     d.k = x->dims[1];
-    d.e = w->dims[0];
-    d.n = w->dims[2];
-    if (w->dims[1] != d.k)
-        return mr_aclnn_invalid(&c, "weight is %s: its K must equal x's K = %lld", mr_aclnn_shape_str(w, sh, sizeof sh),
-                                (long long)d.k);
+    d.appended = 1;
+    d.per_expert = r->host || wl->size > 1 || w->ndim == 2;
+    if (r->host && w->ndim != 2)
+        return mr_aclnn_invalid(&c, "weight must be a list of E 2-D [K, N] tensors (one per expert; %s takes no "
+                                    "single [E, K, N] weight), got weight[0] %s", op->exec.op_name,
+                                mr_aclnn_shape_str(w, sh, sizeof sh));
+    if (w->ndim != (d.per_expert ? 2u : 3u))
+        return mr_aclnn_invalid(&c, "weight must be 3-D [E, K, N] (a single weight for all experts) or a list of E "
+                                    "2-D [K, N] tensors, got %s%s", d.per_expert ? "weight[0] " : "",
+                                mr_aclnn_shape_str(w, sh, sizeof sh));
+    d.e = d.per_expert ? (int64_t)wl->size : w->dims[0];
+    d.n = w->dims[w->ndim - 1];
+    const uint64_t nw = d.per_expert ? (uint64_t)d.e : 1u;
+    const int64_t kn[2] = {d.k, d.n}, ekn[3] = {d.e, d.k, d.n};
+    if (w->dims[w->ndim - 2] != d.k)
+        return mr_aclnn_invalid(&c, "weight%s is %s: its K must equal x's K = %lld", d.per_expert ? "[0]" : "",
+                                mr_aclnn_shape_str(w, sh, sizeof sh), (long long)d.k);
+    if ((st = mr_gmm_check_list(&c, r->w, nw, d.per_expert ? 2u : 3u, d.per_expert ? kn : ekn,
+                                d.per_expert ? "2-D [K, N] like weight[0]" : "[E, K, N]")) != ACLNN_SUCCESS)
+        return st;
     if (d.e < 1) return mr_aclnn_invalid(&c, "weight must hold at least one expert (E = %lld)", (long long)d.e);
-    if (w->format == ACL_FORMAT_FRACTAL_NZ) { /* spec 8.2: view [E, K, N], storage [E, N/32, K/16, 16, 32] */
+    if (w->format == ACL_FORMAT_FRACTAL_NZ) { /* spec 8.2: view [(E,) K, N], storage [(E,) N/32, K/16, 16, 32] */
         int64_t nz[5];
         char sb[96];
         mr_gmm_nz_dims(d.e, d.k, d.n, nz);
         if (d.xtype != MR_GEMM_SRC_I8)
             return mr_aclnn_invalid(&c, "a FRACTAL_NZ weight must be INT8 (moeroute reads the int8 NZ layout only)");
-        if (!mr_aclnn_storage_is(w, 5, nz))
-            return mr_aclnn_invalid(&c, "the FRACTAL_NZ weight of view %s needs storage dims [%lld, %lld, %lld, 16, "
-                                        "32], got %s", mr_aclnn_shape_str(w, sh, sizeof sh), (long long)nz[0],
-                                    (long long)nz[1], (long long)nz[2], mr_aclnn_storage_str(w, sb, sizeof sb));
+        const uint32_t rank = d.per_expert ? 4u : 5u;
+        const int64_t *want = d.per_expert ? nz + 1 : nz;
+        for (uint64_t i = 0; i < wl->size; i++)
+            if (!mr_aclnn_storage_is(wl->tensors[i], rank, want))
+                return mr_aclnn_invalid(&c, "the FRACTAL_NZ weight of view %s needs storage dims [%s%lld, %lld, 16, "
+                                            "32], got %s", mr_aclnn_shape_str(wl->tensors[i], sh, sizeof sh),
+                                        d.per_expert ? "" : "E, ", (long long)nz[1], (long long)nz[2],
+                                        mr_aclnn_storage_str(wl->tensors[i], sb, sizeof sb));
         d.w_nz = 1;
     }
     if (!mr_aclnn_shape_is(out, 2, (const int64_t[]){d.m, d.n}))
         return mr_aclnn_invalid(&c, "%s must be [M, N] = [%lld, %lld], got %s", op->args[r->out].name, (long long)d.m,
                                 (long long)d.n, mr_aclnn_shape_str(out, sh, sizeof sh));
     const int64_t en[2] = {d.e, d.n};
-    if (bias && !mr_aclnn_shape_is(bias, 2, en))
-        return mr_aclnn_invalid(&c, "the bias must be [E, N] = [%lld, %lld], got %s", (long long)d.e, (long long)d.n,
-                                mr_aclnn_shape_str(bias, sh, sizeof sh));
-    if (scale && !mr_aclnn_shape_is(scale, 2, en))
-        return mr_aclnn_invalid(&c, "the scale must be [E, N] = [%lld, %lld], got %s", (long long)d.e,
-                                (long long)d.n, mr_aclnn_shape_str(scale, sh, sizeof sh));
+    const int64_t *bdims = d.per_expert ? &d.n : en;
+    const uint32_t brank = d.per_expert ? 1u : 2u;
+    const char *bwhat = d.per_expert ? "1-D [N] (one per weight)" : "[E, N]";
+    if ((st = mr_gmm_check_list(&c, r->bias, nw, brank, bdims, bwhat)) != ACLNN_SUCCESS ||
+        (st = mr_gmm_check_list(&c, r->scale, nw, brank, bdims, bwhat)) != ACLNN_SUCCESS)
+        return st;
     if (pts && !mr_aclnn_shape_is(pts, 1, &d.m))
         return mr_aclnn_invalid(&c, "perTokenScaleOptional must be 1-D [M] = [%lld], got %s", (long long)d.m,
                                 mr_aclnn_shape_str(pts, sh, sizeof sh));
     d.list_type = (int)groupListType;
-    if (!gl) {
+    const int has_list = r->host ? host_list != NULL : gl != NULL;
+    if (!has_list) {
+        if (d.e != 1 && r->host) {
+            mr_error_push("%s: groupListOptional is NULL; it is required with E = %lld weights", op->prepare_name,
+                          (long long)d.e);
+            return ACLNN_ERR_PARAM_NULLPTR;
+        }
         if (d.e != 1)
             return mr_aclnn_invalid(&c, "groupListOptional is required with E = %lld experts", (long long)d.e);
         d.list_type = MR_GMM_LIST_NONE;
+    } else if (r->host) {
+        if ((st = mr_gmm_check_host_list(&c, host_list, &d)) != ACLNN_SUCCESS) return st;
+        d.groups = d.e;
+        d.host_list = 1;
     } else {
         const int kv = groupListType == MR_GMM_LIST_KEY_VALUE;
         if (!(kv ? mr_aclnn_shape_is(gl, 2, (const int64_t[]){d.e, 2}) : mr_aclnn_shape_is(gl, 1, &d.e)))
@@ -231,7 +328,7 @@ static aclnnStatus mr_gmm_prepare(const mr_aclnn_op *op, const mr_gmm_roles *r, 
         if (d.k > MR_GMM_MAX_INNER || d.n > MR_GMM_MAX_INNER)
             return mr_aclnn_invalid(&c, "the inner dimensions K = %lld and N = %lld must be at most %d %s",
                                     (long long)d.k, (long long)d.n, MR_GMM_MAX_INNER, lift);
-        if (gl && d.e > MR_GMM_MAX_GROUPS)
+        if (has_list && d.e > MR_GMM_MAX_GROUPS)
             return mr_aclnn_invalid(&c, "the group list has %lld entries, more than %d %s", (long long)d.e,
                                     MR_GMM_MAX_GROUPS, lift);
         if (gl && groupListType == MR_GMM_LIST_KEY_VALUE && d.xtype != MR_GEMM_SRC_I8)
@@ -241,7 +338,19 @@ static aclnnStatus mr_gmm_prepare(const mr_aclnn_op *op, const mr_gmm_roles *r, 
     moeroute_status ms = mr_gmm_plan_init(&plan, &d, MOEROUTE_ISA_AUTO, mr_pool_threads(mr_default_pool()),
                                           op->prepare_name);
     if (ms != MOEROUTE_OK) return mr_status_to_aclnn(ms);
-    return mr_aclnn_finish(&c, &plan, sizeof plan, plan.ws_size);
+    if (!d.host_list) return mr_aclnn_finish(&c, &plan, sizeof plan, plan.ws_size);
+    /* the executor keeps its own copy of the host group list, after the plan */
+    const size_t bytes = mr_gmm_plan_bytes(&plan);
+    char *held = mr_malloc(bytes);
+    if (!held) {
+        mr_error_push("%s: out of memory", op->prepare_name);
+        return ACLNN_ERR_INNER;
+    }
+    memcpy(held, &plan, sizeof plan);
+    memcpy(held + sizeof plan, host_list->values, (size_t)d.groups * sizeof(int64_t));
+    st = mr_aclnn_finish(&c, held, bytes, plan.ws_size);
+    mr_free(held);
+    return st;
 }
 
 aclnnStatus aclnnGroupedMatmulV4GetWorkspaceSize(
@@ -258,7 +367,7 @@ aclnnStatus aclnnGroupedMatmulV4GetWorkspaceSize(
                           antiquantOffsetOptional, perTokenScaleOptional, groupListOptional, activationInputOptional,
                           activationQuantScaleOptional, activationQuantOffsetOptional, out,
                           activationFeatureOutOptional, dynQuantScaleOutOptional};
-    return mr_gmm_prepare(&mr_gmm4_op, &mr_gmm4_roles, args, splitItem, groupType, groupListType, actType,
+    return mr_gmm_prepare(&mr_gmm4_op, &mr_gmm4_roles, args, NULL, splitItem, groupType, groupListType, actType,
                           workspaceSize, executor);
 }
 
@@ -278,11 +387,63 @@ aclnnStatus aclnnGroupedMatmulV3GetWorkspaceSize(const aclTensorList *x, const a
 {
     const void *args[] = {x, weight, biasOptional, scaleOptional, offsetOptional, antiquantScaleOptional,
                           antiquantOffsetOptional, groupListOptional, y};
-    return mr_gmm_prepare(&mr_gmm3_op, &mr_gmm3_roles, args, splitItem, groupType, MR_GMM_LIST_CUMSUM,
+    return mr_gmm_prepare(&mr_gmm3_op, &mr_gmm3_roles, args, NULL, splitItem, groupType, MR_GMM_LIST_CUMSUM,
                           GMM_ACT_TYPE_NONE, workspaceSize, executor);
 }
 
 aclnnStatus aclnnGroupedMatmulV3(void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream)
 {
     return mr_aclnn_execute(&mr_gmm3_op, workspace, workspaceSize, executor, stream);
+}
+
+/* V1 and V2: the same tensor table; the host group list goes to the plan. */
+static aclnnStatus mr_gmm_host_prepare(const mr_aclnn_op *op, const aclTensorList *x, const aclTensorList *weight,
+                                       const aclTensorList *bias, const aclTensorList *scale,
+                                       const aclTensorList *offset, const aclTensorList *antiquantScale,
+                                       const aclTensorList *antiquantOffset, const aclIntArray *groupList,
+                                       int64_t splitItem, int64_t groupType, const aclTensorList *y,
+                                       uint64_t *workspaceSize, aclOpExecutor **executor)
+{
+    const void *args[] = {x, weight, bias, scale, offset, antiquantScale, antiquantOffset, y};
+    return mr_gmm_prepare(op, &mr_gmm1_roles, args, groupList, splitItem, groupType, MR_GMM_LIST_CUMSUM,
+                          GMM_ACT_TYPE_NONE, workspaceSize, executor);
+}
+
+aclnnStatus aclnnGroupedMatmulV2GetWorkspaceSize(const aclTensorList *x, const aclTensorList *weight,
+                                                 const aclTensorList *biasOptional, const aclTensorList *scaleOptional,
+                                                 const aclTensorList *offsetOptional,
+                                                 const aclTensorList *antiquantScaleOptional,
+                                                 const aclTensorList *antiquantOffsetOptional,
+                                                 const aclIntArray *groupListOptional, int64_t splitItem,
+                                                 int64_t groupType, const aclTensorList *y, uint64_t *workspaceSize,
+                                                 aclOpExecutor **executor)
+{
+    return mr_gmm_host_prepare(&mr_gmm2_op, x, weight, biasOptional, scaleOptional, offsetOptional,
+                               antiquantScaleOptional, antiquantOffsetOptional, groupListOptional, splitItem,
+                               groupType, y, workspaceSize, executor);
+}
+
+aclnnStatus aclnnGroupedMatmulV2(void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream)
+{
+    return mr_aclnn_execute(&mr_gmm2_op, workspace, workspaceSize, executor, stream);
+}
+
+/* V1: V2 with the M split implied (groupType 0). */
+aclnnStatus aclnnGroupedMatmulGetWorkspaceSize(const aclTensorList *x, const aclTensorList *weight,
+                                               const aclTensorList *biasOptional, const aclTensorList *scaleOptional,
+                                               const aclTensorList *offsetOptional,
+                                               const aclTensorList *antiquantScaleOptional,
+                                               const aclTensorList *antiquantOffsetOptional,
+                                               const aclIntArray *groupListOptional, int64_t splitItem,
+                                               const aclTensorList *y, uint64_t *workspaceSize,
+                                               aclOpExecutor **executor)
+{
+    return mr_gmm_host_prepare(&mr_gmm1_op, x, weight, biasOptional, scaleOptional, offsetOptional,
+                               antiquantScaleOptional, antiquantOffsetOptional, groupListOptional, splitItem, 0, y,
+                               workspaceSize, executor);
+}
+
+aclnnStatus aclnnGroupedMatmul(void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream)
+{
+    return mr_aclnn_execute(&mr_gmm1_op, workspace, workspaceSize, executor, stream);
 }

@@ -2,8 +2,8 @@
  * expert-parallel all-to-all of a MoE layer over an HCCL communicator (src/hccl, layer decision 17). In process
  * each rank runs its own call on its own thread; one rendezvous round per call (hccl_internal.h) lets every rank
  * read its peers' inputs in shared memory and write only its own outputs, so each row moves once. Over a network
- * transport (MPI) the same walks run on gathered copies of the routing and the rows move by all-to-all
- * (distribute.c, "over a network transport"); the bytes are the same.
+ * transport (MPI) the same walks run on gathered copies of the routing and the rows move in one exchange per
+ * call (distribute_net.c); the bytes are the same.
  *
  * Placement (expertShardType 0): ranks 0..R-1 hold shared experts (R = sharedExpertRankNum, P = R / S copies
  * of each of the S shared experts: rank q holds shared expert q / P), ranks R..W-1 hold L = E / (W - R) MoE

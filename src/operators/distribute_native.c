@@ -132,7 +132,8 @@ moeroute_status moeroute_distribute_combine(moeroute_context *ctx, const moerout
     memset(v, 0, sizeof v);
     v[MR_CMB_EXPX] = mr_view_contiguous(a->expand_x, 2, 2, (const int64_t[]){A, H});
     v[MR_CMB_IDS] = mr_view_contiguous(a->expert_ids, 4, 2, (const int64_t[]){bs, K});
-    v[MR_CMB_ASSIST] = mr_view_contiguous(a->assist_info, 4, 1, (const int64_t[]){3 * A});
+    if (a->assist_info) /* NULL: rows found from the routing alone (docs/operators/distribute.md "V1") */
+        v[MR_CMB_ASSIST] = mr_view_contiguous(a->assist_info, 4, 1, (const int64_t[]){3 * A});
     v[MR_CMB_SEND] = mr_view_contiguous(a->ep_send_counts, 4, 1, (const int64_t[]){W * L});
     v[MR_CMB_ESCALES] = mr_view_contiguous(a->expert_scales, 4, 2, (const int64_t[]){bs, K});
     v[MR_CMB_MASK] = mr_dist_mask_view(a->active_mask, a->mask_2d, bs, K);

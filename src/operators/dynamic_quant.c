@@ -1,13 +1,15 @@
-/* DynamicQuant / DynamicQuantV2, symmetric int8 (layer spec 5.3; docs/operators/dynamic_quant.md):
+/* DynamicQuant / DynamicQuantV2, symmetric int8 or int4 (layer spec 5.3; docs/operators/dynamic_quant.md):
  *
  *   v[h] = f32(x[i][h])  (* f32(smooth[g(i)][h]), one fp32 multiply)
- *   a = max |v[h]|  (NaN skipped)       f = f32(127 / a)
- *   y[i][h] = sat_i8(rint(f32(v[h] * f)))  (ties to even; NaN -> 0)
- *   scale[i] = template A: f32(1 / f)   template B: f32(a * f32(1/127))
+ *   a = max |v[h]|  (NaN skipped)       f = f32(Q / a),  Q = 127 (int8) or 7 (int4)
+ *   y[i][h] = sat(rint(f32(v[h] * f)))  (ties to even; NaN -> 0; int8 [-128, 127], int4 [-8, 7] then packed)
+ *   scale[i] = template A: f32(1 / f)   template B: f32(a * f32(1/Q))
  *   g(i) = the smallest g with i < groupIndex[g]
  *
- * Per row in the running thread's fp32 scratch: widen (accumulate family), smooth multiply and quantize (MLP
- * family), maximum (dynamic-quant family's absmax). */
+ * Per row: the maximum by the dynamic-quant family's absmax on x's own dtype (with the smooth multiply), then
+ * the MLP family's fused quant_x (widen, smooth multiply, quantize in L1-sized blocks), so a contiguous row is
+ * read from memory once and from cache once more; a strided row is widened into the running thread's fp32 scratch
+ * first. */
 #include <string.h>
 
 #include "common/error.h"
@@ -20,25 +22,28 @@ static const char *const mr_dyq_names[MR_DYQ_COUNT] = {"x", "smoothScalesOptiona
 #define MR_DYQ_UB 196608
 #define MR_DYQ_UB_RESERVED 4416
 
-mr_dyq_template mr_dynamic_quant_device_template(int64_t rows, int64_t h, int has_smooth, int has_group)
+mr_dyq_template mr_dynamic_quant_device_template(int64_t rows, int64_t h, int has_smooth, int has_group,
+                                                 mr_dyq_out out)
 {
     if (has_group) return MR_DYQ_A;
-    if ((h == 4096 || h == 5120 || h == 10240) && rows >= 4 && rows <= 384) return MR_DYQ_B;
+    /* the fixed-H clause names int8 only (spec 5.3) */
+    if (out == MR_DYQ_OUT_INT8 && (h == 4096 || h == 5120 || h == 10240) && rows >= 4 && rows <= 384) return MR_DYQ_B;
     int64_t hmax = (MR_DYQ_UB - MR_DYQ_UB_RESERVED) / (has_smooth ? 15 : 11) / 64 * 64;
     if (hmax > 16320) hmax = 16320;
     return h >= 128 && h <= hmax && h % 8 == 0 ? MR_DYQ_B : MR_DYQ_A;
 }
 
 moeroute_status mr_dynamic_quant_plan_init(mr_dynamic_quant_plan *p, int64_t rows, int64_t h, int64_t groups,
-                                           mr_xtype xtype, int has_smooth, mr_dyq_template tmpl, moeroute_isa isa,
-                                           size_t threads, const char *api)
+                                           mr_xtype xtype, int has_smooth, mr_dyq_template tmpl, mr_dyq_out out,
+                                           moeroute_isa isa, size_t threads, const char *api)
 {
     memset(p, 0, sizeof *p);
-    p->rows = rows, p->h = h, p->groups = groups, p->xtype = xtype, p->has_smooth = has_smooth;
-    p->tmpl = tmpl != MR_DYQ_AUTO ? tmpl : mr_dynamic_quant_device_template(rows, h, has_smooth, groups > 0);
+    p->rows = rows, p->h = h, p->groups = groups, p->xtype = xtype, p->has_smooth = has_smooth, p->out = out;
+    p->tmpl = tmpl != MR_DYQ_AUTO ? tmpl : mr_dynamic_quant_device_template(rows, h, has_smooth, groups > 0, out);
     mr_backend_init(&p->backend, isa, threads);
+    /* two fp32 rows (values, smooth factors), and for int4 one int8 row of H bytes before packing */
     int64_t floats;
-    if (mr_mul_i64(h, 2, &floats))
+    if (mr_mul_i64(h, 2, &floats) || (out != MR_DYQ_OUT_INT8 && mr_add_i64(floats, h / 4 + 1, &floats)))
         return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: H = %lld does not fit in memory", api, (long long)h);
     return mr_mlp_ws_init(&p->ws, p->backend.threads, floats, groups, api);
 }
@@ -49,33 +54,58 @@ typedef struct mr_dyq_job {
     const int64_t *ends;
 } mr_dyq_job;
 
+/* The int8 values q[0..h) (already in [-7, 7]: |v * f32(7/a)| <= 7 * (1 + 2^-23) rounds to at most 7) saturated
+ * to [-8, 7] and packed into the row at dst: two per byte, or eight per int32 word (native byte order, as the
+ * INT32 tensor holds them); element 0 in the low nibble. */
+static void mr_dyq_pack_int4(const int8_t *q, size_t h, mr_dyq_out out, char *dst)
+{
+    const size_t per = out == MR_DYQ_OUT_INT4 ? 2u : 8u;
+    for (size_t j = 0; j < h / per; j++) {
+        uint32_t word = 0;
+        for (size_t t = 0; t < per; t++) {
+            const int v = q[j * per + t] < -8 ? -8 : q[j * per + t] > 7 ? 7 : q[j * per + t];
+            word |= (uint32_t)(v & 0xF) << (4u * t);
+        }
+        if (per == 2) dst[j] = (char)(uint8_t)word;
+        else memcpy(dst + 4 * j, &word, 4);
+    }
+}
+
 static void mr_dyq_rows(const void *ctx, int64_t begin, int64_t end, float *buf)
 {
     const mr_dyq_job *j = ctx;
     const mr_dynamic_quant_plan *p = j->p;
     const mr_mlp_config *k = p->backend.mlp;
-    const mr_dq_absmax_fn absmax = p->backend.dquant->absmax[MR_X_F32];
     const size_t h = (size_t)p->h;
     float *v = buf, *s = buf + h;
-    int8_t *y = (int8_t *)(void *)j->v[MR_DYQ_Y].data;
+    int8_t *q = (int8_t *)(void *)(buf + 2 * h); /* int4: the int8 values before packing */
+    char *y = j->v[MR_DYQ_Y].data;
+    const size_t row_bytes = (size_t)mr_dyq_row_bytes(p->out, p->h);
     float *scale = (float *)(void *)j->v[MR_DYQ_SCALE].data;
-    static const float inv127 = 1.0f / 127.0f; /* f32(1/127): one correctly rounded division */
+    const int int4 = p->out != MR_DYQ_OUT_INT8;
+    /* f32(1/Q): one correctly rounded division */
+    const float qmax = int4 ? 7.0f : 127.0f, inv_q = int4 ? 1.0f / 7.0f : 1.0f / 127.0f;
     for (int64_t r = begin; r < end && h == 0; r++) scale[r] = 0.0f; /* a = 0: both formulas give +0 */
     int64_t last_g = -1; /* the smooth row in sm (rows of a task mostly share their group) */
-    const float *sm = s;
+    const float *sm = NULL;
     for (int64_t r = begin; r < end && h > 0; r++) {
-        const float *x = mr_mlp_load_row(k, &j->v[MR_DYQ_X], r, p->xtype, v, h);
+        /* a contiguous row is read in its own dtype: from memory by the maximum, from cache by the quantization;
+           any other is widened into v first */
+        int64_t cs;
+        const void *x = mr_view_row(&j->v[MR_DYQ_X], r, &cs);
+        mr_xtype t = p->xtype;
+        if (cs != 1) x = mr_mlp_load_row(k, &j->v[MR_DYQ_X], r, t, v, h), t = MR_X_F32;
         if (p->has_smooth) {
             const int64_t g = p->groups ? mr_mlp_group_of(j->ends, p->groups, r) : 0;
             if (g != last_g) sm = mr_mlp_load_row(k, &j->v[MR_DYQ_SMOOTH], g, p->xtype, s, h);
             last_g = g;
-            k->mul(x, sm, v, h);
-            x = v;
         }
-        const float a = absmax(x, NULL, h);
-        const float f = 127.0f / a;
-        k->quant_mul(x, f, y + (size_t)r * h, h);
-        scale[r] = p->tmpl == MR_DYQ_B ? a * inv127 : 1.0f / f;
+        const float a = p->backend.dquant->absmax[t](x, sm, h);
+        const float f = qmax / a;
+        char *yr = y + (size_t)r * row_bytes;
+        k->quant_x[t](x, sm, f, int4 ? q : (int8_t *)(void *)yr, h);
+        if (int4) mr_dyq_pack_int4(q, h, p->out, yr);
+        scale[r] = p->tmpl == MR_DYQ_B ? a * inv_q : 1.0f / f;
     }
 }
 
@@ -85,6 +115,9 @@ moeroute_status mr_dynamic_quant_run(const void *plan, const mr_view *views, voi
     const mr_dynamic_quant_plan *p = plan;
     mr_view v[MR_DYQ_COUNT];
     memcpy(v, views, sizeof v);
+    /* y as rows of bytes: an INT4 tensor has no whole-byte element size, and both int4 packings are H / 2 bytes */
+    v[MR_DYQ_Y] = mr_view_contiguous(views[MR_DYQ_Y].data, 1, 2,
+                                     (const int64_t[]){p->rows, mr_dyq_row_bytes(p->out, p->h)});
     if (p->h == 0) memset(&v[MR_DYQ_SMOOTH], 0, sizeof v[0]); /* nothing of the smooth factors is read */
     moeroute_status st;
     char *base = NULL;

@@ -16,6 +16,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "operators/grouped_matmul.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +24,13 @@
 #include "common/fp16.h"
 #include "dispatch/dispatch.h"
 
-#define MR_GMM_KC_F32 256u  /* k block of the float path: B block kc x nc fp32 = 1 MiB               */
-#define MR_GMM_KC_I8 1024u  /* k block of the int8 path (a multiple of every kgroup)                */
-#define MR_GMM_NC 1024u     /* column tile (a multiple of every nr); one A panel serves all of it      */
-#define MR_GMM_MCH 240u     /* row chunk, rounded up to the kernel's mr; C tile 240 x 1024 fp32       */
+#define MR_GMM_KC_F32 256u  /* k block of the float path: B block kc x nc fp32 = 2 MiB, B panel 32 KiB (L1) */
+#define MR_GMM_KC_I8 1024u  /* k block of the int8 path (a multiple of every kgroup)                          */
+#define MR_GMM_NC 2048u     /* column tile (a multiple of every nr): whole weight rows up to N = 2048, so the
+                               packing streams them; one A panel serves all of it                            */
+#define MR_GMM_MCH 480u     /* row chunk, rounded up to the kernel's mr: each packed B block serves 480 rows;
+                               C tile 480 x 2048 x 4 bytes                                                    */
+#define MR_GMM_CPAD 16u     /* C row stride = ncp + 16 elements: rows a power of two apart share L1 sets  */
 #define MR_GMM_MAX_THREADS 1024u
 
 static size_t mr_align64(size_t v) { return (v + 63u) & ~(size_t)63u; }
@@ -62,8 +66,8 @@ moeroute_status mr_gmm_plan_init(mr_gmm_plan *plan, const mr_gmm_desc *desc, moe
         bbytes = plan->kc * plan->ncp * sizeof(float);
         abytes = plan->kc * plan->mch * sizeof(float);
     }
-    plan->thread_bytes = mr_align64(bbytes) + mr_align64(abytes) + mr_align64(plan->mch * plan->ncp * 4u) +
-                         mr_align64(plan->ncp * 4u);
+    plan->thread_bytes = mr_align64(bbytes) + mr_align64(abytes) +
+                         mr_align64(plan->mch * (plan->ncp + MR_GMM_CPAD) * 4u) + mr_align64(plan->ncp * 4u);
     /* no more workers than tasks can exist: (row chunks + one partial chunk per group) x column tiles */
     const uint64_t groups = desc->list_type == MR_GMM_LIST_NONE ? 1u : (uint64_t)desc->groups;
     const uint64_t tiles = mr_ceil_div((size_t)desc->n, plan->nc);
@@ -146,7 +150,14 @@ typedef struct mr_gmm_ctx {
     char *scratch;
     mr_gmm_groups gr;
     size_t tiles;
+    const mr_view *w, *bias, *scale; /* the first weight / bias / scale view (fixed or appended slots) */
 } mr_gmm_ctx;
+
+/* Element (e, n) of a bias or scale: [e, n] in one view, or element n of expert e's own [n] view. */
+static const char *mr_gmm_en(const mr_gmm_desc *d, const mr_view *v, int64_t e, int64_t n)
+{
+    return d->per_expert ? mr_view_at2(&v[e], n, 0) : mr_view_at2(v, e, n);
+}
 
 static size_t mr_gmm_find_group(const mr_gmm_groups *gr, int64_t chunk)
 {
@@ -187,7 +198,7 @@ static void mr_gmm_epilogue(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t r
                             const void *c, size_t ldc, const int32_t *colsum)
 {
     const mr_gmm_desc *d = &x->p->d;
-    const mr_view *bias = &x->v[MR_GMM_BIAS], *scale = &x->v[MR_GMM_SCALE], *pts = &x->v[MR_GMM_PTS];
+    const mr_view *bias = x->bias, *scale = x->scale, *pts = &x->v[MR_GMM_PTS];
     const size_t os = mr_gmm_out_size(d->out);
     for (size_t i = 0; i < rows; i++) {
         const int64_t m = m0 + (int64_t)i;
@@ -197,7 +208,7 @@ static void mr_gmm_epilogue(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t r
             for (size_t j = 0; j < cols; j++) {
                 float acc = ci[j];
                 if (d->bias != MR_GMM_E_NONE)
-                    acc = acc + mr_gmm_etype_f32(d->bias, mr_view_at2(bias, e, n0 + (int64_t)j));
+                    acc = acc + mr_gmm_etype_f32(d->bias, mr_gmm_en(d, bias, e, n0 + (int64_t)j));
                 /* which NaN operand an FMA passes on differs between fmaf and the x86 FMA instructions: a NaN
                  * result is stored as the one canonical quiet NaN, so the bytes are the same on every ISA */
                 if (acc != acc) acc = mr_f32_from_bits(0x7FC00000u);
@@ -213,7 +224,7 @@ static void mr_gmm_epilogue(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t r
             if (colsum) a -= 128 * (int64_t)colsum[j];
             if (d->bias == MR_GMM_E_I32) {
                 int32_t b;
-                memcpy(&b, mr_view_at2(bias, e, n0 + (int64_t)j), 4);
+                memcpy(&b, mr_gmm_en(d, bias, e, n0 + (int64_t)j), 4);
                 a += b;
             }
             /* int32 arithmetic wraps (two's complement) when a bias pushes the sum out of range */
@@ -224,7 +235,7 @@ static void mr_gmm_epilogue(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t r
                 continue;
             }
             float f = (float)a32;
-            f = f * mr_gmm_etype_f32(d->scale, mr_view_at2(scale, e, n0 + (int64_t)j)); /* per channel first */
+            f = f * mr_gmm_etype_f32(d->scale, mr_gmm_en(d, scale, e, n0 + (int64_t)j)); /* per channel first */
             if (d->per_token) f = f * tok;                                            /* then per token   */
             mr_gmm_store(d->out, dst, j, f);
         }
@@ -237,12 +248,30 @@ static mr_gemm_mat mr_gmm_a(const mr_gmm_desc *d, const mr_view *x)
     return a;
 }
 
-/* Weight e as the (n, k) matrix the B packing reads. */
+/* Weight e as the (n, k) matrix the B packing reads: expert e of one [e, k, n] view, or expert e's own [k, n]
+ * view (per_expert); an NZ weight is read in place through the index map (nz_k1). */
 static mr_gemm_mat mr_gmm_b(const mr_gmm_desc *d, const mr_view *w, int64_t e)
 {
-    mr_gemm_mat b = {w->data + e * w->strides[0] * (int64_t)w->esize, w->strides[2], w->strides[1], d->xtype,
-                     d->w_nz ? (d->k + 15) / 16 : 0};
+    const int64_t nz_k1 = d->w_nz ? (d->k + 15) / 16 : 0;
+    if (d->per_expert) {
+        mr_gemm_mat b = {w[e].data, w[e].strides[1], w[e].strides[0], d->xtype, nz_k1};
+        return b;
+    }
+    mr_gemm_mat b = {w->data + e * w->strides[0] * (int64_t)w->esize, w->strides[2], w->strides[1], d->xtype, nz_k1};
     return b;
+}
+
+/* The scratch C tile (4-byte elements, row stride ldc) that the kernel call after tile (q, r) reads: its rows
+ * lie ldc apart, where the hardware prefetchers do not look, so ask for them while this call computes. */
+static void mr_gmm_prefetch_next_c(const void *c, size_t ldc, size_t rows, size_t panels, size_t mr, size_t nr,
+                                   size_t q, size_t r)
+{
+    if (r + mr < rows) r += mr;
+    else if (q + 1 < panels) q++, r = 0;
+    else return;
+    const char *t = (const char *)c + (r * ldc + q * nr) * 4u;
+    for (size_t i = 0; i < mr && r + i < rows; i++)
+        for (size_t b = 0; b < nr * 4u; b += 64) __builtin_prefetch(t + i * ldc * 4u + b, 1, 3);
 }
 
 static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
@@ -260,7 +289,7 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
     const size_t cols = (size_t)(d->n - n0) < p->nc ? (size_t)(d->n - n0) : p->nc;
     const int i8 = mr_gmm_is_int8(d);
     const size_t mr = i8 ? gc->i8_mr : gc->f32_mr, nr = i8 ? gc->i8_nr : gc->f32_nr;
-    const size_t panels = mr_ceil_div(cols, nr), ldc = p->ncp;
+    const size_t panels = mr_ceil_div(cols, nr), ldc = p->ncp + MR_GMM_CPAD;
     const size_t bbytes = i8 ? mr_gemm_i8_panel_bytes(nr, p->kc, gc->i8_kgroup, gc->i8_b_fmt) * (p->ncp / nr)
                              : p->kc * p->ncp * sizeof(float);
     const size_t abytes = i8 ? mr_gemm_i8_panel_bytes(mr, p->kc, gc->i8_kgroup, gc->i8_a_fmt) * (p->mch / mr)
@@ -268,9 +297,9 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
     char *s = x->scratch + worker * p->thread_bytes;
     void *bp = s, *ap = s + mr_align64(bbytes);
     void *cbuf = s + mr_align64(bbytes) + mr_align64(abytes);
-    int32_t *colsum = (int32_t *)((char *)cbuf + mr_align64(p->mch * p->ncp * 4u));
+    int32_t *colsum = (int32_t *)((char *)cbuf + mr_align64(p->mch * ldc * 4u));
     const int offset_a = i8 && gc->i8_a_fmt == MR_GEMM_U8;
-    const mr_gemm_mat A = mr_gmm_a(d, &x->v[MR_GMM_X]), B = mr_gmm_b(d, &x->v[MR_GMM_W], e);
+    const mr_gemm_mat A = mr_gmm_a(d, &x->v[MR_GMM_X]), B = mr_gmm_b(d, x->w, e);
     if (d->k == 0) memset(cbuf, 0, rows * ldc * 4u); /* an empty sum: +0.0f and int 0 are both zero bytes */
     if (offset_a) memset(colsum, 0, p->ncp * 4u);
     for (int64_t kb = 0; kb < d->k; kb += (int64_t)p->kc) {
@@ -283,8 +312,10 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
             mr_gemm_pack_f32(&B, n0, cols, nr, kb, kc, bf);
             mr_gemm_pack_f32(&A, m0, rows, mr, kb, kc, af);
             for (size_t q = 0; q < panels; q++)
-                for (size_t r = 0; r < rows; r += mr)
+                for (size_t r = 0; r < rows; r += mr) {
+                    mr_gmm_prefetch_next_c(cbuf, ldc, rows, panels, mr, nr, q, r);
                     gc->f32(kc, af + r * kc, bf + q * nr * kc, (float *)cbuf + r * ldc + q * nr, ldc, load_c);
+                }
         } else {
             const size_t kg = gc->i8_kgroup, groups = mr_ceil_div(kc, kg);
             const size_t bpanel = mr_gemm_i8_panel_bytes(nr, kc, kg, gc->i8_b_fmt);
@@ -292,9 +323,11 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
             mr_gemm_pack_i8(&B, n0, cols, nr, kb, kc, kg, gc->i8_b_fmt, bp, offset_a ? colsum : NULL);
             mr_gemm_pack_i8(&A, m0, rows, mr, kb, kc, kg, gc->i8_a_fmt, ap, NULL);
             for (size_t q = 0; q < panels; q++)
-                for (size_t r = 0; r < rows; r += mr)
+                for (size_t r = 0; r < rows; r += mr) {
+                    mr_gmm_prefetch_next_c(cbuf, ldc, rows, panels, mr, nr, q, r);
                     gc->i8(groups, (char *)ap + r / mr * apanel, (char *)bp + q * bpanel,
                            (int32_t *)cbuf + r * ldc + q * nr, ldc, load_c);
+                }
         }
     }
     mr_gmm_epilogue(x, e, m0, rows, n0, cols, cbuf, ldc, offset_a ? colsum : NULL);
@@ -316,6 +349,28 @@ static void mr_gmm_poison(const mr_gmm_desc *d, char *out, int64_t from)
     for (size_t i = 0; i < n; i++) memcpy(dst + i * os, os == 2 ? (const void *)&h : (const void *)&f, os);
 }
 
+/* The appended weight / bias / scale views (desc.appended): each has data when it has elements and overlaps
+ * neither out nor the workspace (inputs may share memory with each other). */
+static moeroute_status mr_gmm_check_appended(const mr_gmm_desc *d, const mr_view *v, void *workspace, size_t ws_size,
+                                             const char *api)
+{
+    const size_t nw = mr_gmm_nw(d), n = mr_gmm_view_count(d);
+    for (size_t i = MR_GMM_COUNT; i < n; i++) {
+        const size_t role = (i - MR_GMM_COUNT) / nw; /* 0 weight, then bias and/or scale */
+        const int is_scale = i >= mr_gmm_slot_scale(d);
+        char name[48];
+        snprintf(name, sizeof name, "%s[%zu]", role == 0 ? "weight" : is_scale ? "scale" : "bias",
+                 (i - MR_GMM_COUNT) % nw);
+        const mr_view pair[2] = {v[i], v[MR_GMM_OUT]};
+        const char *const names[2] = {name, "out"};
+        moeroute_status st;
+        if ((st = mr_views_check_data(api, pair, names, 1)) != MOEROUTE_OK ||
+            (st = mr_views_check_disjoint(api, pair, names, 2, 1, workspace, ws_size)) != MOEROUTE_OK)
+            return st;
+    }
+    return MOEROUTE_OK;
+}
+
 moeroute_status mr_gmm_run(const void *plan, const mr_view *v, void *workspace, size_t workspace_size, mr_pool *pool,
                            const char *api)
 {
@@ -324,12 +379,17 @@ moeroute_status mr_gmm_run(const void *plan, const mr_view *v, void *workspace, 
     moeroute_status st;
     if ((st = mr_views_check_data(api, v, mr_gmm_names, MR_GMM_COUNT)) != MOEROUTE_OK ||
         (st = mr_views_check_disjoint(api, v, mr_gmm_names, MR_GMM_COUNT, MR_GMM_OUT, workspace, p->ws_size)) !=
-            MOEROUTE_OK)
+            MOEROUTE_OK ||
+        (d->appended && (st = mr_gmm_check_appended(d, v, workspace, p->ws_size, api)) != MOEROUTE_OK))
         return st;
     if (workspace_size < p->ws_size || (p->ws_size && !workspace))
         return mr_fail(MOEROUTE_ERR_WORKSPACE, "%s: the workspace has %zu bytes, the call needs %zu", api,
                        workspace ? workspace_size : (size_t)0, p->ws_size);
-    mr_gmm_ctx x = {p, v, workspace, {0}, mr_ceil_div((size_t)d->n, p->nc)};
+    mr_gmm_ctx x = {p, v, workspace, {0}, mr_ceil_div((size_t)d->n, p->nc), &v[mr_gmm_slot_w(d)],
+                    &v[mr_gmm_slot_bias(d)], &v[mr_gmm_slot_scale(d)]};
+    /* V1/V2: the host group list the plan carries after its struct */
+    const mr_view hl = mr_view_contiguous(d->host_list ? (const char *)plan + sizeof *p : NULL, 8, 1, &d->groups);
+    const mr_view *list = d->host_list ? &hl : &v[MR_GMM_GROUPS];
     x.gr.count = d->list_type == MR_GMM_LIST_NONE ? 1u : (size_t)d->groups;
     int64_t *table = (int64_t *)((char *)workspace + p->threads * p->thread_bytes);
     x.gr.start = table;
@@ -337,7 +397,7 @@ moeroute_status mr_gmm_run(const void *plan, const mr_view *v, void *workspace, 
     x.gr.expert = table + 2 * x.gr.count;
     x.gr.chunk0 = table + 3 * x.gr.count;
     x.gr.chunk0[0] = 0;
-    if ((st = mr_gmm_read_groups(p, &v[MR_GMM_GROUPS], &x.gr, api)) != MOEROUTE_OK) return st;
+    if ((st = mr_gmm_read_groups(p, list, &x.gr, api)) != MOEROUTE_OK) return st;
     mr_gmm_poison(d, v[MR_GMM_OUT].data, x.gr.count ? x.gr.end[x.gr.count - 1] : 0);
     const size_t tasks = (size_t)x.gr.chunk0[x.gr.count] * x.tiles;
     if (tasks) mr_pool_parallelize(mr_pool_threads(pool) > p->threads ? NULL : pool, mr_gmm_task, &x, tasks);

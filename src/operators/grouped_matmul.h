@@ -1,6 +1,6 @@
 /* GroupedMatmul, MoE subset (layer spec 7.2/7.3, decisions 12 and 13; docs/operators/grouped_matmul.md):
  * out[m] = x[m] . W[e(g)] for the rows m of group g, then bias / dequant epilogue; rows past the last group are
- * not written. Shared by aclnnGroupedMatmulV3/V4 and moeroute_grouped_matmul. */
+ * not written. Shared by aclnnGroupedMatmul (V1), V2, V3, V4 and moeroute_grouped_matmul. */
 #ifndef MR_OPERATORS_GROUPED_MATMUL_H
 #define MR_OPERATORS_GROUPED_MATMUL_H
 
@@ -35,7 +35,13 @@ typedef struct mr_gmm_desc {
     mr_gmm_etype scale;     /* int8 rows only: BF16 / F32 (then out is F16 / BF16)                         */
     int per_token;          /* int8 with scale: per-token scale [m] fp32 given                            */
     int w_nz;               /* int8 weight in FRACTAL_NZ: the weight view is [e, ceil(n/32), ceil(k/16), 16, 32]
-                             * contiguous (layer spec 8.1)                                                  */
+                             * contiguous (layer spec 8.1); per expert [ceil(n/32), ceil(k/16), 16, 32]       */
+    int appended;           /* weight, bias and scale sit after the fixed slots (mr_gmm_slot_*), not in
+                             * MR_GMM_W / MR_GMM_BIAS / MR_GMM_SCALE (those stay empty)                       */
+    int per_expert;         /* with appended: e weight views [k, n] (any strides, each its own address), e bias
+                             * views [n] and e scale views [n] (aclnnGroupedMatmul V1/V2 lists; V3/V4 too)   */
+    int host_list;          /* the group list (cumsum) is held in the plan, `groups` int64 after the struct
+                             * (V1/V2's host aclIntArray; mr_gmm_plan_bytes); MR_GMM_GROUPS stays empty      */
 } mr_gmm_desc;
 
 typedef struct mr_gmm_plan {
@@ -52,10 +58,35 @@ typedef struct mr_gmm_plan {
  * group list int64 [groups] or [groups, 2], out [m, n] contiguous. Absent arguments: zero views. */
 enum { MR_GMM_X, MR_GMM_W, MR_GMM_BIAS, MR_GMM_SCALE, MR_GMM_PTS, MR_GMM_GROUPS, MR_GMM_OUT, MR_GMM_COUNT };
 
+/* With desc.appended the weight, bias and scale views follow the fixed slots (the order in which the aclnn
+ * adapter appends MR_ACLNN_SLOT_APPEND lists): nw = (per_expert ? e : 1) weight views from MR_GMM_COUNT, then nw
+ * bias views when there is a bias, then nw scale views when there is a scale. */
+static inline size_t mr_gmm_slot_w(const mr_gmm_desc *d) { return d->appended ? MR_GMM_COUNT : MR_GMM_W; }
+static inline size_t mr_gmm_nw(const mr_gmm_desc *d) { return d->per_expert ? (size_t)d->e : 1u; }
+static inline size_t mr_gmm_slot_bias(const mr_gmm_desc *d)
+{
+    return d->appended ? MR_GMM_COUNT + mr_gmm_nw(d) : MR_GMM_BIAS;
+}
+static inline size_t mr_gmm_slot_scale(const mr_gmm_desc *d)
+{
+    return d->appended ? mr_gmm_slot_bias(d) + (d->bias != MR_GMM_E_NONE ? mr_gmm_nw(d) : 0u) : MR_GMM_SCALE;
+}
+/* Views the run reads: the fixed slots plus the appended ones. */
+static inline size_t mr_gmm_view_count(const mr_gmm_desc *d)
+{
+    return d->appended ? mr_gmm_slot_scale(d) + (d->scale != MR_GMM_E_NONE ? mr_gmm_nw(d) : 0u) : MR_GMM_COUNT;
+}
+
 /* Kernel choice, blocking and workspace for `isa` (AUTO honours MOEROUTE_ISA) and `threads` workers.
  * MOEROUTE_ERR_TOO_LARGE when the sizes overflow. */
 moeroute_status mr_gmm_plan_init(mr_gmm_plan *plan, const mr_gmm_desc *desc, moeroute_isa isa, size_t threads,
                                  const char *api);
+
+/* Bytes of a plan with its host group list (desc.host_list): the struct, then d.groups int64 entries. */
+static inline size_t mr_gmm_plan_bytes(const mr_gmm_plan *p)
+{
+    return sizeof *p + (p->d.host_list ? (size_t)p->d.groups * sizeof(int64_t) : 0u);
+}
 
 /* Run (mr_op_run_fn). Errors before anything is written: NULL data, aliasing, workspace too small,
  * MOEROUTE_ERR_INVALID_VALUE for a bad group list (negative count, decreasing cumsum, total above m, expert id

@@ -5,7 +5,8 @@
  *       r[j] = f32(mr_siluf(a[j]) * b[j])                           (SiLU within 1 ulp, one multiply)
  *       out[.., j, ..] = RNE(r[j] -> dtype)
  *
- * A line at a time in the running thread's fp32 scratch; with dim the last dim a line is a row. */
+ * With dim the last dim (and x's rows contiguous) a line is a row, done in one fused pass (mlp.h's swiglu_x:
+ * widen, SiLU, multiply, narrow per element); any other line goes through the running thread's fp32 scratch. */
 #include <string.h>
 
 #include "common/error.h"
@@ -48,6 +49,11 @@ static void mr_swg_lines(const void *ctx, int64_t begin, int64_t end, float *buf
                             mr_nd_offset(x->dims + d + 1, x->strides + d + 1, x->ndim - d - 1, i);
         const char *xa = x->data + off * es;
         const mr_mlp_config *k = p->backend.mlp;
+        char *dst = out + (o * n * p->inner + i) * es;
+        if (sd == 1 && p->inner == 1) { /* a row: one fused pass, each element read once */
+            k->swiglu_x[p->xtype](xa, xa + n * es, dst, (size_t)n);
+            continue;
+        }
         if (sd == 1) {
             k->widen[p->xtype](xa, a, (size_t)n);
             k->widen[p->xtype](xa + n * es, b, (size_t)n);
@@ -56,7 +62,6 @@ static void mr_swg_lines(const void *ctx, int64_t begin, int64_t end, float *buf
             mr_acc_widen__scalar(b, xa + n * sd * es, sd, (size_t)n, p->xtype);
         }
         k->swiglu(a, b, a, (size_t)n);
-        char *dst = out + (o * n * p->inner + i) * es;
         if (p->inner == 1) {
             k->narrow[p->xtype](a, dst, (size_t)n);
         } else {

@@ -4,7 +4,8 @@
  * quantized rows (quantMode 2: per-token int8 of spec 11.3, computed here from the formula) and the combined
  * tokens (fp32 chain of spec 11.4); all compared bit for bit. The expert is the identity (quantMode 0) or the
  * dequantization f16/bf16(int8 * scale) (quantMode 2). Refusals return on every rank without a hang (HCCL
- * timeout shortened to 300 ms) and leave the outputs untouched. Random inputs: seed from argv[1] or
+ * timeout shortened to 300 ms) and leave the outputs untouched; a refusal every rank derives from the posts (too
+ * many rows for one rank) gives every rank the same status and message. Random inputs: seed from argv[1] or
  * MOEROUTE_TEST_SEED, printed. */
 #define _DEFAULT_SOURCE /* setenv */
 #include <pthread.h>
@@ -95,6 +96,59 @@ static void test_phase1_refusals(void)
     (void)aclGetRecentErrMsg();
 }
 
+/* ---- a refusal every rank derives from the posts: one status and one message everywhere ---------------------- */
+
+enum { CROWD_W = 4, CROWD_BS = 3, CROWD_K = 4, CROWD_H = 16, CROWD_E = 8 };
+
+typedef struct crowd_rank {
+    HcclComm comm;
+    moeroute_status st;
+    char msg[256];
+    uint16_t expx[CROWD_BS * CROWD_W * 2 * CROWD_H];
+} crowd_rank;
+
+static void *crowd_main(void *arg)
+{
+    crowd_rank *c = arg;
+    uint16_t x[CROWD_BS * CROWD_H] = {0};
+    int32_t ids[CROWD_BS * CROWD_K] = {0}, assist[CROWD_BS * CROWD_W * 2 * 3], recv[CROWD_W * 2];
+    int64_t tok[2];
+    moeroute_distribute_dispatch_args da;
+    memset(&da, 0, sizeof da);
+    da.struct_size = sizeof da;
+    da.comm = c->comm, da.x_dtype = MOEROUTE_DTYPE_FLOAT16, da.num_tokens = CROWD_BS, da.hidden = CROWD_H;
+    da.top_k = CROWD_K, da.num_experts = CROWD_E, da.x = x, da.expert_ids = ids;
+    da.max_rows = CROWD_BS * CROWD_W * 2; /* the bound: L = 2 < K */
+    da.expand_x = c->expx, da.assist_info = assist, da.expert_token_nums = tok, da.ep_recv_counts = recv;
+    c->st = moeroute_distribute_dispatch(NULL, &da); /* every slot of every rank to expert 0: 12 rows per rank */
+    const char *m = moeroute_error_message();
+    snprintf(c->msg, sizeof c->msg, "%s", m ? m : "");
+    return NULL;
+}
+
+static void test_crowd_refusal(void)
+{
+    int32_t devs[CROWD_W] = {0, 1, 2, 3};
+    HcclComm comms[CROWD_W];
+    CHECK(HcclCommInitAll(CROWD_W, devs, comms) == HCCL_SUCCESS, "comm");
+    crowd_rank *rk = calloc(CROWD_W, sizeof *rk);
+    pthread_t th[CROWD_W];
+    for (int r = 0; r < CROWD_W; r++) {
+        rk[r].comm = comms[r];
+        memset(rk[r].expx, 0xA5, sizeof rk[r].expx);
+        pthread_create(&th[r], NULL, crowd_main, &rk[r]);
+    }
+    for (int r = 0; r < CROWD_W; r++) pthread_join(th[r], NULL);
+    for (int r = 0; r < CROWD_W; r++) {
+        CHECK(rk[r].st == MOEROUTE_ERR_INVALID_VALUE, "crowd: rank %d refused: %d", r, (int)rk[r].st);
+        CHECK(strstr(rk[r].msg, "rank 0 receives 48 rows") != NULL, "crowd: rank %d names rank 0: %s", r, rk[r].msg);
+        CHECK(!strcmp(rk[r].msg, rk[0].msg), "crowd: rank %d gives rank 0's message", r);
+        CHECK(mr_test_bytes_are(rk[r].expx, sizeof rk[r].expx, 0xA5), "crowd: rank %d expandX untouched", r);
+    }
+    for (int r = 0; r < CROWD_W; r++) CHECK(HcclCommDestroy(comms[r]) == HCCL_SUCCESS, "destroy");
+    free(rk);
+}
+
 int main(int argc, char **argv)
 {
     g_rng = mr_test_seed(argc, argv);
@@ -163,6 +217,7 @@ int main(int argc, char **argv)
               fl[count - 1].offset == offsetof(moeroute_distribute_combine_args, out),
           "combine args layout (%zu fields)", count);
     test_phase1_refusals();
+    test_crowd_refusal();
     CHECK(aclFinalize() == ACL_SUCCESS, "aclFinalize");
     return mr_test_finish();
 }

@@ -1,6 +1,7 @@
 /* GroupedMatmul: the GEMM kernels of every ISA this machine runs against an independent fmaf / int64 reference
  * (byte for byte), hand-worked aclnnGroupedMatmulV4 / V3 cases called as a CANN program calls them, every
- * refusal of the MoE subset (status, phase, message, untouched output), and the native API.
+ * refusal of the MoE subset (status, phase, message, untouched output), the native API, and V1 / V2 (and V3)
+ * with the weights as E separate tensors: equal to V4 byte for byte on every ISA, and their refusals.
  *
  * Hand-worked problem P (fp32), M = 3, K = 2, N = 2, E = 2:
  *   x = [[1, 2], [3, 4], [5, 6]],  W0 = [[1, 0], [0, 1]] (identity),  W1 = [[1, 1], [1, -1]]
@@ -20,6 +21,8 @@
 
 #include "acl/acl.h"
 #include "aclnn_fixture.h"
+#include "aclnnop/aclnn_grouped_matmul.h"
+#include "aclnnop/aclnn_grouped_matmul_v2.h"
 #include "aclnnop/aclnn_grouped_matmul_v3.h"
 #include "aclnnop/aclnn_grouped_matmul_v4.h"
 #include "common/fp16.h"
@@ -361,6 +364,14 @@ static void test_repoint(void)
     const float want1[6] = {1, 2, 3, 4, 11, -1}, want2[6] = {2, 4, 6, 8, 22, -2};
     CHECK_F32(out1, want1, 6, "repeatable executor, first run (no bias)");
     CHECK_F32(out2, want2, 6, "repeatable executor, re-pointed x and out");
+    /* the weight (input 1, an appended view slot) re-pointed to 2 W */
+    float w2[8];
+    for (int i = 0; i < 8; i++) w2[i] = 2 * P_W[i];
+    CHECK(aclSetDynamicInputTensorAddr(exe, 1, 0, w, w2) == ACLNN_SUCCESS, "re-point weight: %s", aclGetRecentErrMsg());
+    CHECK(aclnnGroupedMatmulV4(buf, ws, exe, g_stream) == ACLNN_SUCCESS, "third run: %s", aclGetRecentErrMsg());
+    const float want3[6] = {4, 8, 12, 16, 44, -4};
+    CHECK_F32(out2, want3, 6, "repeatable executor, re-pointed weight");
+    CHECK(aclSetDynamicInputTensorAddr(exe, 1, 1, w, w2) != ACLNN_SUCCESS, "weight relativeIndex 1 of a list of one");
     aclDestroyAclOpExecutor(exe);
     aclrtFree(buf);
     aclDestroyTensorList(x), aclDestroyTensorList(w), aclDestroyTensorList(out), aclDestroyTensor(gl);
@@ -512,11 +523,11 @@ static void test_native(void)
     moeroute_context_destroy(ctx);
 }
 
-/* A problem with many tasks (row chunks x column tiles, a skewed group list) on 1 and 4 threads: same bytes,
- * and equal to the scalar ISA (also the TSan case for the operator's threading). */
+/* A problem with many tasks (row chunks x column tiles: N spans two 2048-column tiles; a skewed group list) on
+ * 1 and 4 threads: same bytes, and equal to the scalar ISA (also the TSan case for the operator's threading). */
 static void test_threads(uint64_t *rng)
 {
-    enum { M = 1100, K = 40, N = 1100, E = 3 };
+    enum { M = 1100, K = 40, N = 2100, E = 3 };
     uint16_t *x = malloc(sizeof(uint16_t) * M * K), *w = malloc(sizeof(uint16_t) * E * K * N);
     uint16_t *o1 = malloc(sizeof(uint16_t) * M * N), *o2 = malloc(sizeof(uint16_t) * M * N);
     for (size_t i = 0; i < (size_t)M * K; i++) rand_elem(MR_GEMM_SRC_BF16, x, i, rng);
@@ -543,6 +554,296 @@ static void test_threads(uint64_t *rng)
     free(x), free(w), free(o1), free(o2);
 }
 
+/* ---------------------------------------------------------------------------------------------------- */
+/* V1 / V2 (and V3) with per-expert weight lists                                                         */
+
+/* Weights as E separate tensors: contiguous [K, N], a transposed view of a stored [N, K], or (int8)
+ * FRACTAL_NZ with storage [ceil(N/32), ceil(K/16), 16, 32]. */
+typedef enum wlayout { W_ND, W_T, W_NZ } wlayout;
+
+/* One expert's [K][N] int8 matrix in the NZ index map of layer spec 8.1 (padding zero). */
+static void nz_pack(const int8_t *w, size_t K, size_t N, int8_t *dst)
+{
+    const size_t k1 = (K + 15) / 16;
+    for (size_t k = 0; k < K; k++)
+        for (size_t n = 0; n < N; n++) dst[((n / 32 * k1 + k / 16) * 16 + k % 16) * 32 + n % 32] = w[k * N + n];
+}
+
+typedef struct lrow {
+    aclDataType x, bias, scale, out; /* ACL_DT_UNDEFINED: no bias / scale */
+} lrow;
+
+enum { LM = 37, LK = 40, LN = 70, LE = 3 };
+
+typedef struct ldata {
+    lrow row;
+    char *x, *w, *wt, *nz, *bias, *scale;
+    size_t nzb; /* bytes of one NZ expert */
+} ldata;
+
+static mr_gemm_src_type src_of(aclDataType t)
+{
+    return t == ACL_FLOAT16 ? MR_GEMM_SRC_F16 : t == ACL_BF16 ? MR_GEMM_SRC_BF16 : t == ACL_INT8 ? MR_GEMM_SRC_I8
+                                                                                                   : MR_GEMM_SRC_F32;
+}
+
+static void fill(aclDataType t, char *p, size_t n, uint64_t *rng)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (t == ACL_INT32) {
+            const int32_t v = (int32_t)(mr_test_rand(rng) % 200001) - 100000;
+            memcpy(p + 4 * i, &v, 4);
+        } else {
+            rand_elem(src_of(t), p, i, rng);
+        }
+    }
+}
+
+static ldata ldata_make(lrow row, uint64_t *rng)
+{
+    ldata d;
+    memset(&d, 0, sizeof d);
+    d.row = row;
+    const size_t xs = aclDataTypeSize(row.x);
+    d.x = calloc(LM * LK, xs);
+    d.w = calloc(LE * LK * LN, xs);
+    d.wt = calloc(LE * LK * LN, xs);
+    fill(row.x, d.x, LM * LK, rng);
+    fill(row.x, d.w, LE * LK * LN, rng);
+    for (size_t e = 0; e < LE; e++) /* wt[e][n][k] = w[e][k][n] */
+        for (size_t k = 0; k < LK; k++)
+            for (size_t n = 0; n < LN; n++)
+                memcpy(d.wt + ((e * LN + n) * LK + k) * xs, d.w + ((e * LK + k) * LN + n) * xs, xs);
+    d.nzb = (LN + 31) / 32 * 32 * ((LK + 15) / 16 * 16);
+    if (row.x == ACL_INT8) {
+        d.nz = calloc(LE, d.nzb);
+        for (size_t e = 0; e < LE; e++) nz_pack((int8_t *)d.w + e * LK * LN, LK, LN, (int8_t *)d.nz + e * d.nzb);
+    }
+    if (row.bias != ACL_DT_UNDEFINED) fill(row.bias, d.bias = calloc(LE * LN, 4), LE * LN, rng);
+    if (row.scale != ACL_DT_UNDEFINED) fill(row.scale, d.scale = calloc(LE * LN, 4), LE * LN, rng);
+    return d;
+}
+
+static void ldata_free(ldata *d) { free(d->x), free(d->w), free(d->wt), free(d->nz), free(d->bias), free(d->scale); }
+
+/* V4 on one [E, K, N] weight with [E, N] bias / scale and a device cumsum. */
+static aclnnStatus run_v4_ref(const ldata *d, const int64_t *cum, void *out)
+{
+    gmm_call c = base_call();
+    c.x = T2(d->row.x, LM, LK, d->x);
+    c.w = T3(d->row.x, LE, LK, LN, d->w);
+    if (d->bias) c.bias = T2(d->row.bias, LE, LN, d->bias);
+    if (d->scale) c.scale = T2(d->row.scale, LE, LN, d->scale);
+    c.gl = T1(ACL_INT64, LE, cum);
+    c.out = T2(d->row.out, LM, LN, out);
+    return run_gmm(&c);
+}
+
+/* Version 1, 2 (host group list) or 3 (device group list) on E per-expert tensors laid out as `lay`. */
+static aclnnStatus run_listed(int version, const ldata *d, wlayout lay, const int64_t *cum, void *out)
+{
+    const size_t xs = aclDataTypeSize(d->row.x);
+    aclTensor *w[LE], *b[LE], *sc[LE];
+    for (size_t e = 0; e < LE; e++) {
+        const int64_t kn[2] = {LK, LN}, nz[4] = {(LN + 31) / 32, (LK + 15) / 16, 16, 32};
+        if (lay == W_NZ) {
+            const int64_t st[2] = {LN, 1};
+            w[e] = aclCreateTensor(kn, 2, ACL_INT8, st, 0, ACL_FORMAT_FRACTAL_NZ, nz, 4, d->nz + e * d->nzb);
+        } else if (lay == W_T) {
+            tspec t = T2(d->row.x, LK, LN, d->wt + e * LK * LN * xs);
+            t.s[0] = 1, t.s[1] = LK;
+            w[e] = mk(t);
+        } else {
+            w[e] = mk(T2(d->row.x, LK, LN, d->w + e * LK * LN * xs));
+        }
+        b[e] = d->bias ? mk(T1(d->row.bias, LN, d->bias + e * LN * aclDataTypeSize(d->row.bias))) : NULL;
+        sc[e] = d->scale ? mk(T1(d->row.scale, LN, d->scale + e * LN * aclDataTypeSize(d->row.scale))) : NULL;
+    }
+    aclTensorList *xl = lst(T2(d->row.x, LM, LK, d->x)), *yl = lst(T2(d->row.out, LM, LN, out));
+    aclTensorList *wl = aclCreateTensorList((const aclTensor *const *)w, LE);
+    aclTensorList *bl = d->bias ? aclCreateTensorList((const aclTensor *const *)b, LE) : NULL;
+    aclTensorList *sl = d->scale ? aclCreateTensorList((const aclTensor *const *)sc, LE) : NULL;
+    aclIntArray *gl = aclCreateIntArray(cum, LE);
+    aclTensor *glt = mk(T1(ACL_INT64, LE, cum));
+    uint64_t ws = 0;
+    aclOpExecutor *exe = NULL;
+    aclnnStatus st;
+    exec_fn fn;
+    if (version == 1) {
+        st = aclnnGroupedMatmulGetWorkspaceSize(xl, wl, bl, sl, NULL, NULL, NULL, gl, 3, yl, &ws, &exe);
+        fn = aclnnGroupedMatmul;
+    } else if (version == 2) {
+        st = aclnnGroupedMatmulV2GetWorkspaceSize(xl, wl, bl, sl, NULL, NULL, NULL, gl, 2, 0, yl, &ws, &exe);
+        fn = aclnnGroupedMatmulV2;
+    } else {
+        st = aclnnGroupedMatmulV3GetWorkspaceSize(xl, wl, bl, sl, NULL, NULL, NULL, glt, 3, 0, yl, &ws, &exe);
+        fn = aclnnGroupedMatmulV3;
+    }
+    aclDestroyIntArray(gl); /* the executor holds its own copy */
+    st = finish(st, fn, ws, exe);
+    const aclTensorList *lists[] = {xl, yl, wl, bl, sl};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (lists[i]) aclDestroyTensorList(lists[i]);
+    aclDestroyTensor(glt);
+    return st;
+}
+
+static void test_listed(uint64_t *rng)
+{
+    const aclDataType none = ACL_DT_UNDEFINED;
+    const lrow rows[] = {
+        {ACL_FLOAT, ACL_FLOAT, none, ACL_FLOAT},   {ACL_FLOAT16, ACL_FLOAT16, none, ACL_FLOAT16},
+        {ACL_BF16, ACL_FLOAT, none, ACL_BF16},     {ACL_BF16, none, none, ACL_BF16},
+        {ACL_INT8, ACL_INT32, none, ACL_INT32},    {ACL_INT8, ACL_INT32, ACL_BF16, ACL_BF16},
+        {ACL_INT8, none, ACL_FLOAT, ACL_FLOAT16},
+    };
+    static const int64_t cum[LE] = {20, 20, LM}; /* an empty middle group */
+    static const char *const isas[] = {"scalar", "avx2", "avx512", NULL};
+    const char *env = getenv("MOEROUTE_ISA"); /* CTest's *_isa_* runs set it: restored below */
+    char saved[32] = "";
+    if (env) snprintf(saved, sizeof saved, "%s", env);
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        ldata d = ldata_make(rows[r], rng);
+        const size_t bytes = (size_t)LM * LN * aclDataTypeSize(rows[r].out);
+        char *want = malloc(bytes), *got = malloc(bytes);
+        for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+            if (isas[i]) setenv("MOEROUTE_ISA", isas[i], 1);
+            else unsetenv("MOEROUTE_ISA");
+            const char *isa = isas[i] ? isas[i] : "auto";
+            memset(want, SENT, bytes);
+            CHECK(run_v4_ref(&d, cum, want) == ACLNN_SUCCESS, "row %zu ISA %s: V4 reference: %s", r, isa, errmsg());
+            for (int lay = W_ND; lay <= W_NZ; lay++) {
+                if (lay == W_NZ && rows[r].x != ACL_INT8) continue;
+                for (int v = 1; v <= 3; v++) {
+                    memset(got, SENT, bytes);
+                    const aclnnStatus st = run_listed(v, &d, (wlayout)lay, cum, got);
+                    CHECK(st == ACLNN_SUCCESS && !memcmp(got, want, bytes),
+                          "row %zu (x %d, out %d) ISA %s layout %d: V%d on %d separate weights equals V4 byte for "
+                          "byte (%d: %s)", r, (int)rows[r].x, (int)rows[r].out, isa, lay, v, LE, (int)st,
+                          st ? errmsg() : "");
+                }
+            }
+        }
+        free(want), free(got);
+        ldata_free(&d);
+    }
+    if (env) setenv("MOEROUTE_ISA", saved, 1);
+    else unsetenv("MOEROUTE_ISA");
+}
+
+/* Problem P through V1 / V2: hand-worked result, then every refusal of the host group list and the lists. */
+static aclnnStatus run_p_listed(int version, const tspec *w, size_t nw, const tspec *b, size_t nb, const int64_t *cum,
+                                size_t ncum, int64_t gtype, float *out)
+{
+    aclTensor *wt[4] = {0}, *bt[4] = {0};
+    for (size_t i = 0; i < nw; i++) wt[i] = mk(w[i]);
+    for (size_t i = 0; i < nb; i++) bt[i] = mk(b[i]);
+    aclTensorList *xl = lst(T2(ACL_FLOAT, 3, 2, P_X)), *yl = lst(T2(ACL_FLOAT, 3, 2, out));
+    aclTensorList *wl = aclCreateTensorList((const aclTensor *const *)wt, nw);
+    aclTensorList *bl = nb ? aclCreateTensorList((const aclTensor *const *)bt, nb) : NULL;
+    aclIntArray *gl = cum ? aclCreateIntArray(cum, ncum) : NULL;
+    uint64_t ws = 0;
+    aclOpExecutor *exe = NULL;
+    aclnnStatus st = version == 1
+                         ? aclnnGroupedMatmulGetWorkspaceSize(xl, wl, bl, NULL, NULL, NULL, NULL, gl, 3, yl, &ws, &exe)
+                         : aclnnGroupedMatmulV2GetWorkspaceSize(xl, wl, bl, NULL, NULL, NULL, NULL, gl, 3, gtype, yl,
+                                                                &ws, &exe);
+    st = finish(st, version == 1 ? aclnnGroupedMatmul : aclnnGroupedMatmulV2, ws, exe);
+    if (gl) aclDestroyIntArray(gl);
+    aclDestroyTensorList(xl), aclDestroyTensorList(yl), aclDestroyTensorList(wl);
+    if (bl) aclDestroyTensorList(bl);
+    return st;
+}
+
+static void test_listed_hand(void)
+{
+    float out[6];
+    char what[96];
+    const tspec w[2] = {T2(ACL_FLOAT, 2, 2, P_W), T2(ACL_FLOAT, 2, 2, P_W + 4)};
+    const tspec b[2] = {T1(ACL_FLOAT, 2, P_B), T1(ACL_FLOAT, 2, P_B + 2)};
+    static const int64_t cum[2] = {2, 3}, dec[2] = {2, 1}, below[2] = {1, 2}, three[3] = {1, 2, 3};
+    static const float w32[6] = {0};
+    static const uint16_t w16[4] = {0};
+    const tspec w_shape[2] = {w[0], T2(ACL_FLOAT, 3, 2, w32)}, w_dt[2] = {w[0], T2(ACL_FLOAT16, 2, 2, w16)};
+    const tspec w_all16[2] = {T2(ACL_FLOAT16, 2, 2, w16), T2(ACL_FLOAT16, 2, 2, w16)};
+    const tspec w3[1] = {T3(ACL_FLOAT, 2, 2, 2, P_W)}, b_shape[2] = {b[0], T1(ACL_FLOAT, 3, w32)};
+    const tspec w1d[2] = {T1(ACL_FLOAT, 4, P_W), T1(ACL_FLOAT, 4, P_W + 4)};
+    const float want[6] = {1.5f, 2.5f, 3.5f, 4.5f, 11.0f, 0.0f};
+    for (int v = 1; v <= 2; v++) {
+        memset(out, SENT, sizeof out);
+        CHECK(run_p_listed(v, w, 2, b, 2, cum, 2, 0, out) == ACLNN_SUCCESS, "problem P V%d: %s", v, errmsg());
+        CHECK_F32(out, want, 6, "problem P through V%d (two weights, two biases, host cumsum)", v);
+#define REFUSE_L(desc, want_st, ...)                                                                          \
+    do {                                                                                                      \
+        memset(out, SENT, sizeof out);                                                                        \
+        snprintf(what, sizeof what, "V%d: %s", v, desc);                                                      \
+        expect_refused(what, run_p_listed(v, __VA_ARGS__, out), want_st, 1, out, sizeof out);                 \
+    } while (0)
+        REFUSE_L("group list NULL with E = 2", ACLNN_ERR_PARAM_NULLPTR, w, 2, b, 2, NULL, 0, 0);
+        REFUSE_L("decreasing cumsum", ACLNN_ERR_PARAM_INVALID, w, 2, b, 2, dec, 2, 0);
+        REFUSE_L("cumsum ending below M", ACLNN_ERR_PARAM_INVALID, w, 2, b, 2, below, 2, 0);
+        REFUSE_L("group list of 3 for 2 weights", ACLNN_ERR_PARAM_INVALID, w, 2, b, 2, three, 3, 0);
+        REFUSE_L("one weight for a group list of 2", ACLNN_ERR_PARAM_INVALID, w, 1, b, 1, cum, 2, 0);
+        REFUSE_L("bias list of 1 for 2 weights", ACLNN_ERR_PARAM_INVALID, w, 2, b, 1, cum, 2, 0);
+        REFUSE_L("weight[1] of the wrong shape", ACLNN_ERR_PARAM_INVALID, w_shape, 2, b, 2, cum, 2, 0);
+        REFUSE_L("weight[1] FLOAT16 (mixed dtypes)", ACLNN_ERR_PARAM_INVALID, w_dt, 2, b, 2, cum, 2, 0);
+        REFUSE_L("FLOAT16 weights with FLOAT x", ACLNN_ERR_PARAM_INVALID, w_all16, 2, NULL, 0, cum, 2, 0);
+        REFUSE_L("a single 3-D weight", ACLNN_ERR_PARAM_INVALID, w3, 1, NULL, 0, cum, 2, 0);
+        REFUSE_L("bias[1] of the wrong shape", ACLNN_ERR_PARAM_INVALID, w, 2, b_shape, 2, cum, 2, 0);
+        REFUSE_L("empty weight list", ACLNN_ERR_PARAM_INVALID, w, 0, NULL, 0, cum, 2, 0);
+        REFUSE_L("1-D weights", ACLNN_ERR_PARAM_INVALID, w1d, 2, NULL, 0, cum, 2, 0);
+        if (v == 2) REFUSE_L("groupType 1", ACLNN_ERR_PARAM_INVALID, w, 2, b, 2, cum, 2, 1);
+#undef REFUSE_L
+    }
+    /* V4 with a list of two 1-D or two 3-D weights: per-expert weights must be 2-D */
+    for (int rank = 1; rank <= 3; rank += 2) {
+        const tspec one = rank == 1 ? T1(ACL_FLOAT, 4, P_W) : T3(ACL_FLOAT, 1, 2, 2, P_W);
+        aclTensor *t[2] = {mk(one), mk(one)};
+        aclTensorList *wl = aclCreateTensorList((const aclTensor *const *)t, 2);
+        aclTensorList *xl = lst(T2(ACL_FLOAT, 3, 2, P_X)), *yl = lst(T2(ACL_FLOAT, 3, 2, out));
+        aclTensor *gl = mk(T1(ACL_INT64, 2, cum));
+        uint64_t ws = 0;
+        aclOpExecutor *exe = NULL;
+        memset(out, SENT, sizeof out);
+        aclnnStatus st = aclnnGroupedMatmulV4GetWorkspaceSize(xl, wl, NULL, NULL, NULL, NULL, NULL, NULL, gl, NULL, NULL,
+                                                              NULL, 3, 0, 0, 0, yl, NULL, NULL, &ws, &exe);
+        snprintf(what, sizeof what, "V4: a list of two %d-D weights", rank);
+        expect_refused(what, finish(st, aclnnGroupedMatmulV4, ws, exe), ACLNN_ERR_PARAM_INVALID, 1, out, sizeof out);
+        aclDestroyTensorList(wl), aclDestroyTensorList(xl), aclDestroyTensorList(yl), aclDestroyTensor(gl);
+    }
+    /* a repeatable V1 executor: the host group list destroyed after phase 1, weight[1] re-pointed to 2 W1 */
+    {
+        aclTensor *t[2] = {mk(w[0]), mk(w[1])};
+        aclTensorList *wl = aclCreateTensorList((const aclTensor *const *)t, 2);
+        aclTensorList *xl = lst(T2(ACL_FLOAT, 3, 2, P_X)), *yl = lst(T2(ACL_FLOAT, 3, 2, out));
+        aclIntArray *gl = aclCreateIntArray(cum, 2);
+        uint64_t ws = 0;
+        aclOpExecutor *exe = NULL;
+        CHECK(aclnnGroupedMatmulGetWorkspaceSize(xl, wl, NULL, NULL, NULL, NULL, NULL, gl, 3, yl, &ws, &exe) ==
+                  ACLNN_SUCCESS && aclSetAclOpExecutorRepeatable(exe) == ACLNN_SUCCESS,
+              "V1 repeatable: %s", errmsg());
+        aclDestroyIntArray(gl);
+        void *buf = NULL;
+        if (ws) CHECK(aclrtMalloc(&buf, (size_t)ws, ACL_MEM_MALLOC_HUGE_FIRST) == ACL_SUCCESS, "workspace");
+        float w1x2[4];
+        for (int i = 0; i < 4; i++) w1x2[i] = 2 * P_W[4 + i];
+        CHECK(aclnnGroupedMatmul(buf, ws, exe, g_stream) == ACLNN_SUCCESS, "V1 first run: %s", errmsg());
+        const float want_a[6] = {1, 2, 3, 4, 11, -1}, want_b[6] = {1, 2, 3, 4, 22, -2};
+        CHECK_F32(out, want_a, 6, "V1 repeatable, first run");
+        CHECK(aclSetDynamicInputTensorAddr(exe, 1, 1, wl, w1x2) == ACLNN_SUCCESS, "re-point weight[1]: %s", errmsg());
+        CHECK(aclnnGroupedMatmul(buf, ws, exe, g_stream) == ACLNN_SUCCESS, "V1 second run: %s", errmsg());
+        CHECK_F32(out, want_b, 6, "V1 repeatable, weight[1] re-pointed");
+        aclDestroyAclOpExecutor(exe);
+        aclrtFree(buf);
+        aclDestroyTensorList(wl), aclDestroyTensorList(xl), aclDestroyTensorList(yl);
+    }
+    /* E = 1: the group list may be NULL (one group of all rows) */
+    memset(out, SENT, sizeof out);
+    CHECK(run_p_listed(1, w, 1, b, 1, NULL, 0, 0, out) == ACLNN_SUCCESS, "V1, E = 1, no group list: %s", errmsg());
+    const float want1[6] = {1.5f, 2.5f, 3.5f, 4.5f, 5.5f, 6.5f};
+    CHECK_F32(out, want1, 6, "V1, E = 1, no group list");
+}
+
 int main(int argc, char **argv)
 {
     uint64_t rng = mr_test_seed(argc, argv);
@@ -554,6 +855,8 @@ int main(int argc, char **argv)
     test_repoint();
     test_native();
     test_threads(&rng);
+    test_listed(&rng);
+    test_listed_hand();
     acl_teardown();
     return mr_test_finish();
 }

@@ -29,6 +29,7 @@
 #include "harness.h"
 
 #include "common/fp16.h"
+#include "dispatch/cpu.h"
 #include "dispatch/dispatch.h"
 #include "kernels/kernels.h"
 #include "kernel_tables.h"
@@ -397,6 +398,24 @@ static void test_dispatch(void)
               "%s resolved to %s", isa_name((moeroute_isa)l), isa_name(r));
     }
     CHECK(mr_dispatch_kernels((moeroute_isa)99)->isa == MOEROUTE_ISA_SCALAR, "unknown level not scalar");
+#if defined(__aarch64__)
+    /* An AArch64 CPU with Advanced SIMD gets the NEON config of every family that has one (src/dispatch/dispatch.c),
+     * so the byte-for-byte comparisons of the kernel tests do cover them; the sdot GEMM entry only with the dot
+     * product (QEMU's default CPU has it; tools/cross_aarch64.sh also runs the GEMM tests on one without). */
+    if (det == MOEROUTE_ISA_NEON) {
+        CHECK(mr_dispatch_quant(det)->isa == MOEROUTE_ISA_NEON && mr_dispatch_dquant(det)->isa == MOEROUTE_ISA_NEON &&
+                  mr_dispatch_act(det)->isa == MOEROUTE_ISA_NEON && mr_dispatch_select(det)->isa == MOEROUTE_ISA_NEON &&
+                  mr_dispatch_mlp(det)->isa == MOEROUTE_ISA_NEON,
+              "a NEON CPU without the NEON config of a family");
+        const mr_gemm_config *g[8];
+        const size_t n = mr_dispatch_gemm_usable(g, 8);
+        int plain = 0, dot = 0;
+        for (size_t i = 0; i < n; i++) plain |= !strcmp(g[i]->name, "neon"), dot |= !strcmp(g[i]->name, "neon-dotprod");
+        CHECK(plain && (!dot || mr_cpu_has_asimd_dotprod()), "GEMM configs on a NEON CPU: neon %d, neon-dotprod %d "
+              "(dot product %d)", plain, dot, mr_cpu_has_asimd_dotprod());
+        printf("GEMM configs: neon%s\n", dot ? " and neon-dotprod" : " (no dot product)");
+    }
+#endif
 
     /* MOEROUTE_ISA caps AUTO only. */
     const char *old = getenv("MOEROUTE_ISA");

@@ -88,6 +88,14 @@ static void fill_f16(uint16_t *d, const float *v, size_t n)
     for (size_t i = 0; i < n; i++) d[i] = mr_f32_to_f16(v[i]);
 }
 
+static int little_endian(void)
+{
+    const uint32_t one = 1;
+    uint8_t b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
 static uint32_t bits(float f)
 {
     uint32_t u;
@@ -157,18 +165,114 @@ static void test_dq_hand(void)
               "native template %d: %d %08x %s", tmpl, (int)ms, bits(sc[0]), moeroute_error_message());
     }
     /* the tiling's choice (spec 5.3) */
-    CHECK(mr_dynamic_quant_device_template(4, 4096, 0, 0) == MR_DYQ_B, "4 x 4096");
-    CHECK(mr_dynamic_quant_device_template(2, 4096, 0, 0) == MR_DYQ_B, "2 x 4096 (H %% 8 rule)");
-    CHECK(mr_dynamic_quant_device_template(2, 12800, 1, 0) == MR_DYQ_B, "Hmax with smooth");
-    CHECK(mr_dynamic_quant_device_template(2, 12808, 1, 0) == MR_DYQ_A, "above Hmax with smooth");
-    CHECK(mr_dynamic_quant_device_template(2, 16328, 0, 0) == MR_DYQ_A, "above 16320");
-    CHECK(mr_dynamic_quant_device_template(2, 120, 0, 0) == MR_DYQ_A, "H < 128");
-    CHECK(mr_dynamic_quant_device_template(2, 4096, 1, 1) == MR_DYQ_A, "group index");
+    CHECK(mr_dynamic_quant_device_template(4, 4096, 0, 0, MR_DYQ_OUT_INT8) == MR_DYQ_B, "4 x 4096");
+    CHECK(mr_dynamic_quant_device_template(2, 4096, 0, 0, MR_DYQ_OUT_INT8) == MR_DYQ_B, "2 x 4096 (H %% 8 rule)");
+    CHECK(mr_dynamic_quant_device_template(2, 12800, 1, 0, MR_DYQ_OUT_INT8) == MR_DYQ_B, "Hmax with smooth");
+    CHECK(mr_dynamic_quant_device_template(2, 12808, 1, 0, MR_DYQ_OUT_INT8) == MR_DYQ_A, "above Hmax with smooth");
+    CHECK(mr_dynamic_quant_device_template(2, 16328, 0, 0, MR_DYQ_OUT_INT8) == MR_DYQ_A, "above 16320");
+    CHECK(mr_dynamic_quant_device_template(2, 120, 0, 0, MR_DYQ_OUT_INT8) == MR_DYQ_A, "H < 128");
+    CHECK(mr_dynamic_quant_device_template(2, 4096, 1, 1, MR_DYQ_OUT_INT8) == MR_DYQ_A, "group index");
+    /* int4: the fixed-H clause names int8 only, but those H also meet the H % 8 rule: B either way */
+    CHECK(mr_dynamic_quant_device_template(4, 10240, 1, 0, MR_DYQ_OUT_INT4) == MR_DYQ_B, "int4 4 x 10240");
+    CHECK(mr_dynamic_quant_device_template(4, 120, 0, 0, MR_DYQ_OUT_INT4_INT32) == MR_DYQ_A, "int4 H < 128");
 
     /* all-zero row: a = 0, f = inf, 0 * inf = NaN -> 0; scale 1/inf = 0 */
     uint16_t z[4] = {0, 0x8000, 0, 0};
     st = call_dq(T2(ACL_FLOAT16, 1, 4, z), TNULL, T2(ACL_INT8, 1, 4, y), T1(ACL_FLOAT, 1, sc));
     CHECK(st == ACLNN_SUCCESS && mr_test_bytes_are(y, 4, 0) && bits(sc[0]) == 0, "zero row: %08x", bits(sc[0]));
+}
+
+/* INT4 outputs (docs/operators/dynamic_quant.md "INT4 outputs"), FLOAT16 x [3, 8], no smooth (template A):
+ *   row 0 [7, -3.5, 1.75, .5, -7, 2.5, 0, 6]: a = 7, f = f32(7/7) = 1: [7, -4 (tie to even), 2, 0 (tie), -7,
+ *         2 (tie), 0, 6]; scale 1/1 = 1
+ *   row 1 [1, 2, 3, 4, 5, 6, 7, 14]: a = 14, f = .5: [0 (tie), 1, 2 (tie), 2, 2 (tie), 3, 4 (tie), 7]; scale 2
+ *   row 2 all zero: y = 0, scale +0
+ * nibbles (two's complement): 7 -> 7, -4 -> C, -7 -> 9. Two per byte, element 2j in the low nibble:
+ *   row 0 C7 02 29 60, row 1 10 22 32 74, row 2 00 00 00 00
+ * eight per int32, element t in bits 4t..4t+3: 0x602902C7, 0x74322210, 0 (the same bytes, little-endian). */
+static void test_dq_int4(void)
+{
+    uint16_t x[24];
+    fill_f16(x, (const float[]){7, -3.5f, 1.75f, 0.5f, -7, 2.5f, 0, 6, 1, 2, 3, 4, 5, 6, 7, 14, 0, 0, 0, 0, 0, 0, 0, 0},
+             24);
+    static const uint8_t want4[12] = {0xC7, 0x02, 0x29, 0x60, 0x10, 0x22, 0x32, 0x74, 0, 0, 0, 0};
+    static const uint32_t want32[3] = {0x602902C7u, 0x74322210u, 0};
+    uint8_t y4[12];
+    uint32_t y32[3];
+    float sc[3];
+    memset(y4, SENT, sizeof y4);
+    aclnnStatus st = call_dq(T2(ACL_FLOAT16, 3, 8, x), TNULL, T2(ACL_INT4, 3, 8, y4), T1(ACL_FLOAT, 3, sc));
+    CHECK(st == ACLNN_SUCCESS && !memcmp(y4, want4, sizeof y4), "dq INT4: %d %s | %02x %02x %02x %02x %02x %02x",
+          (int)st, aclGetRecentErrMsg(), y4[0], y4[1], y4[2], y4[3], y4[4], y4[5]);
+    CHECK(bits(sc[0]) == 0x3f800000u && bits(sc[1]) == 0x40000000u && bits(sc[2]) == 0, "dq INT4 scales %08x %08x %08x",
+          bits(sc[0]), bits(sc[1]), bits(sc[2]));
+    memset(y32, SENT, sizeof y32);
+    st = call_dq2(T2(ACL_FLOAT16, 3, 8, x), TNULL, TNULL, T2(ACL_INT32, 3, 1, y32), T1(ACL_FLOAT, 3, sc), TNULL);
+    CHECK(st == ACLNN_SUCCESS && !memcmp(y32, want32, sizeof y32), "dq V2 INT32 (int4 x 8): %d %s | %08x %08x %08x",
+          (int)st, aclGetRecentErrMsg(), y32[0], y32[1], y32[2]);
+    /* native, both packings and both scale formulas: template B is f32(a * f32(1/7)) */
+    for (int32_t packing = 1; packing <= 2; packing++)
+        for (int tmpl = 1; tmpl <= 2; tmpl++) {
+            uint8_t y[12];
+            memset(y, SENT, sizeof y);
+            moeroute_dynamic_quant_args a = {.struct_size = sizeof a, .num_rows = 3, .hidden = 8,
+                                             .x_dtype = MOEROUTE_DTYPE_FLOAT16, .x = x, .x_row_stride = 8,
+                                             .x_col_stride = 1, .scale_template = tmpl, .y = (int8_t *)y,
+                                             .scale = sc, .y_packing = packing};
+            const moeroute_status ms = moeroute_dynamic_quant(NULL, &a);
+            const float inv7 = 1.0f / 7.0f, b1 = (float)(14.0 * (double)inv7); /* one rounding of the exact product */
+            CHECK(ms == MOEROUTE_OK && !memcmp(y, want4, sizeof y), "native packing %d template %d: %s", packing, tmpl,
+                  moeroute_error_message());
+            CHECK(tmpl == 1 ? bits(sc[1]) == 0x40000000u : bits(sc[1]) == bits(b1), "native template %d scale %08x",
+                  tmpl, bits(sc[1]));
+        }
+    /* refusals: odd H for INT4, H % 8 != 0 for INT32, INT32 last dim not H / 8; native packing rules */
+    uint16_t x6[6] = {0};
+    memset(y4, SENT, sizeof y4);
+    expect_refused("INT4 with odd H", call_dq(T2(ACL_FLOAT16, 2, 3, x6), TNULL, T2(ACL_INT4, 2, 3, y4),
+                                               T1(ACL_FLOAT, 2, sc)), ACLNN_ERR_PARAM_INVALID, 1, y4, sizeof y4);
+    expect_refused("INT32 with H = 4", call_dq(T2(ACL_FLOAT16, 1, 4, x), TNULL, T2(ACL_INT32, 1, 1, y4),
+                                                T1(ACL_FLOAT, 1, sc)), ACLNN_ERR_PARAM_INVALID, 1, y4, sizeof y4);
+    expect_refused("INT32 of x's shape", call_dq(T2(ACL_FLOAT16, 1, 8, x), TNULL, T2(ACL_INT32, 1, 2, y4),
+                                                  T1(ACL_FLOAT, 1, sc)), ACLNN_ERR_PARAM_INVALID, 1, y4, sizeof y4);
+    expect_refused("INT4 of the wrong shape", call_dq(T2(ACL_FLOAT16, 1, 8, x), TNULL, T2(ACL_INT4, 1, 4, y4),
+                                                       T1(ACL_FLOAT, 1, sc)), ACLNN_ERR_PARAM_INVALID, 1, y4, sizeof y4);
+    moeroute_dynamic_quant_args a = {.struct_size = sizeof a, .num_rows = 2, .hidden = 3,
+                                     .x_dtype = MOEROUTE_DTYPE_FLOAT16, .x = x6, .x_row_stride = 3, .x_col_stride = 1,
+                                     .y = (int8_t *)y4, .scale = sc, .y_packing = 1};
+    CHECK(moeroute_dynamic_quant(NULL, &a) == MOEROUTE_ERR_INVALID_SHAPE, "native int4, odd H");
+    a.hidden = 4, a.num_rows = 1, a.x = x, a.y_packing = 2;
+    CHECK(moeroute_dynamic_quant(NULL, &a) == MOEROUTE_ERR_INVALID_SHAPE, "native int4 x 8, H = 4");
+    a.y_packing = 3;
+    CHECK(moeroute_dynamic_quant(NULL, &a) == MOEROUTE_ERR_INVALID_SHAPE, "native y_packing 3");
+    CHECK(mr_test_bytes_are(y4, sizeof y4, SENT), "int4 refusals wrote nothing");
+}
+
+/* The int4 model of spec 5.3 for bf16 rows with grouped smooth factors (template A), independent of the
+ * operator's kernels: v = f32(x * s), a = max |v|, f = f32(7 / a), q = rint(f32(v * f)) in [-8, 7], packed two
+ * per byte (element 2j low). */
+static void dq_int4_model(const uint16_t *x, const uint16_t *sm, const int32_t *gi, size_t rows, size_t h,
+                          uint8_t *y, float *scale)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const size_t g = (int32_t)r < gi[0] ? 0 : 1;
+        float a = 0.0f;
+        for (size_t j = 0; j < h; j++) {
+            const float v = mr_bf16_to_f32(x[r * h + j]) * mr_bf16_to_f32(sm[g * h + j]);
+            a = fabsf(v) > a ? fabsf(v) : a;
+        }
+        const float f = 7.0f / a;
+        for (size_t j = 0; j < h; j += 2) {
+            int q[2];
+            for (int t = 0; t < 2; t++) {
+                const float v = mr_bf16_to_f32(x[r * h + j + t]) * mr_bf16_to_f32(sm[g * h + j + t]);
+                const float p = nearbyintf(v * f);
+                q[t] = p != p ? 0 : p < -8 ? -8 : p > 7 ? 7 : (int)p;
+            }
+            y[r * h / 2 + j / 2] = (uint8_t)((q[0] & 0xF) | (q[1] & 0xF) << 4);
+        }
+        scale[r] = 1.0f / f;
+    }
 }
 
 static void test_dq_refusals(void)
@@ -488,8 +592,8 @@ static void test_kernels(uint64_t *rng)
     const float edges[] = {0.0f, -0.0f, 0.5f, -0.5f, 1.5f, -1.5f, 126.5f, 127.5f, -127.5f, -128.5f, 127.49999f,
                            INFINITY, -INFINITY, NAN, 1e30f, -1e30f, 65520.0f, 65519.99f, 1e-45f, 3.0e-39f};
     memcpy(v, edges, sizeof edges);
-    const moeroute_isa levels[3] = {MOEROUTE_ISA_SCALAR, MOEROUTE_ISA_AVX2, MOEROUTE_ISA_AVX512};
-    for (int l = 0; l < 3; l++) {
+    const moeroute_isa levels[4] = {MOEROUTE_ISA_SCALAR, MOEROUTE_ISA_AVX2, MOEROUTE_ISA_AVX512, MOEROUTE_ISA_NEON};
+    for (int l = 0; l < 4; l++) {
         const mr_mlp_config *k = mr_dispatch_mlp(levels[l]);
         k->widen[MR_X_F16](h, w, N);
         int bad = 0;
@@ -535,8 +639,12 @@ static void test_threads_and_isas(uint64_t *rng)
     static int8_t y[2][R * H], yd[2][R * H / 2];
     static float sc[2][R], sd[2][R];
     static uint16_t o[2][R * H / 2];
-    const moeroute_isa isas[3] = {MOEROUTE_ISA_SCALAR, MOEROUTE_ISA_AVX2, MOEROUTE_ISA_AVX512};
-    for (int v = 0; v < 6; v++) {
+    const moeroute_isa isas[4] = {MOEROUTE_ISA_SCALAR, MOEROUTE_ISA_AVX2, MOEROUTE_ISA_AVX512, MOEROUTE_ISA_NEON};
+    static uint8_t y4[R * H / 2], y4_want[R * H / 2];
+    static uint32_t y32[R * H / 8];
+    static float sc4[R], sc4_want[R];
+    dq_int4_model(x, sm, gi, R, H, y4_want, sc4_want);
+    for (int v = 0; v < 8; v++) {
         moeroute_options opt = {v % 2 ? 4 : 1, isas[v / 2]};
         moeroute_context *ctx = NULL;
         CHECK(moeroute_context_create(&opt, &ctx) == MOEROUTE_OK, "context");
@@ -547,6 +655,13 @@ static void test_threads_and_isas(uint64_t *rng)
                                           .y = y[k], .scale = sc[k]};
         CHECK(moeroute_dynamic_quant(ctx, &dq) == MOEROUTE_OK, "dq threads: %s", moeroute_error_message());
         if (k) CHECK(!memcmp(y[0], y[1], sizeof y[0]) && !memcmp(sc[0], sc[1], sizeof sc[0]), "dq variant %d", v);
+        dq.y_packing = 1, dq.y = (int8_t *)y4, dq.scale = sc4; /* int4, two per byte, against the model */
+        memset(y4, SENT, sizeof y4);
+        CHECK(moeroute_dynamic_quant(ctx, &dq) == MOEROUTE_OK && !memcmp(y4, y4_want, sizeof y4) &&
+                  !memcmp(sc4, sc4_want, sizeof sc4), "dq int4 variant %d equals the model", v);
+        dq.y_packing = 2, dq.y = (int8_t *)y32; /* eight per int32: the same bytes on a little-endian host */
+        CHECK(moeroute_dynamic_quant(ctx, &dq) == MOEROUTE_OK && (!little_endian() ||
+              !memcmp(y32, y4_want, sizeof y32)), "dq int4 x 8 variant %d", v);
         moeroute_swiglu_args sw = {.struct_size = sizeof sw, .num_rows = R, .cols = H,
                                    .x_dtype = MOEROUTE_DTYPE_BFLOAT16, .x = x, .x_row_stride = H, .x_col_stride = 1,
                                    .out = o[k]};
@@ -569,6 +684,7 @@ int main(int argc, char **argv)
     acl_setup();
     test_dq_hand();
     test_dq_refusals();
+    test_dq_int4();
     test_swiglu_hand();
     test_dsq_hand();
     test_threads_and_isas(&rng);

@@ -81,3 +81,33 @@ run_checked("${WORK}/cmake_build/consumer_cxx")
 expect_documented_result("find_package C++ (shared)")
 run_checked("${WORK}/cmake_build/consumer_c_static")
 message(STATUS "find_package C (static): ${LAST_OUTPUT}")
+
+# The expert-parallel sample (examples/cann_distribute.cpp), unchanged: ranks as threads; and, where MPI and
+# libmoeroute_mpi are installed, the same source built with mpicxx (-DCANN_DISTRIBUTE_MPI) and run under mpirun as
+# MPI processes (docs/hccl.md: compile flags from pkg-config, link libmoeroute_mpi instead of libmoeroute).
+run_checked(c++ "${SRC}/examples/cann_distribute.cpp" ${pcflags} ${extra} -pthread -o "${WORK}/sample_distribute")
+run_checked("${WORK}/sample_distribute" --ranks 4 --quant 2)
+message(STATUS "pkg-config C++ expert-parallel sample (threads): verified")
+find_program(MR_MPICXX mpicxx)
+find_program(MR_MPIRUN NAMES mpirun mpiexec)
+if(EXISTS "${libdir}/libmoeroute_mpi.so" AND MR_MPICXX AND MR_MPIRUN)
+  run_checked(pkg-config --cflags moeroute)
+  string(STRIP "${LAST_OUTPUT}" mpi_cflags)
+  separate_arguments(mpi_cflags UNIX_COMMAND "${mpi_cflags}")
+  run_checked(${MR_MPICXX} -DCANN_DISTRIBUTE_MPI "${SRC}/examples/cann_distribute.cpp" ${mpi_cflags} ${extra}
+              "-L${libdir}" -lmoeroute_mpi -pthread -o "${WORK}/sample_distribute_mpi")
+  execute_process(COMMAND ${MR_MPIRUN} --version OUTPUT_VARIABLE mpirun_version ERROR_QUIET)
+  set(mpirun_flags)
+  if(mpirun_version MATCHES "Open MPI|OpenRTE")
+    set(mpirun_flags --oversubscribe)
+    set(ENV{OMPI_ALLOW_RUN_AS_ROOT} 1) # CI runs as root
+    set(ENV{OMPI_ALLOW_RUN_AS_ROOT_CONFIRM} 1)
+  endif()
+  if(SANITIZE)
+    set(ENV{ASAN_OPTIONS} detect_leaks=0) # MPI's own allocations
+  endif()
+  run_checked(${MR_MPIRUN} -np 2 ${mpirun_flags} "${WORK}/sample_distribute_mpi" --quant 2)
+  message(STATUS "mpicxx expert-parallel sample (MPI processes, libmoeroute_mpi): verified")
+else()
+  message(STATUS "mpicxx expert-parallel sample not built: no libmoeroute_mpi installed, or no mpicxx / mpirun")
+endif()

@@ -3,7 +3,8 @@
 pip's build isolation fetches the build backend (scikit-build-core, pyproject.toml) from the package index;
 it compiles the C library with CMake and bundles it, with the CLI, in a platform wheel. Checked: the wheel's
 tag names a platform, the package imports and runs an operator without MOEROUTE_LIB or PYTHONPATH (the
-bundled library is the one loaded), and `python -m moeroute --help` runs the bundled CLI.
+bundled library is the one loaded), and `python -m moeroute --help` runs the bundled CLI; where MPI is found, the
+wheel also holds libmoeroute_mpi.so.0, which MOEROUTE_TRANSPORT=mpi loads.
 
 The venv is bare except for a .pth file naming the directory this interpreter's numpy lives in, so pip
 finds the numpy dependency installed and only the backend comes from the index. When no index is reachable
@@ -15,6 +16,7 @@ run (pytest collects test_*.py there); by hand:
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -76,8 +78,11 @@ def test_pip_install_gives_platform_wheel_with_library_and_cli(tmp_path):
         assert abi != "none" and plat != "any", "not a platform wheel: %s" % tag
     pkg = os.path.join(site, "moeroute")
     libs = sorted(n for n in os.listdir(pkg) if n.startswith("libmoeroute"))
-    assert libs == ["libmoeroute.so.0"], libs  # named after its SONAME; a zip has no symlinks
-    assert not os.path.islink(os.path.join(pkg, libs[0]))
+    # + the MPI transport where CMake finds MPI (an MPI compiler wrapper on PATH), loaded only on demand
+    mpi = bool(shutil.which("mpicc") and shutil.which("mpiexec"))
+    want = ["libmoeroute.so.0"] + (["libmoeroute_mpi.so.0"] if mpi else [])
+    assert libs == want, libs  # named after their SONAMEs; a zip has no symlinks
+    assert not any(os.path.islink(os.path.join(pkg, n)) for n in libs)
     assert os.access(os.path.join(pkg, "bin", "moeroute"), os.X_OK)
 
     # import and one operator (the spec's documented example), from a directory outside the source tree
@@ -96,6 +101,15 @@ def test_pip_install_gives_platform_wheel_with_library_and_cli(tmp_path):
     mod_file, lib_path, version = r.stdout.split()
     assert mod_file.startswith(str(venv)), mod_file
     assert lib_path == os.path.join(pkg, "libmoeroute.so.0"), lib_path
+
+    if mpi:  # MOEROUTE_TRANSPORT=mpi loads the bundled MPI library; without mpirun its in-process transport works
+        code = ("import moeroute\nfrom moeroute import hccl\nprint(moeroute.library_path())\n"
+                "assert hccl.get_root_info().startswith(b'moeroute-hccl-root')\n"
+                "c = hccl.comm_init_all(2)\nassert c[1].size == 2\n[x.destroy() for x in c]\n")
+        env = dict(_env(), MOEROUTE_TRANSPORT="mpi")
+        r = subprocess.run([py, "-c", code], env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == os.path.join(pkg, "libmoeroute_mpi.so.0"), r.stdout
 
     # the CLI: python -m moeroute and the installed script
     r = _run([py, "-m", "moeroute", "--help"], tmp_path, 60)

@@ -6,7 +6,6 @@ counts / cumsums and the combined tokens (fp32 chain of spec 11.4, rounded once)
 cases use fixed seeds (printed on failure through the case id)."""
 
 import os
-import threading
 
 import numpy as np
 import pytest
@@ -18,89 +17,8 @@ from moeroute import hccl  # noqa: E402
 os.environ.setdefault("MOEROUTE_HCCL_TIMEOUT_MS", "20000")  # a failing rank must not stall the others for long
 
 
-def _bf16_round(f32):
-    """float32 -> bfloat16 bits (uint16), round to nearest even (finite inputs)."""
-    u = np.asarray(f32, np.float32).view(np.uint32).astype(np.uint64)
-    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
-
-
-def _to_f32(x, bf16):
-    return (x.astype(np.uint32) << 16).view(np.float32) if bf16 else x.astype(np.float32)
-
-
-def _make(W, bs, H, K, E, bf16, masked, seed):
-    rng = np.random.default_rng(seed)
-    xs, ids, ws, masks = [], [], [], []
-    for _ in range(W):
-        if bf16:
-            x = _bf16_round(rng.integers(-512, 512, size=(bs, H)).astype(np.float32) / 64)
-        else:
-            x = (rng.integers(-512, 512, size=(bs, H)) / 64).astype(np.float16)
-        xs.append(x)
-        ids.append(np.stack([rng.permutation(E)[:K] for _ in range(bs)]).astype(np.int32).reshape(bs, K))
-        ws.append(rng.random((bs, K), dtype=np.float32))
-        masks.append(rng.random(bs) < 0.7 if masked else None)
-    return xs, ids, ws, masks
-
-
-def _model(W, xs, ids, ws, masks, E, bf16):
-    """Per rank: expected received rows, expert token counts [L], ep_recv_counts [W * L] and combined x."""
-    L = E // W
-    rows, counts, recv, outs = [], [], [], []
-    for r in range(W):
-        got, cnt, cum, c = [], [], [], 0
-        for le in range(L):
-            n_le = 0
-            for s in range(W):
-                for t in range(ids[s].shape[0]):
-                    if masks[s] is not None and not masks[s][t]:
-                        continue
-                    for j in range(ids[s].shape[1]):
-                        if ids[s][t, j] == r * L + le:
-                            got.append(xs[s][t])
-                            n_le += 1
-                            c += 1
-                cum.append(c)
-            cnt.append(n_le)
-        rows.append(np.array(got).reshape(len(got), xs[0].shape[1]))
-        counts.append(np.array(cnt, np.int64))
-        recv.append(np.array(cum, np.int32))
-        bs, H = xs[r].shape
-        out = np.zeros((bs, H), np.uint16 if bf16 else np.float16)
-        for t in range(bs):
-            if masks[r] is not None and not masks[r][t]:
-                continue
-            acc = np.zeros(H, np.float32)
-            v = _to_f32(xs[r][t], bf16)
-            for j in range(ids[r].shape[1]):
-                acc = (acc + (v * ws[r][t, j]).astype(np.float32)).astype(np.float32)
-            out[t] = _bf16_round(acc) if bf16 else acc.astype(np.float16)
-        outs.append(out)
-    return rows, counts, recv, outs
-
-
-def _run_ranks(W, body):
-    """body(comm) on W threads, one per rank; re-raises the first exception."""
-    comms = hccl.comm_init_all(W)
-    res, errs = [None] * W, [None] * W
-
-    def main(r):
-        try:
-            res[r] = body(comms[r])
-        except BaseException as e:  # noqa: BLE001 -- handed to the main thread
-            errs[r] = e
-
-    th = [threading.Thread(target=main, args=(r,)) for r in range(W)]
-    for t in th:
-        t.start()
-    for t in th:
-        t.join()
-    for c in comms:
-        c.destroy()
-    for e in errs:
-        if e is not None:
-            raise e
-    return res
+# the numpy model of the global routing, shared with the MPI test (mpi_distribute_pkg.py)
+from distribute_model import make as _make, model as _model, run_ranks as _run_ranks  # noqa: E402
 
 
 def _layer(comm, x, ids, w, mask, E, nums_type, bf16, wrap=lambda a: a):
@@ -182,3 +100,132 @@ def test_comm_handles():
     finally:
         for c in comms:
             c.destroy()
+
+
+# ---- V1: npu_moe_distribute_dispatch / npu_moe_distribute_combine (docs/operators/distribute.md "V1") ----------
+
+def _expand_idx_model(ids, mask, E):
+    """expand_idx as documented, slot by slot: the position among this rank's earlier active slots with the same
+    expert, -1 for a slot that sends nothing."""
+    seen, out = {}, []
+    for t in range(ids.shape[0]):
+        for j in range(ids.shape[1]):
+            e = int(ids[t, j])
+            if (mask is None or mask[t]) and 0 <= e < E:
+                out.append(seen.get(e, 0))
+                seen[e] = seen.get(e, 0) + 1
+            else:
+                out.append(-1)
+    return np.array(out, np.int32)
+
+
+def _both_versions(comm, x, ids, w, mask, E, bf16, wrap=lambda a: a):
+    """V2 then V1 on the same inputs (identity expert); each: (dispatch outputs, combined x)."""
+    from moeroute import torch_npu
+    m = None if mask is None else wrap(mask)
+    args = (wrap(x), wrap(ids), comm.name, comm.size, comm.rank, E)
+    d2 = torch_npu.npu_moe_distribute_dispatch_v2(*args, x_active_mask=m, bf16=bf16)
+    o2 = torch_npu.npu_moe_distribute_combine_v2(d2[0], wrap(ids), d2[2], d2[4], wrap(w), comm.name, comm.size,
+                                                 comm.rank, E, x_active_mask=m, bf16=bf16)
+    d1 = torch_npu.npu_moe_distribute_dispatch(*args, x_active_mask=m, bf16=bf16)
+    o1 = torch_npu.npu_moe_distribute_combine(d1[0], wrap(ids), d1[2], d1[4], wrap(w), comm.name, comm.size,
+                                              comm.rank, E, x_active_mask=m, bf16=bf16)
+    return d2, o2, d1, o1
+
+
+@pytest.mark.parametrize("W,bs,bf16,masked,seed", [(2, 5, True, False, 11), (2, 6, False, True, 12),
+                                                   (4, 7, True, True, 13), (4, 4, False, False, 14)])
+def test_v1_same_bytes_as_v2(W, bs, bf16, masked, seed):
+    H, K, E = 32, 3, 2 * W
+    xs, ids, ws, masks = _make(W, bs, H, K, E, bf16, masked, seed)
+    _, _, _, outs = _model(W, xs, ids, ws, masks, E, bf16)
+    res = _run_ranks(W, lambda c: _both_versions(c, xs[c.rank], ids[c.rank], ws[c.rank], masks[c.rank], E, bf16))
+    for r, (d2, o2, d1, o1) in enumerate(res):
+        for i in (0, 1, 3, 4, 5, 6):  # expand_x (all A rows), dynamic_scales, counts, expand_scales
+            assert np.array_equal(np.asarray(d1[i]).view(np.uint8), np.asarray(d2[i]).view(np.uint8)), \
+                "seed %d rank %d output %d" % (seed, r, i)
+        assert d1[2].dtype == np.int32 and np.array_equal(d1[2], _expand_idx_model(ids[r], masks[r], E)), \
+            "seed %d rank %d expand_idx" % (seed, r)
+        assert np.array_equal(o1.view(np.uint16), o2.view(np.uint16)), "seed %d rank %d combine as V2" % (seed, r)
+        assert np.array_equal(o1.view(np.uint16), outs[r].view(np.uint16)), "seed %d rank %d combine" % (seed, r)
+
+
+@needs_torch
+def test_v1_torch():
+    W, bs, H, K, E = 2, 4, 16, 2, 4
+    xs, ids, ws, masks = _make(W, bs, H, K, E, True, False, 21)
+    _, _, _, outs = _model(W, xs, ids, ws, masks, E, True)
+
+    def wrap(a):
+        a = np.ascontiguousarray(a)
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16) if a.dtype == np.uint16 else \
+            torch.from_numpy(a)
+
+    res = _run_ranks(W, lambda c: _both_versions(c, xs[c.rank], ids[c.rank], ws[c.rank], None, E, False, wrap))
+    for r, (_, _, d1, o1) in enumerate(res):
+        assert d1[2].dtype == torch.int32 and o1.dtype == torch.bfloat16
+        assert np.array_equal(o1.view(torch.int16).numpy().view(np.uint16), outs[r])
+
+
+def _v1_refused(comm, x, ids, w, E, bad_rank, corrupt):
+    """V1 dispatch, then a combine whose expand_idx rank bad_rank corrupts; the combine's exception (or None)."""
+    from moeroute import torch_npu
+    d = torch_npu.npu_moe_distribute_dispatch(x, ids, comm.name, comm.size, comm.rank, E)
+    idx = np.array(d[2])
+    if comm.rank == bad_rank:
+        corrupt(idx)
+    try:
+        torch_npu.npu_moe_distribute_combine(d[0], ids, idx, d[4], w, comm.name, comm.size, comm.rank, E)
+    except moeroute.MoerouteError as e:
+        return e
+    return None
+
+
+@pytest.mark.parametrize("W", [2, 4])
+def test_v1_corrupted_expand_idx_refused_everywhere(W):
+    bs, H, K, E = 4, 16, 2, 2 * W
+    xs, ids, ws, _ = _make(W, bs, H, K, E, False, False, 31)
+
+    def corrupt(idx):
+        idx[np.flatnonzero(idx >= 0)[0]] += 1
+
+    errs = _run_ranks(W, lambda c: _v1_refused(c, xs[c.rank], ids[c.rank], ws[c.rank], E, 1, corrupt))
+    assert all(isinstance(e, moeroute.MoerouteValueError) for e in errs), errs
+    assert "expand_idx" in str(errs[1])
+
+
+def test_v1_refusals_and_names():
+    from moeroute import torch_npu
+    assert "npu_moe_distribute_dispatch" in torch_npu.__all__ and "npu_moe_distribute_combine" in torch_npu.__all__
+    comms = hccl.comm_init_all(2)
+    try:
+        x, ids, w = np.zeros((2, 8), np.float16), np.zeros((2, 2), np.int32), np.zeros((2, 2), np.float32)
+        with pytest.raises(moeroute.MoerouteError, match="group_list"):
+            torch_npu.npu_moe_distribute_combine(x, ids, np.zeros(4, np.int32), np.zeros(2, np.int32), w,
+                                                 comms[0].name, 2, 0, 4, group_list=np.zeros(2, np.int64))
+        with pytest.raises(moeroute.MoerouteError, match="group_list_type"):
+            torch_npu.npu_moe_distribute_combine(x, ids, np.zeros(4, np.int32), np.zeros(2, np.int32), w,
+                                                 comms[0].name, 2, 0, 4, group_list_type=1)
+        with pytest.raises(moeroute.MoerouteError, match="no live communicator"):
+            torch_npu.npu_moe_distribute_dispatch(x, ids, "no-such-group", 2, 0, 4)
+    finally:
+        for c in comms:
+            c.destroy()
+
+
+def test_v1_overlapping_layers():
+    """Two V1 dispatches, then their combines in the other order (the bookkeeping of each is kept)."""
+    from moeroute import torch_npu
+    W, bs, H, K, E = 2, 4, 16, 2, 4
+    layers = [_make(W, bs, H, K, E, False, False, seed) for seed in (41, 42)]
+    want = [_model(W, xs, ids, ws, masks, E, False)[3] for xs, ids, ws, masks in layers]
+
+    def body(c):
+        d = [torch_npu.npu_moe_distribute_dispatch(xs[c.rank], ids[c.rank], c.name, W, c.rank, E)
+             for xs, ids, _, _ in layers]
+        return [torch_npu.npu_moe_distribute_combine(d[i][0], layers[i][1][c.rank], d[i][2], d[i][4],
+                                                     layers[i][2][c.rank], c.name, W, c.rank, E) for i in (1, 0)]
+
+    for r, (out1, out0) in enumerate(_run_ranks(W, body)):
+        assert np.array_equal(out0.view(np.uint16), want[0][r].view(np.uint16)), "rank %d layer 0" % r
+        assert np.array_equal(out1.view(np.uint16), want[1][r].view(np.uint16)), "rank %d layer 1" % r

@@ -67,6 +67,7 @@ def test_torch_npu_module_names():
         "npu_grouped_matmul", "npu_dynamic_quant", "npu_swiglu", "npu_dequant_swiglu_quant",  # expert MLP
         "npu_grouped_matmul_swiglu_quant",
         "npu_moe_distribute_dispatch_v2", "npu_moe_distribute_combine_v2",                    # expert parallelism
+        "npu_moe_distribute_dispatch", "npu_moe_distribute_combine",
     ])
     for name in torch_npu.__all__:
         assert getattr(torch_npu, name) is getattr(moeroute, name)

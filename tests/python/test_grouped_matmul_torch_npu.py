@@ -94,3 +94,27 @@ def test_refusals(tnpu):
         tnpu.npu_grouped_matmul([x, x], w, **ok)
     with pytest.raises(moeroute.MoerouteError):
         tnpu.npu_grouped_matmul(x, np.ones((2, 4, 5), np.float32), **ok)
+
+
+@pytest.mark.parametrize("i", range(max(1, N_CASES // 4)))
+def test_per_expert_lists(tnpu, i):
+    """torch_npu's multi-weight form: E [K, N] weights (transposed views here), E [N] biases and scales, give the
+    bytes of the one [E, K, N] weight."""
+    rng = np.random.default_rng([SEED, 52, i])
+    kind, x, w, gl, ltype, grp = _case(rng)
+    e, n = w.shape[0], w.shape[2]
+    kw = dict(group_list=gl, group_list_type=ltype, split_item=2, group_type=0, bf16=kind in ("bf16", "i8bf16"))
+    if kind.startswith("i8"):
+        kw["bias"] = rng.integers(-1000, 1000, (e, n)).astype(np.int32)
+        if kind != "i8":
+            s32 = (rng.random((e, n)) * 0.01).astype(np.float32)
+            kw["scale"] = gg.f32_to_bf16(s32) if kind == "i8bf16" else s32
+            kw["per_token_scale"] = [(rng.random(x.shape[0]) * 0.1).astype(np.float32)]
+    elif kind != "f16":
+        kw["bias"] = (np.round(rng.normal(size=(e, n)) * 16) / 16).astype(np.float32)
+    want, = tnpu.npu_grouped_matmul(x, w, **{k: [v] if k in ("bias", "scale") else v for k, v in kw.items()})
+    if e < 2:
+        return
+    per = {k: list(v) if k in ("bias", "scale") else v for k, v in kw.items()}
+    got, = tnpu.npu_grouped_matmul([x], [np.ascontiguousarray(w[j].T).T for j in range(e)], **per)
+    assert got.dtype == want.dtype and np.array_equal(got.view(np.uint8), want.view(np.uint8)), (kind, x.shape, e)

@@ -1,7 +1,8 @@
 /* aclnnop/aclnn_grouped_matmul_v3.h -- aclnnGroupedMatmulV3 (docs/operators/grouped_matmul.md), CPU.
  *
  * The V4 operator of aclnn_grouped_matmul_v4.h without perTokenScale, groupListType (always 0: an INT64 [E]
- * cumsum), actType and the activation arguments: the same MoE subset, dtype rows (the int8 rows with a scale
+ * cumsum), actType and the activation arguments: the same MoE subset (weights as one [E, K, N] tensor or a
+ * list of E [K, N] tensors), dtype rows (the int8 rows with a scale
  * dequantize per channel only), numerics and statuses. */
 #ifndef MOEROUTE_ACLNNOP_ACLNN_GROUPED_MATMUL_V3_H
 #define MOEROUTE_ACLNNOP_ACLNN_GROUPED_MATMUL_V3_H

@@ -4,7 +4,8 @@
  * list, and group g is multiplied by the weight of its expert, out[m] = x[m] . weight[e] (+ bias[e]).
  * moeroute implements the MoE subset (layer spec 7.2): lists of one tensor for x, weight, out (and bias,
  * scale, perTokenScale when given); weight [E, K, N], ND, any strides (a transposed view of a stored [E, N, K]
- * is fine); splitItem 2 or 3; groupType 0; groupListType 0 (INT64 [E] cumsum), 1 (INT64 [E] counts) or
+ * is fine), or a list of E 2-D [K, N] weights (one per expert, as aclnnGroupedMatmul V1/V2 take them; bias
+ * and scale then lists of E [N]); splitItem 2 or 3; groupType 0; groupListType 0 (INT64 [E] cumsum), 1 (INT64 [E] counts) or
  * 2 (INT64 [E, 2] rows of expert id, count); groupListOptional may be NULL only when E = 1 (one group of all
  * rows); actType 0; every other optional list NULL or empty.
  * Dtype rows (x, weight, bias, scale, perTokenScale -> out): FLOAT16 x2, FLOAT16 -> FLOAT16; BFLOAT16 x2,

@@ -25,6 +25,7 @@ typedef struct mr_act_config {
 MR_ACT_DECLARE(scalar)
 MR_ACT_DECLARE(avx2)
 MR_ACT_DECLARE(avx512)
+MR_ACT_DECLARE(neon)
 #undef MR_ACT_DECLARE
 
 #endif /* MR_KERNELS_ACT_H */

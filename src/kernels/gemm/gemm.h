@@ -38,7 +38,7 @@ typedef struct mr_gemm_mat {
 } mr_gemm_mat;
 
 /* Packed int8 formats. Panels hold groups of `kgroup` consecutive k per row: [ceil(kc/kgroup)][rows][kgroup].
- *   I8:  int8 values (kgroup 1, the scalar kernel)
+ *   I8:  int8 values (kgroup 1, the scalar kernel; kgroup 2 and 4, the AArch64 smull/sadalp and sdot kernels)
  *   I16: int16 values (kgroup 2: vpmaddwd pairs)
  *   U8:  uint8 = value + 128 (kgroup 4: vpdpbusd needs unsigned x signed; the caller subtracts
  *        128 * (column sum of B) afterwards, see mr_gemm_pack_i8's colsum) */
@@ -73,7 +73,8 @@ typedef void (*mr_gemm_i8_fn)(size_t kgroups, const void *a, const void *b, int3
 
 typedef struct mr_gemm_config {
     int isa;                  /* the moeroute_isa level                                               */
-    const char *name;         /* for messages and benchmarks: "scalar", "avx2", "avx512", "avx512-vnni" */
+    const char *name;         /* for messages and benchmarks: "scalar", "avx2", "avx512", "avx512-vnni", "neon",
+                                 "neon-dotprod" */
     unsigned f32_mr, f32_nr;
     mr_gemm_f32_fn f32;
     unsigned i8_mr, i8_nr, i8_kgroup;
@@ -89,5 +90,8 @@ void mr_gemm_f32_6x32__avx512(size_t kc, const float *a, const float *b, float *
 void mr_gemm_i16_6x32__avx512(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
 void mr_gemm_u8i8_6x32__avx512vnni(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc,
                                    int load_c);
+void mr_gemm_f32_6x16__neon(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
+void mr_gemm_i8x2_6x16__neon(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
+void mr_gemm_i8x4_6x16__neon_dot(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
 
 #endif /* MR_KERNELS_GEMM_H */

@@ -142,7 +142,14 @@ void mr_gemm_pack_i8(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t pan
     const unsigned shift = kgroup == 4 ? 2u : kgroup == 2 ? 1u : 0u;
     const size_t np = (rows + panel - 1) / panel, pbytes = mr_gemm_i8_panel_bytes(panel, kc, kgroup, fmt);
     const size_t pelems = pbytes / (fmt == MR_GEMM_I16 ? 2u : 1u); /* elements per panel */
-    memset(dst, 0, np * pbytes);
+    /* the loops below write every real (row, k); zero only the padding: the last panel's rows past `rows`
+     * (the whole panel, simpler) and the k positions past kc in the last group of k of every panel */
+    if (rows < np * panel) memset((char *)dst + (np - 1) * pbytes, 0, pbytes);
+    if (kc & (kgroup - 1u))
+        for (size_t p = 0; p < np; p++) {
+            const size_t gbytes = pbytes / ((kc + kgroup - 1) / kgroup); /* bytes of one group of k */
+            memset((char *)dst + p * pbytes + pbytes - gbytes, 0, gbytes);
+        }
     if (src->nz_k1 > 0 || (src->rs == 1 && rows > 1)) {
         /* columns consecutive for each k: an ND weight as a whole, FRACTAL_NZ one 32-column block at a time */
         for (size_t a = 0; a < rows;) {

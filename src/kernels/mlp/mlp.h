@@ -32,6 +32,12 @@ typedef void (*mr_mlp_widen_i32_fn)(const int32_t *x, int64_t stride, float *d, 
 typedef void (*mr_mlp_widen_fn)(const void *x, float *d, size_t n);
 /* d[i] = RNE(s[i] -> mr_xtype) for contiguous d (bf16 and fp16 ties to even, NaN kept quiet). */
 typedef void (*mr_mlp_narrow_fn)(const float *s, void *d, size_t n);
+/* Fused row passes over contiguous rows of one mr_xtype, each element read once (the operators' fast paths):
+ * quant_x: y[i] = to_i8_rne(v * f) with v = f32(x[i]), times s[i] when s is not NULL (one fp32 multiply) --
+ *   quant_mul's bits.
+ * swiglu_x: d[i] = RNE(f32(mr_siluf(f32(a[i])) * f32(b[i])) -> mr_xtype) -- widen, swiglu, narrow's bits. */
+typedef void (*mr_mlp_quant_x_fn)(const void *x, const float *s, float f, int8_t *y, size_t n);
+typedef void (*mr_mlp_swiglu_x_fn)(const void *a, const void *b, void *d, size_t n);
 
 typedef struct mr_mlp_config {
     int isa;
@@ -44,6 +50,8 @@ typedef struct mr_mlp_config {
     mr_mlp_widen_i32_fn widen_i32;
     mr_mlp_widen_fn widen[MR_X_COUNT];
     mr_mlp_narrow_fn narrow[MR_X_COUNT];
+    mr_mlp_quant_x_fn quant_x[MR_X_COUNT];
+    mr_mlp_swiglu_x_fn swiglu_x[MR_X_COUNT];
 } mr_mlp_config;
 
 #define MR_MLP_DECLARE(isa)                                                                                   \
@@ -59,10 +67,17 @@ typedef struct mr_mlp_config {
     void mr_f32_widen_f32__##isa(const void *x, float *d, size_t n);                                         \
     void mr_f32_narrow_f16__##isa(const float *s, void *d, size_t n);                                        \
     void mr_f32_narrow_bf16__##isa(const float *s, void *d, size_t n);                                       \
-    void mr_f32_narrow_f32__##isa(const float *s, void *d, size_t n);
+    void mr_f32_narrow_f32__##isa(const float *s, void *d, size_t n);                                        \
+    void mr_f16_quant_x_i8__##isa(const void *x, const float *s, float f, int8_t *y, size_t n);              \
+    void mr_bf16_quant_x_i8__##isa(const void *x, const float *s, float f, int8_t *y, size_t n);             \
+    void mr_f32_quant_x_i8__##isa(const void *x, const float *s, float f, int8_t *y, size_t n);              \
+    void mr_f16_swiglu_x__##isa(const void *a, const void *b, void *d, size_t n);                            \
+    void mr_bf16_swiglu_x__##isa(const void *a, const void *b, void *d, size_t n);                           \
+    void mr_f32_swiglu_x__##isa(const void *a, const void *b, void *d, size_t n);
 MR_MLP_DECLARE(scalar)
 MR_MLP_DECLARE(avx2)
 MR_MLP_DECLARE(avx512)
+MR_MLP_DECLARE(neon)
 #undef MR_MLP_DECLARE
 
 #endif /* MR_KERNELS_MLP_H */

@@ -61,6 +61,7 @@ typedef struct mr_select_config {
 MR_SELECT_DECLARE(scalar)
 MR_SELECT_DECLARE(avx2)
 MR_SELECT_DECLARE(avx512)
+MR_SELECT_DECLARE(neon)
 #undef MR_SELECT_DECLARE
 
 #endif /* MR_KERNELS_SELECT_H */
