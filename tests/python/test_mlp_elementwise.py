@@ -128,6 +128,16 @@ def _same(a, b):
     return np.array_equal(np.asarray(a).view(np.uint8), np.asarray(b).view(np.uint8))
 
 
+def _first_diffs(got, want, x2):
+    """The first differing elements of two SwiGlu outputs (bits) with their inputs' bits: the failure message."""
+    bits = np.uint32 if np.asarray(want).dtype.itemsize == 4 else np.uint16
+    g, w = np.asarray(got).view(bits).reshape(-1), np.asarray(want).view(bits).reshape(-1)
+    n = x2.shape[1] // 2
+    xb = x2.view(bits)
+    return ["out[%d]: %#x vs %#x (a %#x, b %#x)" % (i, g[i], w[i], xb[i // n, i % n], xb[i // n, n + i % n])
+            for i in np.flatnonzero(g != w)[:6]]
+
+
 # ---- DynamicQuant ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("i", range(N_DQ))
@@ -279,7 +289,7 @@ def test_swiglu_random(lib, ops, seed, i):
                                  x=x2.ctypes.data if x2.size else None, x_row_stride=x2.shape[1], x_col_stride=1,
                                  out=o.ctypes.data if o.size else None)
             assert st == 0, lib.native_err_msg()
-            assert _same(o.reshape(oshape), out.array())
+            assert _same(o.reshape(oshape), out.array()), _first_diffs(o, out.array(), x2)
 
 
 def mg_nan_bf16(bits):
