@@ -69,13 +69,15 @@ static inline float mr_sigmoidf(float x)
 }
 
 /* x * sigmoid(x) = x qm / (qm + s qp) rounded to fp32; below -120 the result is -0 (|x e^x| < 2^-160), also for
- * x = -inf, the limit (where x * sigmoid(x) would be -inf * 0). */
+ * x = -inf, the limit (where x * sigmoid(x) would be -inf * 0). A NaN x is returned as it is: in d * qm both
+ * operands would be NaNs of opposite signs, and which one a multiply passes on depends on the operand order the
+ * compiler chose, which differs between scalar and vector code. */
 static inline float mr_siluf(float x)
 {
     double d = (double)x;
     const mr_exp_parts p = mr_exp_core(mr_clamp_d(-d, -120.0, 120.0));
     double r = d * p.qm / (p.qm + p.s * p.qp);
-    return d < -120.0 ? -0.0f : (float)r;
+    return d != d ? x : d < -120.0 ? -0.0f : (float)r;
 }
 
 #endif /* MR_KERNELS_MATH_H */

@@ -37,6 +37,15 @@ static inline uint16_t mr_mlp_f32_to_bf16(float f)
 
 #endif
 
+/* silu(a) * b in fp32, a NaN result stored as the one canonical quiet NaN: with NaN in both a and b, which NaN a
+ * multiply passes on depends on the operand order the compiler chose (scalar and vector code differ), so the
+ * same bits on every path need one NaN (docs/operators/swiglu.md). */
+static inline float mr_mlp_swiglu1(float a, float b)
+{
+    const float r = mr_siluf(a) * b;
+    return r != r ? mr_f32_from_bits(0x7FC00000u) : r;
+}
+
 #define MR_MLP_CAT2(a, b) a##__##b
 #define MR_MLP_CAT(a, b) MR_MLP_CAT2(a, b)
 
@@ -59,7 +68,7 @@ void MR_MLP_CAT(mr_f32_affine, MR_MLP_ISA)(float *v, float s, int add, float o, 
 
 void MR_MLP_CAT(mr_f32_swiglu, MR_MLP_ISA)(const float *a, const float *b, float *d, size_t n)
 {
-    for (size_t i = 0; i < n; i++) d[i] = mr_siluf(a[i]) * b[i];
+    for (size_t i = 0; i < n; i++) d[i] = mr_mlp_swiglu1(a[i], b[i]);
 }
 
 /* An ISA file may define MR_MLP_QUANT_BLOCK(v, f, div, y) converting MR_MLP_QUANT_WIDTH elements with its
@@ -167,7 +176,7 @@ void MR_MLP_CAT(mr_f32_quant_x_i8, MR_MLP_ISA)(const void *x, const float *s, fl
     {                                                                                                         \
         const T *restrict pa = a, *restrict pb = b;                                                           \
         T *restrict pd = d;                                                                                   \
-        for (size_t i = 0; i < n; i++) pd[i] = NARROW(mr_siluf(WIDEN(pa[i])) * WIDEN(pb[i]));                 \
+        for (size_t i = 0; i < n; i++) pd[i] = NARROW(mr_mlp_swiglu1(WIDEN(pa[i]), WIDEN(pb[i])));            \
     }
 #define MR_MLP_SAME(v) (v)
 MR_MLP_SWIGLU_X(mr_bf16_swiglu_x, uint16_t, MR_MLP_WIDEN_BF16, mr_mlp_f32_to_bf16)
@@ -182,7 +191,8 @@ void MR_MLP_CAT(mr_f16_swiglu_x, MR_MLP_ISA)(const void *a, const void *b, void 
     float buf[MR_MLP_ROW_BLOCK];
     for (size_t i = 0; i < n; i += MR_MLP_ROW_BLOCK) {
         const size_t m = n - i < MR_MLP_ROW_BLOCK ? n - i : MR_MLP_ROW_BLOCK;
-        for (size_t j = 0; j < m; j++) buf[j] = mr_siluf(mr_mlp_f16_to_f32(pa[i + j])) * mr_mlp_f16_to_f32(pb[i + j]);
+        for (size_t j = 0; j < m; j++)
+            buf[j] = mr_mlp_swiglu1(mr_mlp_f16_to_f32(pa[i + j]), mr_mlp_f16_to_f32(pb[i + j]));
         MR_MLP_CAT(mr_f32_narrow_f16, MR_MLP_ISA)(buf, (uint16_t *)d + i, m);
     }
 }
