@@ -17,5 +17,11 @@ static inline void mr_mlp_quant8(const float *v, float f, int div, int8_t *y)
 #define MR_MLP_QUANT_WIDTH 8
 #define MR_MLP_QUANT_BLOCK(v, f, div, y) mr_mlp_quant8(v, f, div, y)
 
+/* fp32 -> fp16 by the F16C conversion with the rounding in its immediate (ties to even, overflow to inf, NaN
+ * quieted with its payload's top bits: mr_f32_to_f16's results; tests/c/test_mlp_elementwise.c compares) */
+#define MR_MLP_NARROW_F16_WIDTH 8
+#define MR_MLP_NARROW_F16_BLOCK(s, h)                                                                         \
+    _mm_storeu_si128((__m128i *)(void *)(h), _mm256_cvtps_ph(_mm256_loadu_ps(s), _MM_FROUND_TO_NEAREST_INT))
+
 #define MR_MLP_ISA avx2
 #include "kernels/mlp/mlp_loops.h"

@@ -24,5 +24,12 @@ static inline void mr_mlp_quant16(const float *v, float f, int div, int8_t *y)
 #define MR_MLP_QUANT_WIDTH 16
 #define MR_MLP_QUANT_BLOCK(v, f, div, y) mr_mlp_quant16(v, f, div, y)
 
+/* fp32 -> fp16 by the F16C conversion with the rounding in its immediate (ties to even, overflow to inf, NaN
+ * quieted with its payload's top bits: mr_f32_to_f16's results; tests/c/test_mlp_elementwise.c compares) */
+#define MR_MLP_NARROW_F16_WIDTH 16
+#define MR_MLP_NARROW_F16_BLOCK(s, h)                                                                         \
+    _mm256_storeu_si256((__m256i *)(void *)(h),                                                               \
+                        _mm512_cvtps_ph(_mm512_loadu_ps(s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
+
 #define MR_MLP_ISA avx512
 #include "kernels/mlp/mlp_loops.h"

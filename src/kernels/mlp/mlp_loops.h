@@ -4,9 +4,9 @@
  * -ffp-contract=off everywhere). The int8 rounding is kernels/int8_round.h's mr_i8_rne, which GCC 12 does not
  * vectorize, so the AVX2 / AVX-512 files supply an intrinsics block for it (below); the fp16 widening and the
  * bf16 narrowing are branch-free forms of common/fp16.h's conversions with the same results, so that they
- * vectorize; the fp16 narrowing is common/fp16.h's integer code on every ISA (the F16C instruction was tried and
- * left out: docs/performance.md "Element-wise MLP steps"); tests/c/test_mlp_elementwise.c checks them against
- * those over every fp16 value and many fp32 ones. */
+ * vectorize, and the fp16 narrowing takes the ISA's conversion instruction where the file supplies one
+ * (MR_MLP_NARROW_F16_BLOCK); tests/c/test_mlp_elementwise.c checks them against those over every fp16 value and
+ * many fp32 ones. */
 #include <string.h>
 
 #include "common/fp16.h"
@@ -121,7 +121,11 @@ void MR_MLP_CAT(mr_f32_widen_f32, MR_MLP_ISA)(const void *restrict x, float *res
 void MR_MLP_CAT(mr_f32_narrow_f16, MR_MLP_ISA)(const float *restrict s, void *restrict d, size_t n)
 {
     uint16_t *h = d;
-    for (size_t i = 0; i < n; i++) h[i] = mr_f32_to_f16(s[i]);
+    size_t i = 0;
+#ifdef MR_MLP_NARROW_F16_WIDTH /* the ISA's conversion instruction, ties to even by its immediate */
+    for (; i + MR_MLP_NARROW_F16_WIDTH <= n; i += MR_MLP_NARROW_F16_WIDTH) MR_MLP_NARROW_F16_BLOCK(s + i, h + i);
+#endif
+    for (; i < n; i++) h[i] = mr_f32_to_f16(s[i]);
 }
 
 void MR_MLP_CAT(mr_f32_narrow_bf16, MR_MLP_ISA)(const float *restrict s, void *restrict d, size_t n)
