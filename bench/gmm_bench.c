@@ -11,7 +11,9 @@
  * Qwen3-30B-A3B K = 2048, N = 1536 (2 x 768), 128 experts. The defaults scale the experts and routed rows down
  * so the weights fit in memory (DeepSeek-V3's full 256 experts need 15 GB of bf16 weights: --experts 256).
  * Rows are split over the experts with a skewed (Zipf 1.2) group list. The peak is a tight loop of the
- * instruction the kernels use (vfmadd231ps for bf16, vpdpbusd or vpmaddwd for int8) on T threads at once.
+ * instruction the kernels use (vfmadd231ps for bf16, vpdpbusd or vpmaddwd for int8) on T threads at once; where
+ * the CPU has AMX-INT8 (which the int8 kernel then uses, unless MOEROUTE_AMX=0), int8 rows also show their ratio
+ * to a tdpbssd tile loop.
  * Each case runs --reps times (default: at least 3 and 2 seconds) and reports the fastest. Each result is
  * spot-checked (int8 exactly, bf16 within the documented bound). --smoke: tiny shapes, a
  * seconds-long run that checks the results and asserts no timing. */
@@ -106,13 +108,16 @@ static double gmm_peak(double (*fn)(long), int threads, double seconds)
 }
 
 typedef struct {
-    double (*fma)(long), (*i8)(long);
+    double (*fma)(long), (*i8)(long), (*amx)(long);
     const char *fma_name, *i8_name;
 } gmm_peaks;
 
 static gmm_peaks gmm_pick_peaks(void)
 {
-    gmm_peaks p = {NULL, NULL, "none", "none"};
+    gmm_peaks p = {NULL, NULL, NULL, "none", "none"};
+#if defined(__x86_64__) && defined(GMM_HAVE_AMX)
+    if (gmm_amx_usable()) p.amx = gmm_peak_amx;
+#endif
 #if defined(__x86_64__) && defined(GMM_HAVE_AVX512)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) {
@@ -351,12 +356,15 @@ static double gmm_time(gmm_op op, const gmm_env *env, const gmm_case *c, int arg
     return best;
 }
 
-static void gmm_row(const char *preset, const char *what, const gmm_case *c, double best, double peak)
+/* peak2: the AMX tile peak for int8 rows where the CPU has one (0: none, "-") */
+static void gmm_row(const char *preset, const char *what, const gmm_case *c, double best, double peak, double peak2)
 {
     const double ops = 2.0 * (double)c->rows * (double)c->k * (double)c->n / best;
-    printf("| %s | %s | %lld | %lld | %lld | %lld | %.1f | %.1f | %.1f | %.2f |\n", preset, what, (long long)c->rows,
-           (long long)c->k, (long long)c->n, (long long)c->e, best * 1e3, ops * 1e-9, peak * 1e-9,
-           peak > 0 ? ops / peak : 0.0);
+    char amx[32] = "-";
+    if (peak2 > 0) snprintf(amx, sizeof amx, "%.2f", ops / peak2);
+    printf("| %s | %s | %lld | %lld | %lld | %lld | %.1f | %.1f | %.1f | %.2f | %s |\n", preset, what,
+           (long long)c->rows, (long long)c->k, (long long)c->n, (long long)c->e, best * 1e3, ops * 1e-9, peak * 1e-9,
+           peak > 0 ? ops / peak : 0.0, amx);
 }
 
 /* The OpenBLAS peer on the bf16 case: fp32 copies (exact widening), then sgemm per group. */
@@ -369,7 +377,7 @@ static int blas_case(const char *preset, const gmm_env *env0, const gmm_case *c,
     for (int64_t i = 0; !rc && i < c->rows * c->k; i++) a[i] = from_bf16(((uint16_t *)c->x)[i]);
     for (int64_t i = 0; !rc && i < c->e * c->k * c->n; i++) w[i] = from_bf16(((uint16_t *)c->w)[i]);
     env.a32 = a, env.w32 = w, env.o32 = o;
-    if (!rc) gmm_row(preset, "f32 OpenBLAS sgemm/group", c, gmm_time(op_blas, &env, c, 0, reps, smoke), peak);
+    if (!rc) gmm_row(preset, "f32 OpenBLAS sgemm/group", c, gmm_time(op_blas, &env, c, 0, reps, smoke), peak, 0);
     free(a), free(w), free(o);
     return rc;
 }
@@ -408,11 +416,14 @@ int main(int argc, char **argv)
     const gmm_peaks pk = gmm_pick_peaks();
     const double peak_f = smoke || !pk.fma ? 0 : gmm_peak(pk.fma, nthreads, seconds);
     const double peak_i = smoke || !pk.i8 ? 0 : gmm_peak(pk.i8, nthreads, seconds);
+    const double peak_a = smoke || !pk.amx ? 0 : gmm_peak(pk.amx, nthreads, seconds);
     const int peer = !no_peer && blas_load(nthreads);
-    printf("moeroute_gmm_bench: %d threads, ISA %s; peak %.1f GFLOP/s (%s), %.1f GOP/s int8 (%s); OpenBLAS peer: %s\n",
+    printf("moeroute_gmm_bench: %d threads, ISA %s; peak %.1f GFLOP/s (%s), %.1f GOP/s int8 (%s), %.1f GOP/s int8 AMX "
+           "(tdpbssd%s); OpenBLAS peer: %s\n",
            nthreads, moeroute_isa_name(moeroute_context_isa(ctx)), peak_f * 1e-9, pk.fma_name, peak_i * 1e-9,
-           pk.i8_name, peer ? "libopenblas" : "not loaded");
-    printf("| preset | dtype | rows | K | N | experts | ms | G(FL)OP/s | peak | ratio |\n|---|---|---|---|---|---|---|---|---|---|\n");
+           pk.i8_name, peak_a * 1e-9, pk.amx ? "" : ": none", peer ? "libopenblas" : "not loaded");
+    printf("| preset | dtype | rows | K | N | experts | ms | G(FL)OP/s | peak | ratio | ratio to AMX peak |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|\n");
     static const char *const kinds[3] = {"bf16", "int8", "int8-swq"};
     uint64_t rng = 0x9E3779B97F4A7C15ULL;
     int failed = 0;
@@ -439,7 +450,8 @@ int main(int argc, char **argv)
                 }
                 const char *bad = kind == 2 ? swq_check(&c, &rng) : gmm_check(&c, &rng);
                 if (bad) fprintf(stderr, "%s %s: %s\n", ps->name, kinds[kind], bad), failed = 1;
-                gmm_row(ps->name, kind < 2 ? kinds[kind] : nz ? "int8-swq NZ" : "int8-swq ND", &c, best, peak);
+                gmm_row(ps->name, kind < 2 ? kinds[kind] : nz ? "int8-swq NZ" : "int8-swq ND", &c, best, peak,
+                        kind ? peak_a : 0);
             }
             if (kind == 0 && peer && blas_case(ps->name, &env, &c, reps, smoke, peak) != 0)
                 fprintf(stderr, "%s: out of memory for the OpenBLAS peer\n", ps->name);

@@ -17,6 +17,11 @@ size_t mr_cpu_llc_bytes(void);
  * (CPUID.(7,0):ECX.11, only meaningful when the level is AVX512). Probed once, thread-safe. */
 int mr_cpu_has_fma(void);
 int mr_cpu_has_avx512_vnni(void);
+/* AMX-INT8 tiles the operating system lets this process use (x86-64 Linux; 0 elsewhere). The first call asks
+ * the kernel for the permission (arch_prctl ARCH_REQ_XCOMP_PERM), a process-wide and lasting change: signal
+ * frames grow by the 8 KiB of tile state, so alternate signal stacks must have room for it (glibc's
+ * sysconf(_SC_SIGSTKSZ) accounts for it). Only asked when a GEMM plan could use AMX (dispatch.c). */
+int mr_cpu_has_amx_int8(void);
 
 /* AArch64 (cpu_arm.c; 0 elsewhere): the dot-product instructions SDOT/UDOT (HWCAP_ASIMDDP), only when the level
  * is NEON. Thread-safe. */

@@ -1,6 +1,11 @@
 /* CPU feature detection. x86 needs cpuid for the instruction sets and xgetbv for the operating system's
  * promise to save the wider registers on a context switch: a CPU with AVX-512 under an OS that does not
  * enable ZMM state faults on the first AVX-512 instruction. */
+#if defined(__linux__)
+#define _DEFAULT_SOURCE /* syscall() */
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -95,7 +100,44 @@ static int mr_cpu_features(void)
 }
 int mr_cpu_has_fma(void) { return mr_cpu_features() & 1; }
 int mr_cpu_has_avx512_vnni(void) { return (mr_cpu_features() >> 1) & 1; }
+
+/* AMX: CPUID.(7,0):EDX bits 24 (AMX-TILE) and 25 (AMX-INT8), XCR0 bits 17-18 (XTILECFG, XTILEDATA), and on
+ * Linux (5.16 on) the process's permission for the tile data, asked for with arch_prctl(ARCH_REQ_XCOMP_PERM):
+ * without it the first tile instruction faults. */
+#define MR_CPUID7_EDX_AMX (3u << 24)
+#define MR_XCR0_AMX 0x60000u
+#define MR_ARCH_GET_XCOMP_PERM 0x1022
+#define MR_ARCH_REQ_XCOMP_PERM 0x1023
+#define MR_XFEATURE_XTILEDATA 18
+
+static int mr_cpu_probe_amx(void)
+{
+#if defined(__linux__) && defined(__x86_64__) && defined(SYS_arch_prctl)
+    unsigned a, b, c, d;
+    if (mr_cpu_isa() != MOEROUTE_ISA_AVX512 || !__get_cpuid_count(7, 0, &a, &b, &c, &d) ||
+        (d & MR_CPUID7_EDX_AMX) != MR_CPUID7_EDX_AMX || (mr_xgetbv0() & MR_XCR0_AMX) != MR_XCR0_AMX)
+        return 0;
+    unsigned long perm = 0;
+    if (syscall(SYS_arch_prctl, MR_ARCH_GET_XCOMP_PERM, &perm) == 0 && (perm >> MR_XFEATURE_XTILEDATA & 1u))
+        return 1;
+    return syscall(SYS_arch_prctl, MR_ARCH_REQ_XCOMP_PERM, MR_XFEATURE_XTILEDATA) == 0;
+#else
+    return 0;
+#endif
+}
+
+int mr_cpu_has_amx_int8(void)
+{
+    static atomic_int cached = -1; /* racing threads ask twice at worst; the kernel grants idempotently */
+    int f = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (f < 0) {
+        f = mr_cpu_probe_amx();
+        atomic_store_explicit(&cached, f, memory_order_relaxed);
+    }
+    return f;
+}
 #else
 int mr_cpu_has_fma(void) { return 0; }
 int mr_cpu_has_avx512_vnni(void) { return 0; }
+int mr_cpu_has_amx_int8(void) { return 0; }
 #endif

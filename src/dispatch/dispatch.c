@@ -252,29 +252,38 @@ const mr_mlp_config *mr_dispatch_mlp(moeroute_isa resolved) { MR_PICK(mr_mlp_con
 
 /* ---- GEMM family (kernels/gemm/gemm.h) ------------------------------------------------------------------------ */
 static const mr_gemm_config mr_gemm_scalar = {MOEROUTE_ISA_SCALAR, "scalar", 4, 16, mr_gemm_f32_4x16__scalar,
-                                              4, 16, 1, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8_4x16__scalar};
+                                              4, 16, 1, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8_4x16__scalar, 0, NULL, NULL, 0};
 #ifdef MR_HAVE_AVX2_GEMM_KERNELS
 static const mr_gemm_config mr_gemm_avx2 = {MOEROUTE_ISA_AVX2, "avx2", 6, 16, mr_gemm_f32_6x16__avx2,
-                                            6, 16, 2, MR_GEMM_I16, MR_GEMM_I16, mr_gemm_i16_6x16__avx2};
+                                            6, 16, 2, MR_GEMM_I16, MR_GEMM_I16, mr_gemm_i16_6x16__avx2, 0, NULL, NULL, 0};
 #endif
 #ifdef MR_HAVE_AVX512_KERNELS
 static const mr_gemm_config mr_gemm_avx512 = {MOEROUTE_ISA_AVX512, "avx512", 6, 32, mr_gemm_f32_6x32__avx512,
-                                              6, 32, 2, MR_GEMM_I16, MR_GEMM_I16, mr_gemm_i16_6x32__avx512};
+                                              6, 32, 2, MR_GEMM_I16, MR_GEMM_I16, mr_gemm_i16_6x32__avx512, 0, NULL, NULL, 0};
 #endif
 #ifdef MR_HAVE_AVX512VNNI_KERNELS
 static const mr_gemm_config mr_gemm_avx512vnni = {MOEROUTE_ISA_AVX512, "avx512-vnni", 6, 32,
                                                   mr_gemm_f32_6x32__avx512, 6, 32, 4, MR_GEMM_U8, MR_GEMM_I8,
-                                                  mr_gemm_u8i8_6x32__avx512vnni};
+                                                  mr_gemm_u8i8_6x32__avx512vnni, 0, NULL, NULL, 0};
+#endif
+#ifdef MR_HAVE_AMX_KERNELS
+/* AMX tiles for int8 (exact, so the bytes of every other config); floats stay on the AVX-512 kernel */
+static const mr_gemm_config mr_gemm_avx512amx = {MOEROUTE_ISA_AVX512, "avx512-amx", 6, 32, mr_gemm_f32_6x32__avx512,
+                                                 32, 32, 4, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8_32x32__amx,
+                                                 64, mr_gemm_amx_enter, mr_gemm_amx_leave, 4096};
 #endif
 #ifdef MR_HAVE_NEON_DOTPROD_KERNELS
 static const mr_gemm_config mr_gemm_neon_dot = {MOEROUTE_ISA_NEON, "neon-dotprod", 6, 16, mr_gemm_f32_6x16__neon,
-                                                6, 16, 4, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8x4_6x16__neon_dot};
+                                                6, 16, 4, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8x4_6x16__neon_dot, 0, NULL, NULL, 0};
 #endif
 #ifdef MR_HAVE_NEON_KERNELS
 static const mr_gemm_config mr_gemm_neon = {MOEROUTE_ISA_NEON, "neon", 6, 16, mr_gemm_f32_6x16__neon,
-                                            6, 16, 2, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8x2_6x16__neon};
+                                            6, 16, 2, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8x2_6x16__neon, 0, NULL, NULL, 0};
 #endif
 static const mr_gemm_config *const mr_gemm_configs[] = {
+#ifdef MR_HAVE_AMX_KERNELS
+    &mr_gemm_avx512amx,
+#endif
 #ifdef MR_HAVE_AVX512VNNI_KERNELS
     &mr_gemm_avx512vnni,
 #endif
@@ -293,12 +302,25 @@ static const mr_gemm_config *const mr_gemm_configs[] = {
     &mr_gemm_scalar,
 };
 
-/* Whether this CPU runs a GEMM config: its level, plus FMA for every x86 SIMD entry, VNNI where used and the
- * AArch64 dot product for the sdot entry. */
+#ifdef MR_HAVE_AMX_KERNELS
+/* MOEROUTE_AMX=0: never use the AMX tiles (nor ask the OS for them); read at every plan, so a process can
+ * switch (the tests compare both). */
+static int mr_env_amx_allowed(void)
+{
+    const char *v = getenv("MOEROUTE_AMX");
+    return !v || strcmp(v, "0") != 0;
+}
+#endif
+
+/* Whether this CPU runs a GEMM config: its level, plus FMA for every x86 SIMD entry, VNNI where used, AMX-INT8
+ * (allowed and granted) for the AMX entry and the AArch64 dot product for the sdot entry. */
 static int mr_gemm_runs(const mr_gemm_config *c)
 {
     if (c->isa == MOEROUTE_ISA_SCALAR) return 1;
     if (!mr_isa_within((moeroute_isa)c->isa, mr_cpu_isa())) return 0;
+#ifdef MR_HAVE_AMX_KERNELS
+    if (c == &mr_gemm_avx512amx) return mr_cpu_has_fma() && mr_env_amx_allowed() && mr_cpu_has_amx_int8();
+#endif
 #ifdef MR_HAVE_NEON_DOTPROD_KERNELS
     if (c == &mr_gemm_neon_dot) return mr_cpu_has_asimd_dotprod();
 #endif

@@ -25,7 +25,7 @@
 #include "dispatch/dispatch.h"
 
 #define MR_GMM_KC_F32 256u  /* k block of the float path: B block kc x nc fp32 = 2 MiB, B panel 32 KiB (L1) */
-#define MR_GMM_KC_I8 1024u  /* k block of the int8 path (a multiple of every kgroup)                          */
+#define MR_GMM_KC_I8 1024u  /* k block of the int8 path (a multiple of every kgroup), unless the kernel asks */
 #define MR_GMM_NC 2048u     /* column tile (a multiple of every nr): whole weight rows up to N = 2048, so the
                                packing streams them; one A panel serves all of it                            */
 #define MR_GMM_MCH 480u     /* row chunk, rounded up to the kernel's mr: each packed B block serves 480 rows;
@@ -50,7 +50,7 @@ moeroute_status mr_gmm_plan_init(mr_gmm_plan *plan, const mr_gmm_desc *desc, moe
     plan->gemm = g;
     const int i8 = mr_gmm_is_int8(desc);
     const size_t mr = i8 ? g->i8_mr : g->f32_mr, nr = i8 ? g->i8_nr : g->f32_nr;
-    plan->kc = i8 ? MR_GMM_KC_I8 : MR_GMM_KC_F32;
+    plan->kc = i8 ? (g->i8_kc ? g->i8_kc : MR_GMM_KC_I8) : MR_GMM_KC_F32;
     /* small problems get tiles (and a workspace) no larger than they need */
     const size_t n_up = mr_ceil_div(desc->n > 0 ? (size_t)desc->n : 1u, nr) * nr;
     const size_t m_up = mr_ceil_div(desc->m > 0 ? (size_t)desc->m : 1u, mr) * mr;
@@ -60,8 +60,9 @@ moeroute_status mr_gmm_plan_init(mr_gmm_plan *plan, const mr_gmm_desc *desc, moe
     if (m_up < plan->mch) plan->mch = m_up;
     size_t bbytes, abytes;
     if (i8) {
-        bbytes = mr_gemm_i8_panel_bytes(nr, plan->kc, g->i8_kgroup, g->i8_b_fmt) * (plan->ncp / nr);
-        abytes = mr_gemm_i8_panel_bytes(mr, plan->kc, g->i8_kgroup, g->i8_a_fmt) * (plan->mch / mr);
+        const size_t kcp = mr_gemm_i8_kpad(g, plan->kc);
+        bbytes = mr_gemm_i8_panel_bytes(nr, kcp, g->i8_kgroup, g->i8_b_fmt) * (plan->ncp / nr);
+        abytes = mr_gemm_i8_panel_bytes(mr, kcp, mr_gemm_i8_a_kgroup(g), g->i8_a_fmt) * (plan->mch / mr);
     } else {
         bbytes = plan->kc * plan->ncp * sizeof(float);
         abytes = plan->kc * plan->mch * sizeof(float);
@@ -290,9 +291,11 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
     const int i8 = mr_gmm_is_int8(d);
     const size_t mr = i8 ? gc->i8_mr : gc->f32_mr, nr = i8 ? gc->i8_nr : gc->f32_nr;
     const size_t panels = mr_ceil_div(cols, nr), ldc = p->ncp + MR_GMM_CPAD;
-    const size_t bbytes = i8 ? mr_gemm_i8_panel_bytes(nr, p->kc, gc->i8_kgroup, gc->i8_b_fmt) * (p->ncp / nr)
+    const size_t kcp_max = i8 ? mr_gemm_i8_kpad(gc, p->kc) : p->kc;
+    const size_t bbytes = i8 ? mr_gemm_i8_panel_bytes(nr, kcp_max, gc->i8_kgroup, gc->i8_b_fmt) * (p->ncp / nr)
                              : p->kc * p->ncp * sizeof(float);
-    const size_t abytes = i8 ? mr_gemm_i8_panel_bytes(mr, p->kc, gc->i8_kgroup, gc->i8_a_fmt) * (p->mch / mr)
+    const size_t abytes = i8 ? mr_gemm_i8_panel_bytes(mr, kcp_max, mr_gemm_i8_a_kgroup(gc), gc->i8_a_fmt) *
+                                   (p->mch / mr)
                              : p->kc * p->mch * sizeof(float);
     char *s = x->scratch + worker * p->thread_bytes;
     void *bp = s, *ap = s + mr_align64(bbytes);
@@ -302,6 +305,7 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
     const mr_gemm_mat A = mr_gmm_a(d, &x->v[MR_GMM_X]), B = mr_gmm_b(d, x->w, e);
     if (d->k == 0) memset(cbuf, 0, rows * ldc * 4u); /* an empty sum: +0.0f and int 0 are both zero bytes */
     if (offset_a) memset(colsum, 0, p->ncp * 4u);
+    if (i8 && gc->i8_enter) gc->i8_enter(); /* AMX: this thread's tile configuration, for this task only */
     for (int64_t kb = 0; kb < d->k; kb += (int64_t)p->kc) {
         const size_t kc = (size_t)(d->k - kb) < p->kc ? (size_t)(d->k - kb) : p->kc;
         const int load_c = kb > 0;
@@ -317,11 +321,12 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
                     gc->f32(kc, af + r * kc, bf + q * nr * kc, (float *)cbuf + r * ldc + q * nr, ldc, load_c);
                 }
         } else {
-            const size_t kg = gc->i8_kgroup, groups = mr_ceil_div(kc, kg);
-            const size_t bpanel = mr_gemm_i8_panel_bytes(nr, kc, kg, gc->i8_b_fmt);
-            const size_t apanel = mr_gemm_i8_panel_bytes(mr, kc, kg, gc->i8_a_fmt);
-            mr_gemm_pack_i8(&B, n0, cols, nr, kb, kc, kg, gc->i8_b_fmt, bp, offset_a ? colsum : NULL);
-            mr_gemm_pack_i8(&A, m0, rows, mr, kb, kc, kg, gc->i8_a_fmt, ap, NULL);
+            const size_t kcp = mr_gemm_i8_kpad(gc, kc), kg = gc->i8_kgroup, kga = mr_gemm_i8_a_kgroup(gc);
+            const size_t bpanel = mr_gemm_i8_panel_bytes(nr, kcp, kg, gc->i8_b_fmt);
+            const size_t apanel = mr_gemm_i8_panel_bytes(mr, kcp, (unsigned)kga, gc->i8_a_fmt);
+            const size_t groups = kcp / kg;
+            mr_gemm_pack_i8(&B, n0, cols, nr, kb, kc, kcp, kg, gc->i8_b_fmt, bp, offset_a ? colsum : NULL);
+            mr_gemm_pack_i8(&A, m0, rows, mr, kb, kc, kcp, (unsigned)kga, gc->i8_a_fmt, ap, NULL);
             for (size_t q = 0; q < panels; q++)
                 for (size_t r = 0; r < rows; r += mr) {
                     mr_gmm_prefetch_next_c(cbuf, ldc, rows, panels, mr, nr, q, r);
@@ -330,6 +335,7 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
                 }
         }
     }
+    if (i8 && gc->i8_leave) gc->i8_leave();
     mr_gmm_epilogue(x, e, m0, rows, n0, cols, cbuf, ldc, offset_a ? colsum : NULL);
 }
 

@@ -45,16 +45,19 @@ static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A,
     const size_t mr = i8 ? g->i8_mr : g->f32_mr, nr = i8 ? g->i8_nr : g->f32_nr;
     const size_t MP = up(M ? M : 1, mr), NP = up(N ? N : 1, nr), panels = NP / nr;
     const mr_gemm_mat am = {A, (int64_t)K, 1, t, 0}, bm = {B, 1, (int64_t)N, t, 0};
-    const size_t bpanel = i8 ? mr_gemm_i8_panel_bytes(nr, kc, g->i8_kgroup, g->i8_b_fmt) : kc * nr * 4;
-    char *bp = calloc(panels, bpanel), *ap = calloc(1, i8 ? mr_gemm_i8_panel_bytes(mr, kc, g->i8_kgroup, g->i8_a_fmt)
+    const unsigned kga = mr_gemm_i8_a_kgroup(g);
+    const size_t kcp = i8 ? mr_gemm_i8_kpad(g, kc) : kc;
+    const size_t bpanel = i8 ? mr_gemm_i8_panel_bytes(nr, kcp, g->i8_kgroup, g->i8_b_fmt) : kc * nr * 4;
+    char *bp = calloc(panels, bpanel), *ap = calloc(1, i8 ? mr_gemm_i8_panel_bytes(mr, kcp, kga, g->i8_a_fmt)
                                                              : kc * mr * 4);
     int32_t *cb = calloc(MP * NP, 4), *colsum = calloc(NP, 4);
     const int off = i8 && g->i8_a_fmt == MR_GEMM_U8;
+    if (i8 && g->i8_enter) g->i8_enter();
     for (size_t kb = 0; kb < K; kb += kc) {
-        const size_t kk = K - kb < kc ? K - kb : kc;
-        const size_t bp_now = i8 ? mr_gemm_i8_panel_bytes(nr, kk, g->i8_kgroup, g->i8_b_fmt) : kk * nr * 4;
+        const size_t kk = K - kb < kc ? K - kb : kc, kkp = i8 ? mr_gemm_i8_kpad(g, kk) : kk;
+        const size_t bp_now = i8 ? mr_gemm_i8_panel_bytes(nr, kkp, g->i8_kgroup, g->i8_b_fmt) : kk * nr * 4;
         if (i8) /* all of B's panels in one call (the operator's way), or panel by panel: the same bytes */
-            mr_gemm_pack_i8(&bm, 0, N, nr, (int64_t)kb, kk, g->i8_kgroup, g->i8_b_fmt, bp, off ? colsum : NULL);
+            mr_gemm_pack_i8(&bm, 0, N, nr, (int64_t)kb, kk, kkp, g->i8_kgroup, g->i8_b_fmt, bp, off ? colsum : NULL);
         else
             for (size_t q = 0; q < panels; q++)
                 mr_gemm_pack_f32(&bm, (int64_t)(q * nr), N > q * nr ? (N - q * nr < nr ? N - q * nr : nr) : 0, nr,
@@ -62,17 +65,18 @@ static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A,
         for (size_t r = 0; r < MP; r += mr) {
             const size_t rows = M > r ? (M - r < mr ? M - r : mr) : 0;
             if (i8)
-                mr_gemm_pack_i8(&am, (int64_t)r, rows, mr, (int64_t)kb, kk, g->i8_kgroup, g->i8_a_fmt, ap, NULL);
+                mr_gemm_pack_i8(&am, (int64_t)r, rows, mr, (int64_t)kb, kk, kkp, kga, g->i8_a_fmt, ap, NULL);
             else
                 mr_gemm_pack_f32(&am, (int64_t)r, rows, mr, (int64_t)kb, kk, (float *)ap);
             for (size_t q = 0; q < panels; q++) {
                 if (i8)
-                    g->i8(up(kk, g->i8_kgroup) / g->i8_kgroup, ap, bp + q * bp_now, cb + r * NP + q * nr, NP, kb > 0);
+                    g->i8(kkp / g->i8_kgroup, ap, bp + q * bp_now, cb + r * NP + q * nr, NP, kb > 0);
                 else
                     g->f32(kk, (float *)ap, (float *)(bp + q * bp_now), (float *)cb + r * NP + q * nr, NP, kb > 0);
             }
         }
     }
+    if (i8 && g->i8_leave) g->i8_leave();
     for (size_t m = 0; m < M; m++)
         for (size_t n = 0; n < N; n++) {
             int32_t v = cb[m * NP + n];
@@ -117,7 +121,8 @@ static void test_kernels(uint64_t *rng)
     const mr_gemm_config *cfg[8];
     const size_t ncfg = mr_dispatch_gemm_usable(cfg, 8);
     CHECK(ncfg >= 1 && !strcmp(cfg[ncfg - 1]->name, "scalar"), "the usable GEMM configs end in scalar (%zu)", ncfg);
-    static const size_t shapes[][3] = {{1, 1, 1}, {7, 13, 19}, {6, 32, 32}, {13, 40, 70}, {5, 3, 33}, {12, 0, 17}};
+    static const size_t shapes[][3] = {{1, 1, 1}, {7, 13, 19}, {6, 32, 32}, {13, 40, 70}, {5, 3, 33}, {12, 0, 17},
+                                        {37, 200, 45}}; /* more than one AMX tile row, k step and column panel */
     const mr_gemm_src_type types[] = {MR_GEMM_SRC_F16, MR_GEMM_SRC_BF16, MR_GEMM_SRC_F32, MR_GEMM_SRC_I8};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t ti = 0; ti < 4; ti++) {
@@ -144,7 +149,7 @@ static void test_kernels(uint64_t *rng)
                     }
                 }
             for (size_t c = 0; c < ncfg; c++)
-                for (size_t kc = t == MR_GEMM_SRC_I8 ? 8 : 5; kc <= 64; kc *= 8) {
+                for (size_t kc = t == MR_GEMM_SRC_I8 ? 8 : 5; kc <= 512; kc *= 8) {
                     memset(got, 0xEE, M * N * 4);
                     gemm_via(cfg[c], t, A, B, M, K, N, kc, got);
                     CHECK(memcmp(got, want, M * N * 4) == 0, "kernel %s type %d M=%zu K=%zu N=%zu kc=%zu equals the "
@@ -523,35 +528,49 @@ static void test_native(void)
     moeroute_context_destroy(ctx);
 }
 
-/* A problem with many tasks (row chunks x column tiles: N spans two 2048-column tiles; a skewed group list) on
- * 1 and 4 threads: same bytes, and equal to the scalar ISA (also the TSan case for the operator's threading). */
-static void test_threads(uint64_t *rng)
+/* A problem with many tasks (row chunks x column tiles; a skewed group list) on 1 and 4 threads and with the AMX
+ * tiles switched off (MOEROUTE_AMX=0): same bytes, and equal to the scalar ISA (also the TSan case for the
+ * operator's threading). bf16: N spans two 2048-column tiles. int8: K = 1100 is one whole k block of 1024 and a
+ * tail of 76 (padded to 128 for the AMX tiles). */
+static void test_threads_case(uint64_t *rng, int int8)
 {
-    enum { M = 1100, K = 40, N = 2100, E = 3 };
-    uint16_t *x = malloc(sizeof(uint16_t) * M * K), *w = malloc(sizeof(uint16_t) * E * K * N);
-    uint16_t *o1 = malloc(sizeof(uint16_t) * M * N), *o2 = malloc(sizeof(uint16_t) * M * N);
-    for (size_t i = 0; i < (size_t)M * K; i++) rand_elem(MR_GEMM_SRC_BF16, x, i, rng);
-    for (size_t i = 0; i < (size_t)E * K * N; i++) rand_elem(MR_GEMM_SRC_BF16, w, i, rng);
+    enum { M = 1100, E = 3 };
+    const size_t K = int8 ? 1100 : 40, N = int8 ? 100 : 2100, es = int8 ? 1 : 2, os = int8 ? 4 : 2;
+    const mr_gemm_src_type t = int8 ? MR_GEMM_SRC_I8 : MR_GEMM_SRC_BF16;
+    char *x = malloc(es * M * K), *w = malloc(es * E * K * N), *o1 = malloc(os * M * N), *o2 = malloc(os * M * N);
+    for (size_t i = 0; i < (size_t)M * K; i++) rand_elem(t, x, i, rng);
+    for (size_t i = 0; i < (size_t)E * K * N; i++) rand_elem(t, w, i, rng);
     static const int64_t counts[E] = {1000, 0, 90};
     moeroute_grouped_matmul_args a = {
-        .struct_size = sizeof a, .num_rows = M, .k = K, .n = N, .num_experts = E,
-        .x_dtype = MOEROUTE_DTYPE_BFLOAT16, .x = x, .x_row_stride = K, .x_col_stride = 1,
-        .weight = w, .weight_expert_stride = K * N, .weight_k_stride = N, .weight_n_stride = 1,
-        .group_list_type = 1, .num_groups = E, .group_list = counts, .out_dtype = MOEROUTE_DTYPE_BFLOAT16,
+        .struct_size = sizeof a, .num_rows = M, .k = (int64_t)K, .n = (int64_t)N, .num_experts = E,
+        .x_dtype = int8 ? MOEROUTE_DTYPE_INT8 : MOEROUTE_DTYPE_BFLOAT16, .x = x, .x_row_stride = (int64_t)K,
+        .x_col_stride = 1, .weight = w, .weight_expert_stride = (int64_t)(K * N), .weight_k_stride = (int64_t)N,
+        .weight_n_stride = 1, .group_list_type = 1, .num_groups = E, .group_list = counts,
+        .out_dtype = int8 ? MOEROUTE_DTYPE_INT32 : MOEROUTE_DTYPE_BFLOAT16,
     };
     const moeroute_options opts[3] = {{1, MOEROUTE_ISA_SCALAR}, {4, MOEROUTE_ISA_AUTO}, {3, MOEROUTE_ISA_AUTO}};
     for (int i = 0; i < 3; i++) {
+        if (i == 2) setenv("MOEROUTE_AMX", "0", 1); /* read when the call plans */
         moeroute_context *ctx = NULL;
         CHECK(moeroute_context_create(&opts[i], &ctx) == MOEROUTE_OK, "context %d", i);
-        memset(i ? o2 : o1, SENT, sizeof(uint16_t) * M * N);
+        memset(i ? o2 : o1, SENT, os * M * N);
         a.out = i ? o2 : o1;
-        CHECK(moeroute_grouped_matmul(ctx, &a) == MOEROUTE_OK, "threads %d: %s", (int)opts[i].num_threads,
-              moeroute_error_message());
-        if (i) CHECK(!memcmp(o1, o2, sizeof(uint16_t) * M * N), "%d threads equal 1 thread scalar", opts[i].num_threads);
-        CHECK(mr_test_bytes_are(o1 + 1090 * N, 10 * N * 2, SENT), "rows past the last group untouched");
+        CHECK(moeroute_grouped_matmul(ctx, &a) == MOEROUTE_OK, "%s, threads %d%s: %s", int8 ? "int8" : "bf16",
+              (int)opts[i].num_threads, i == 2 ? ", AMX off" : "", moeroute_error_message());
+        if (i)
+            CHECK(!memcmp(o1, o2, os * M * N), "%s: %d threads%s equal 1 thread scalar", int8 ? "int8" : "bf16",
+                  opts[i].num_threads, i == 2 ? " without AMX" : "");
+        CHECK(mr_test_bytes_are(o1 + 1090 * N * os, 10 * N * os, SENT), "rows past the last group untouched");
         moeroute_context_destroy(ctx);
     }
+    unsetenv("MOEROUTE_AMX");
     free(x), free(w), free(o1), free(o2);
+}
+
+static void test_threads(uint64_t *rng)
+{
+    test_threads_case(rng, 0);
+    test_threads_case(rng, 1);
 }
 
 /* ---------------------------------------------------------------------------------------------------- */

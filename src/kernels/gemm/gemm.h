@@ -15,7 +15,8 @@
  *          the fp32 accumulator with one fp32 round-to-nearest-even per step (a fused multiply-add). For
  *          fp16 and bf16 inputs the product is exact in fp32 (barring bf16 under/overflow), so this equals
  *          an fp32 multiply then an fp32 add. Vectorized across output columns only, never along k.
- *   int8:  c = (load_c ? c : 0) + sum_k a[k] * b[k], exact in int32 for K <= 65535. */
+ *   int8:  c = (load_c ? c : 0) + sum_k a[k] * b[k], exact in int32 for K <= 65535 (any order gives the same
+ *          sum, so the AMX tiles, whose order inside a tile step is the hardware's, give the same bytes). */
 #ifndef MR_KERNELS_GEMM_H
 #define MR_KERNELS_GEMM_H
 
@@ -51,13 +52,13 @@ typedef enum mr_gemm_i8_fmt { MR_GEMM_I8, MR_GEMM_I16, MR_GEMM_U8 } mr_gemm_i8_f
 void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
                       float *dst);
 
-/* int8 (type MR_GEMM_SRC_I8) into `fmt` with groups of `kgroup` k, panels of mr_gemm_i8_panel_bytes(panel, kc,
- * kgroup, fmt) bytes: k positions past kc (up to a multiple of kgroup) and rows past `rows` are zero bytes (in
- * the U8 format that stands for -128: harmless, since the B panel's padding positions are zero and padded
- * rows of C are never read). When colsum is not NULL, colsum[r] += sum over the kc real k of
- * src(r0 + r, k0 + k) for r < rows. */
+/* int8 (type MR_GEMM_SRC_I8) into `fmt` with groups of `kgroup` (a power of two) k, panels of
+ * mr_gemm_i8_panel_bytes(panel, kcp, kgroup, fmt) bytes, where kcp >= kc is a multiple of kgroup (the kernel's
+ * k padding, mr_gemm_i8_kpad): k positions in [kc, kcp) and rows past `rows` are zero bytes (in the U8 format
+ * that stands for -128: harmless, since the B panel's padding positions are zero and padded rows of C are never
+ * read). When colsum is not NULL, colsum[r] += sum over the kc real k of src(r0 + r, k0 + k) for r < rows. */
 void mr_gemm_pack_i8(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
-                     unsigned kgroup, mr_gemm_i8_fmt fmt, void *dst, int32_t *colsum);
+                     size_t kcp, unsigned kgroup, mr_gemm_i8_fmt fmt, void *dst, int32_t *colsum);
 
 /* Bytes of one packed int8 panel of `panel` rows. */
 static inline size_t mr_gemm_i8_panel_bytes(size_t panel, size_t kc, unsigned kgroup, mr_gemm_i8_fmt fmt)
@@ -73,14 +74,32 @@ typedef void (*mr_gemm_i8_fn)(size_t kgroups, const void *a, const void *b, int3
 
 typedef struct mr_gemm_config {
     int isa;                  /* the moeroute_isa level                                               */
-    const char *name;         /* for messages and benchmarks: "scalar", "avx2", "avx512", "avx512-vnni", "neon",
-                                 "neon-dotprod" */
+    const char *name;         /* for messages and benchmarks: "scalar", "avx2", "avx512", "avx512-vnni",
+                                 "avx512-amx", "neon", "neon-dotprod" */
     unsigned f32_mr, f32_nr;
     mr_gemm_f32_fn f32;
-    unsigned i8_mr, i8_nr, i8_kgroup;
+    unsigned i8_mr, i8_nr, i8_kgroup; /* i8_kgroup: the B panel's group of k (and A's unless i8_a_kgroup) */
     mr_gemm_i8_fmt i8_a_fmt, i8_b_fmt;
     mr_gemm_i8_fn i8;
+    /* Optional (0 / NULL for the register kernels): A's own group of k (AMX: 64, a whole tile row), and
+     * per-thread set-up / tear-down a caller runs around a series of i8 kernel calls on one thread (AMX: load
+     * the tile configuration, release the tiles). Both panels are padded in k to the larger of the two
+     * groups, and the kernel is called with kgroups = padded k / i8_kgroup. */
+    unsigned i8_a_kgroup;
+    void (*i8_enter)(void);
+    void (*i8_leave)(void);
+    /* Optional: the int8 k block this kernel prefers (0: the operator's default). AMX: 4096, since a tile step
+     * is so short that re-reading the int32 C tile at every k block would cost as much as the products. */
+    unsigned i8_kc;
 } mr_gemm_config;
+
+/* A's group of k, and a k block of kc padded as both panels of config g need it. */
+static inline unsigned mr_gemm_i8_a_kgroup(const mr_gemm_config *g) { return g->i8_a_kgroup ? g->i8_a_kgroup : g->i8_kgroup; }
+static inline size_t mr_gemm_i8_kpad(const mr_gemm_config *g, size_t kc)
+{
+    const size_t a = mr_gemm_i8_a_kgroup(g), q = a > g->i8_kgroup ? a : g->i8_kgroup;
+    return (kc + q - 1) / q * q;
+}
 
 void mr_gemm_f32_4x16__scalar(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
 void mr_gemm_i8_4x16__scalar(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
@@ -88,6 +107,12 @@ void mr_gemm_f32_6x16__avx2(size_t kc, const float *a, const float *b, float *c,
 void mr_gemm_i16_6x16__avx2(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
 void mr_gemm_f32_6x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
 void mr_gemm_i16_6x32__avx512(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
+/* AMX-INT8 (gemm_amx.c): a 32 x 32 tile of C as four 16 x 16 int32 tiles; A panels with groups of 64 k (one tile
+ * row), B panels with groups of 4 k (the VNNI layout tiles need), kgroups a multiple of 16. Between
+ * mr_gemm_amx_enter and mr_gemm_amx_leave on the calling thread only. */
+void mr_gemm_i8_32x32__amx(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
+void mr_gemm_amx_enter(void);
+void mr_gemm_amx_leave(void);
 void mr_gemm_u8i8_6x32__avx512vnni(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc,
                                    int load_c);
 void mr_gemm_f32_6x16__neon(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
