@@ -1,6 +1,7 @@
 /* moeroute_gmm_bench: moeroute_grouped_matmul on MoE expert-FFN shapes against this machine's compute peak,
  * measured in the same run (docs/operators/grouped_matmul.md "Performance"), the fused
- * moeroute_grouped_matmul_swiglu_quant on the same int8 work ("int8-swq", ND and FRACTAL_NZ weights), and OpenBLAS
+ * moeroute_grouped_matmul_swiglu_quant on the same int8 work ("int8-swq", ND and FRACTAL_NZ weights), the bf16 and
+ * int8 calls on weights packed once beforehand (moeroute_grouped_matmul_pack_weights), and OpenBLAS
  * sgemm called once per group on the bf16 work widened to fp32 (a peer: loaded at run time with dlopen when
  * libopenblas.so.0 is there, skipped otherwise; OPENBLAS_NUM_THREADS is set to the context's threads).
  *
@@ -283,7 +284,10 @@ static void blas_run(const gmm_case *c, const float *a, const float *w, float *o
     }
 }
 
-static moeroute_status gmm_run(moeroute_context *ctx, const gmm_case *c)
+/* The call on the case's weights, or (packed not NULL) on those weights packed beforehand; pack != NULL: only
+ * pack them into *pack. */
+static moeroute_status gmm_run(moeroute_context *ctx, const gmm_case *c, const moeroute_gmm_weights *packed,
+                               moeroute_gmm_weights **pack)
 {
     moeroute_grouped_matmul_args a = {
         .struct_size = sizeof a, .num_rows = c->rows, .k = c->k, .n = c->n, .num_experts = c->e,
@@ -292,7 +296,8 @@ static moeroute_status gmm_run(moeroute_context *ctx, const gmm_case *c)
         .weight_n_stride = 1, .group_list_type = 1, .num_groups = c->e, .group_list = c->counts,
         .out_dtype = c->int8 ? MOEROUTE_DTYPE_INT32 : MOEROUTE_DTYPE_BFLOAT16, .out = c->out,
     };
-    return moeroute_grouped_matmul(ctx, &a);
+    if (pack) return moeroute_grouped_matmul_pack_weights(ctx, &a, pack);
+    return packed ? moeroute_grouped_matmul_packed(ctx, &a, packed) : moeroute_grouped_matmul(ctx, &a);
 }
 
 /* 64 random elements against a direct sum (int8: exact; bf16: the documented bound). NULL when right. */
@@ -329,10 +334,14 @@ typedef struct {
     moeroute_context *ctx;
     const float *a32, *w32; /* the OpenBLAS peer's fp32 operands */
     float *o32;
+    const moeroute_gmm_weights *packed; /* op_gmm with arg 1 */
 } gmm_env;
 typedef int (*gmm_op)(const gmm_env *env, const gmm_case *c, int arg);
 
-static int op_gmm(const gmm_env *env, const gmm_case *c, int arg) { return (void)arg, gmm_run(env->ctx, c) != MOEROUTE_OK; }
+static int op_gmm(const gmm_env *env, const gmm_case *c, int packed)
+{
+    return gmm_run(env->ctx, c, packed ? env->packed : NULL, NULL) != MOEROUTE_OK;
+}
 static int op_swq(const gmm_env *env, const gmm_case *c, int nz) { return swq_run(env->ctx, c, nz) != MOEROUTE_OK; }
 static int op_blas(const gmm_env *env, const gmm_case *c, int arg)
 {
@@ -427,7 +436,7 @@ int main(int argc, char **argv)
     static const char *const kinds[3] = {"bf16", "int8", "int8-swq"};
     uint64_t rng = 0x9E3779B97F4A7C15ULL;
     int failed = 0;
-    const gmm_env env = {ctx, NULL, NULL, NULL};
+    gmm_env env = {ctx, NULL, NULL, NULL, NULL};
     for (size_t p = 0; p < sizeof gmm_presets / sizeof gmm_presets[0]; p++) {
         const gmm_preset *ps = &gmm_presets[p];
         if (strcmp(preset, "all") && strcmp(preset, ps->name)) continue;
@@ -452,6 +461,26 @@ int main(int argc, char **argv)
                 if (bad) fprintf(stderr, "%s %s: %s\n", ps->name, kinds[kind], bad), failed = 1;
                 gmm_row(ps->name, kind < 2 ? kinds[kind] : nz ? "int8-swq NZ" : "int8-swq ND", &c, best, peak,
                         kind ? peak_a : 0);
+            }
+            if (kind < 2) { /* the same call on weights packed once beforehand (moeroute_gmm_weights) */
+                moeroute_gmm_weights *pw = NULL;
+                const double t0 = now();
+                if (gmm_run(ctx, &c, NULL, &pw) != MOEROUTE_OK) {
+                    fprintf(stderr, "%s: packing the weights: %s\n", ps->name, moeroute_error_message());
+                    return 1;
+                }
+                const double pack_s = now() - t0;
+                env.packed = pw;
+                memset(c.out, 0, (size_t)(c.rows * c.n) * (kind ? 4 : 2));
+                const double best = gmm_time(op_gmm, &env, &c, 1, reps, smoke);
+                const char *bad = best < 0 ? moeroute_error_message() : gmm_check(&c, &rng);
+                if (bad) fprintf(stderr, "%s %s packed: %s\n", ps->name, kinds[kind], bad), failed = 1;
+                char what[64];
+                snprintf(what, sizeof what, "%s, packed weights (%.0f MB, packed in %.0f ms)", kinds[kind],
+                         (double)moeroute_gmm_weights_bytes(pw) * 1e-6, pack_s * 1e3);
+                if (best >= 0) gmm_row(ps->name, what, &c, best, peak, kind ? peak_a : 0);
+                env.packed = NULL;
+                moeroute_gmm_weights_destroy(pw);
             }
             if (kind == 0 && peer && blas_case(ps->name, &env, &c, reps, smoke, peak) != 0)
                 fprintf(stderr, "%s: out of memory for the OpenBLAS peer\n", ps->name);

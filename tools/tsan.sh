@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOEROUTE_TSAN=ON -DMOEROUTE_BUILD_EXAMPLES=OFF \
   -DMOEROUTE_BUILD_BENCH=OFF >/dev/null
 cmake --build build-tsan -j "$(nproc)" --target test_threadpool test_concurrency test_cases test_hardening test_routing_determinism \
-  test_hccl test_distribute test_distribute_v1 test_re_routing test_gating test_grouped_matmul
+  test_hccl test_distribute test_distribute_v1 test_re_routing test_gating test_grouped_matmul test_gmm_packed
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 export MOEROUTE_NUM_THREADS=3
-ctest --test-dir build-tsan --output-on-failure -R '^(test_threadpool|test_concurrency|test_cases|test_hardening|test_routing_determinism|test_hccl|test_distribute|test_distribute_v1|test_re_routing|test_gating|test_grouped_matmul)$'
+ctest --test-dir build-tsan --output-on-failure -R '^(test_threadpool|test_concurrency|test_cases|test_hardening|test_routing_determinism|test_hccl|test_distribute|test_distribute_v1|test_re_routing|test_gating|test_grouped_matmul|test_gmm_packed)$'

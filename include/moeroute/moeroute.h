@@ -493,6 +493,33 @@ typedef struct moeroute_grouped_matmul_args {
 
 MOEROUTE_API moeroute_status moeroute_grouped_matmul(moeroute_context *ctx, const moeroute_grouped_matmul_args *args);
 
+/* Packed weights (docs/operators/grouped_matmul.md "Packed weights"): every call of moeroute_grouped_matmul
+ * reads each expert's weight and packs it into the layout its kernels read, which for small groups costs more
+ * than the multiply. An engine whose weights do not change packs them once:
+ *
+ *   moeroute_gmm_weights *w;
+ *   moeroute_grouped_matmul_pack_weights(ctx, &args, &w);      once: reads weight, num_experts, k, n, x_dtype,
+ *                                                              the weight strides and weight_format
+ *   moeroute_grouped_matmul_packed(ctx, &args, w);             each call: args->weight is not read
+ *   moeroute_gmm_weights_destroy(w);
+ *
+ * The results are the bytes moeroute_grouped_matmul gives with the original weights. The packed form belongs to
+ * the kernels of the context it was made with (and to MOEROUTE_AMX as it was then), and holds about K * N
+ * bytes per expert for INT8 and 4 * K * N for the float dtypes (fp32 panels, twice a bf16 weight);
+ * moeroute_gmm_weights_bytes tells. A later change of the original weights is not seen.
+ * Errors: as moeroute_grouped_matmul for the fields read; MOEROUTE_ERR_OUT_OF_MEMORY. The packed call adds
+ * MOEROUTE_ERR_NULL_POINTER (weights NULL) and MOEROUTE_ERR_INVALID_VALUE (packed for other E, K, N, dtype or
+ * kernels than this call and context would use). */
+typedef struct moeroute_gmm_weights moeroute_gmm_weights;
+MOEROUTE_API moeroute_status moeroute_grouped_matmul_pack_weights(moeroute_context *ctx,
+                                                                   const moeroute_grouped_matmul_args *args,
+                                                                   moeroute_gmm_weights **weights);
+MOEROUTE_API moeroute_status moeroute_grouped_matmul_packed(moeroute_context *ctx,
+                                                            const moeroute_grouped_matmul_args *args,
+                                                            const moeroute_gmm_weights *weights);
+MOEROUTE_API size_t moeroute_gmm_weights_bytes(const moeroute_gmm_weights *weights);
+MOEROUTE_API void moeroute_gmm_weights_destroy(moeroute_gmm_weights *weights);
+
 /*
  * The element-wise expert-MLP operators (docs/operators/dynamic_quant.md, swiglu.md, dequant_swiglu_quant.md):
  * row by row in fp32, bit-identical for every thread count and ISA level. SiLU is the library's one

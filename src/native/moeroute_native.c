@@ -649,24 +649,38 @@ static mr_view mr_native_gmm_weight(const void *w, size_t es, int64_t E, int64_t
     return v;
 }
 
-moeroute_status moeroute_grouped_matmul(moeroute_context *ctx, const moeroute_grouped_matmul_args *args)
+/* moeroute_grouped_matmul and its packed-weight pair (moeroute.h "Packed weights"): one validation and plan.
+ * MR_GMM_PACK reads only the weight fields (x_dtype, k, n, num_experts, the weight and its layout) and packs into
+ * *pack_out; MR_GMM_PREPACKED runs with `packed` instead of args->weight. */
+typedef enum mr_native_gmm_mode { MR_GMM_CALL, MR_GMM_PACK, MR_GMM_PREPACKED } mr_native_gmm_mode;
+
+static moeroute_status mr_native_gmm(moeroute_context *ctx, const char *api, const moeroute_grouped_matmul_args *a,
+                                     mr_native_gmm_mode mode, const mr_gmm_packed *packed, mr_gmm_packed *pack_out)
 {
-    static const char api[] = "moeroute_grouped_matmul";
-    MR_CHECK_ARGS(api, args, moeroute_grouped_matmul_args);
-    const moeroute_grouped_matmul_args *a = args;
-    mr_gmm_desc d = {.m = a->num_rows, .k = a->k, .n = a->n, .e = a->num_experts, .groups = a->num_groups,
-                     .list_type = a->group_list_type};
-    moeroute_status st = mr_native_gmm_types(api, a, &d);
-    if (st != MOEROUTE_OK) return st;
+    const int pack = mode == MR_GMM_PACK;
+    mr_gmm_desc d = {.m = pack ? 0 : a->num_rows, .k = a->k, .n = a->n, .e = a->num_experts,
+                     .groups = pack ? 0 : a->num_groups, .list_type = a->group_list_type};
+    moeroute_status st;
+    if (!pack) {
+        if ((st = mr_native_gmm_types(api, a, &d)) != MOEROUTE_OK) return st;
+    } else if (a->x_dtype == MOEROUTE_DTYPE_INT8) {
+        d.xtype = MR_GEMM_SRC_I8;
+    } else {
+        mr_xtype x = MR_X_F32;
+        if ((st = mr_native_xtype(api, a->x_dtype, &x)) != MOEROUTE_OK) return st;
+        d.xtype = x == MR_X_F16 ? MR_GEMM_SRC_F16 : x == MR_X_BF16 ? MR_GEMM_SRC_BF16 : MR_GEMM_SRC_F32;
+    }
     const int64_t M = d.m, K = d.k, N = d.n, E = d.e, G = d.groups;
     if (M < 0 || K < 0 || N < 0 || E < 1 || G < 0)
         return MR_SHAPE_FAIL("%s: need num_rows, k, n, num_groups >= 0 and num_experts >= 1 (got %lld, %lld, %lld, "
                              "%lld, %lld)", api, (long long)M, (long long)K, (long long)N, (long long)G, (long long)E);
     if (d.xtype == MR_GEMM_SRC_I8 && K > 65535)
         return MR_SHAPE_FAIL("%s: k = %lld: int8 sums are exact in int32 only up to k = 65535", api, (long long)K);
-    if (a->group_list_type < 0 || a->group_list_type > 2)
+    if (pack) {
+        d.list_type = MR_GMM_LIST_NONE;
+    } else if (a->group_list_type < 0 || a->group_list_type > 2) {
         return MR_SHAPE_FAIL("%s: group_list_type must be 0, 1 or 2, got %d", api, (int)a->group_list_type);
-    if (!a->group_list) {
+    } else if (!a->group_list) {
         if (E != 1) return MR_SHAPE_FAIL("%s: group_list is NULL but there are %lld experts", api, (long long)E);
         d.list_type = MR_GMM_LIST_NONE;
         d.groups = 0;
@@ -676,29 +690,83 @@ moeroute_status moeroute_grouped_matmul(moeroute_context *ctx, const moeroute_gr
     }
     const size_t xs = d.xtype == MR_GEMM_SRC_I8 ? 1u : d.xtype == MR_GEMM_SRC_F32 ? 4u : 2u;
     const size_t os = d.out == MR_GMM_OUT_F32 || d.out == MR_GMM_OUT_I32 ? 4u : 2u;
-    const int64_t en[2] = {E, N}, mn[2] = {M, N}, g2[2] = {d.groups, 2};
+    const int64_t en[2] = {E, N}, mn[2] = {M, N}, g2[2] = {d.groups, 2}, none = 0;
     mr_view v[MR_GMM_COUNT];
     memset(v, 0, sizeof v);
-    v[MR_GMM_X] = mr_view_2d(a->x, xs, M, K, a->x_row_stride, a->x_col_stride);
     if (a->weight_format != 0 && !(a->weight_format == 29 && d.xtype == MR_GEMM_SRC_I8))
         return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: weight_format must be 0 (strided) or 29 (FRACTAL_NZ, INT8 "
                        "x only), got %d", api, (int)a->weight_format);
     d.w_nz = a->weight_format == 29;
-    v[MR_GMM_W] = mr_native_gmm_weight(a->weight, xs, E, K, N, a->weight_expert_stride, a->weight_k_stride,
-                                       a->weight_n_stride, d.w_nz);
-    if (a->bias) v[MR_GMM_BIAS] = mr_view_contiguous(a->bias, d.bias == MR_GMM_E_F16 ? 2u : 4u, 2, en);
-    if (a->scale) v[MR_GMM_SCALE] = mr_view_contiguous(a->scale, d.scale == MR_GMM_E_BF16 ? 2u : 4u, 2, en);
-    if (a->per_token_scale) v[MR_GMM_PTS] = mr_view_contiguous(a->per_token_scale, 4, 1, &M);
-    if (a->group_list) v[MR_GMM_GROUPS] = mr_view_contiguous(a->group_list, 8, d.list_type == 2 ? 2u : 1u, g2);
-    v[MR_GMM_OUT] = mr_view_contiguous(a->out, os, 2, mn);
+    if (mode == MR_GMM_PREPACKED) /* not read: an empty view, so no check of its address */
+        v[MR_GMM_W] = mr_view_contiguous(NULL, xs, 1, &none);
+    else
+        v[MR_GMM_W] = mr_native_gmm_weight(a->weight, xs, E, K, N, a->weight_expert_stride, a->weight_k_stride,
+                                           a->weight_n_stride, d.w_nz);
+    if (!pack) {
+        v[MR_GMM_X] = mr_view_2d(a->x, xs, M, K, a->x_row_stride, a->x_col_stride);
+        if (a->bias) v[MR_GMM_BIAS] = mr_view_contiguous(a->bias, d.bias == MR_GMM_E_F16 ? 2u : 4u, 2, en);
+        if (a->scale) v[MR_GMM_SCALE] = mr_view_contiguous(a->scale, d.scale == MR_GMM_E_BF16 ? 2u : 4u, 2, en);
+        if (a->per_token_scale) v[MR_GMM_PTS] = mr_view_contiguous(a->per_token_scale, 4, 1, &M);
+        if (a->group_list) v[MR_GMM_GROUPS] = mr_view_contiguous(a->group_list, 8, d.list_type == 2 ? 2u : 1u, g2);
+        v[MR_GMM_OUT] = mr_view_contiguous(a->out, os, 2, mn);
+    }
     mr_pool *pool = ctx ? ctx->pool : mr_default_pool();
     mr_gmm_plan plan;
     st = mr_gmm_plan_init(&plan, &d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
+    if (st != MOEROUTE_OK) return st;
+    if (pack) return mr_gmm_pack_weights(&plan, v, pool, pack_out, api);
     void *ws = NULL;
-    if (st == MOEROUTE_OK) st = mr_native_scratch(ctx, api, plan.ws_size, &ws);
-    if (st == MOEROUTE_OK) st = mr_gmm_run(&plan, v, ws, plan.ws_size, pool, api);
+    st = mr_native_scratch(ctx, api, plan.ws_size, &ws);
+    if (st == MOEROUTE_OK) st = mr_gmm_run_packed(&plan, v, packed, ws, plan.ws_size, pool, api);
     if (!ctx) mr_free(ws);
     return st;
+}
+
+moeroute_status moeroute_grouped_matmul(moeroute_context *ctx, const moeroute_grouped_matmul_args *args)
+{
+    static const char api[] = "moeroute_grouped_matmul";
+    MR_CHECK_ARGS(api, args, moeroute_grouped_matmul_args);
+    return mr_native_gmm(ctx, api, args, MR_GMM_CALL, NULL, NULL);
+}
+
+struct moeroute_gmm_weights {
+    mr_gmm_packed p;
+};
+
+moeroute_status moeroute_grouped_matmul_pack_weights(moeroute_context *ctx, const moeroute_grouped_matmul_args *args,
+                                                     moeroute_gmm_weights **weights)
+{
+    static const char api[] = "moeroute_grouped_matmul_pack_weights";
+    MR_CHECK_ARGS(api, args, moeroute_grouped_matmul_args);
+    if (!weights) return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: weights is NULL", api);
+    moeroute_gmm_weights *w = mr_calloc(1, sizeof *w);
+    if (!w) return mr_fail(MOEROUTE_ERR_OUT_OF_MEMORY, "%s: out of memory", api);
+    const moeroute_status st = mr_native_gmm(ctx, api, args, MR_GMM_PACK, NULL, &w->p);
+    if (st != MOEROUTE_OK) {
+        mr_gmm_packed_free(&w->p);
+        mr_free(w);
+        return st;
+    }
+    *weights = w;
+    return MOEROUTE_OK;
+}
+
+moeroute_status moeroute_grouped_matmul_packed(moeroute_context *ctx, const moeroute_grouped_matmul_args *args,
+                                               const moeroute_gmm_weights *weights)
+{
+    static const char api[] = "moeroute_grouped_matmul_packed";
+    MR_CHECK_ARGS(api, args, moeroute_grouped_matmul_args);
+    if (!weights) return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: weights is NULL", api);
+    return mr_native_gmm(ctx, api, args, MR_GMM_PREPACKED, &weights->p, NULL);
+}
+
+size_t moeroute_gmm_weights_bytes(const moeroute_gmm_weights *weights) { return weights ? weights->p.bytes : 0u; }
+
+void moeroute_gmm_weights_destroy(moeroute_gmm_weights *weights)
+{
+    if (!weights) return;
+    mr_gmm_packed_free(&weights->p);
+    mr_free(weights);
 }
 
 /* ---- the element-wise expert-MLP operators (docs/operators/dynamic_quant.md, swiglu.md,

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/error.h"
 #include "common/fp16.h"
 #include "dispatch/dispatch.h"
@@ -41,6 +42,22 @@ static const char *const mr_gmm_names[MR_GMM_COUNT] = {"x", "weight", "bias", "s
 
 static int mr_gmm_is_int8(const mr_gmm_desc *d) { return d->xtype == MR_GEMM_SRC_I8; }
 
+/* Bytes of one packed B block (k block x ncp columns) and one packed A block (k block x mch rows). */
+static size_t mr_gmm_bblock_bytes(const mr_gmm_plan *p)
+{
+    const mr_gemm_config *g = p->gemm;
+    if (!mr_gmm_is_int8(&p->d)) return p->kc * p->ncp * sizeof(float);
+    return mr_gemm_i8_panel_bytes(g->i8_nr, mr_gemm_i8_kpad(g, p->kc), g->i8_kgroup, g->i8_b_fmt) * (p->ncp / g->i8_nr);
+}
+
+static size_t mr_gmm_ablock_bytes(const mr_gmm_plan *p)
+{
+    const mr_gemm_config *g = p->gemm;
+    if (!mr_gmm_is_int8(&p->d)) return p->kc * p->mch * sizeof(float);
+    return mr_gemm_i8_panel_bytes(g->i8_mr, mr_gemm_i8_kpad(g, p->kc), mr_gemm_i8_a_kgroup(g), g->i8_a_fmt) *
+           (p->mch / g->i8_mr);
+}
+
 moeroute_status mr_gmm_plan_init(mr_gmm_plan *plan, const mr_gmm_desc *desc, moeroute_isa isa, size_t threads,
                                  const char *api)
 {
@@ -51,23 +68,16 @@ moeroute_status mr_gmm_plan_init(mr_gmm_plan *plan, const mr_gmm_desc *desc, moe
     const int i8 = mr_gmm_is_int8(desc);
     const size_t mr = i8 ? g->i8_mr : g->f32_mr, nr = i8 ? g->i8_nr : g->f32_nr;
     plan->kc = i8 ? (g->i8_kc ? g->i8_kc : MR_GMM_KC_I8) : MR_GMM_KC_F32;
-    /* small problems get tiles (and a workspace) no larger than they need */
+    /* small problems get tiles (and a workspace) no larger than they need; a k block that covers all of K is
+     * the only one, so its size never matters to the results */
+    if (desc->k < (int64_t)plan->kc) plan->kc = desc->k > 0 ? (size_t)desc->k : 1u;
     const size_t n_up = mr_ceil_div(desc->n > 0 ? (size_t)desc->n : 1u, nr) * nr;
     const size_t m_up = mr_ceil_div(desc->m > 0 ? (size_t)desc->m : 1u, mr) * mr;
     plan->nc = n_up < MR_GMM_NC ? n_up : MR_GMM_NC;
     plan->ncp = mr_ceil_div(plan->nc, nr) * nr;
     plan->mch = mr_ceil_div(MR_GMM_MCH, mr) * mr;
     if (m_up < plan->mch) plan->mch = m_up;
-    size_t bbytes, abytes;
-    if (i8) {
-        const size_t kcp = mr_gemm_i8_kpad(g, plan->kc);
-        bbytes = mr_gemm_i8_panel_bytes(nr, kcp, g->i8_kgroup, g->i8_b_fmt) * (plan->ncp / nr);
-        abytes = mr_gemm_i8_panel_bytes(mr, kcp, mr_gemm_i8_a_kgroup(g), g->i8_a_fmt) * (plan->mch / mr);
-    } else {
-        bbytes = plan->kc * plan->ncp * sizeof(float);
-        abytes = plan->kc * plan->mch * sizeof(float);
-    }
-    plan->thread_bytes = mr_align64(bbytes) + mr_align64(abytes) +
+    plan->thread_bytes = mr_align64(mr_gmm_bblock_bytes(plan)) + mr_align64(mr_gmm_ablock_bytes(plan)) +
                          mr_align64(plan->mch * (plan->ncp + MR_GMM_CPAD) * 4u) + mr_align64(plan->ncp * 4u);
     /* no more workers than tasks can exist: (row chunks + one partial chunk per group) x column tiles */
     const uint64_t groups = desc->list_type == MR_GMM_LIST_NONE ? 1u : (uint64_t)desc->groups;
@@ -152,6 +162,7 @@ typedef struct mr_gmm_ctx {
     mr_gmm_groups gr;
     size_t tiles;
     const mr_view *w, *bias, *scale; /* the first weight / bias / scale view (fixed or appended slots) */
+    const mr_gmm_packed *packed;     /* B blocks packed before the call, or NULL: pack them here       */
 } mr_gmm_ctx;
 
 /* Element (e, n) of a bias or scale: [e, n] in one view, or element n of expert e's own [n] view. */
@@ -275,6 +286,26 @@ static void mr_gmm_prefetch_next_c(const void *c, size_t ldc, size_t rows, size_
         for (size_t b = 0; b < nr * 4u; b += 64) __builtin_prefetch(t + i * ldc * 4u + b, 1, 3);
 }
 
+/* The B block of columns [n0, n0 + cols) and k block [kb, kb + kc) of one weight, as the kernels read it; int8
+ * in the U8 format also adds the block's column sums to colsum. */
+static void mr_gmm_pack_b(const mr_gmm_plan *p, const mr_gemm_mat *B, int64_t n0, size_t cols, int64_t kb, size_t kc,
+                          void *dst, int32_t *colsum)
+{
+    const mr_gemm_config *g = p->gemm;
+    if (!mr_gmm_is_int8(&p->d)) mr_gemm_pack_f32(B, n0, cols, g->f32_nr, kb, kc, dst);
+    else mr_gemm_pack_i8(B, n0, cols, g->i8_nr, kb, kc, mr_gemm_i8_kpad(g, kc), g->i8_kgroup, g->i8_b_fmt, dst, colsum);
+}
+
+static const char *mr_gmm_packed_block(const mr_gmm_packed *pk, int64_t e, size_t tile, size_t kblock)
+{
+    return pk->blocks + (((size_t)e * pk->tiles + tile) * pk->kblocks + kblock) * pk->block_bytes;
+}
+
+static const int32_t *mr_gmm_packed_colsum(const mr_gmm_packed *pk, int64_t e, size_t tile)
+{
+    return pk->colsum + ((size_t)e * pk->tiles + tile) * pk->ncp;
+}
+
 static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
 {
     const mr_gmm_ctx *x = ctxp;
@@ -291,52 +322,48 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
     const int i8 = mr_gmm_is_int8(d);
     const size_t mr = i8 ? gc->i8_mr : gc->f32_mr, nr = i8 ? gc->i8_nr : gc->f32_nr;
     const size_t panels = mr_ceil_div(cols, nr), ldc = p->ncp + MR_GMM_CPAD;
-    const size_t kcp_max = i8 ? mr_gemm_i8_kpad(gc, p->kc) : p->kc;
-    const size_t bbytes = i8 ? mr_gemm_i8_panel_bytes(nr, kcp_max, gc->i8_kgroup, gc->i8_b_fmt) * (p->ncp / nr)
-                             : p->kc * p->ncp * sizeof(float);
-    const size_t abytes = i8 ? mr_gemm_i8_panel_bytes(mr, kcp_max, mr_gemm_i8_a_kgroup(gc), gc->i8_a_fmt) *
-                                   (p->mch / mr)
-                             : p->kc * p->mch * sizeof(float);
     char *s = x->scratch + worker * p->thread_bytes;
-    void *bp = s, *ap = s + mr_align64(bbytes);
-    void *cbuf = s + mr_align64(bbytes) + mr_align64(abytes);
+    void *bp = s, *ap = s + mr_align64(mr_gmm_bblock_bytes(p));
+    void *cbuf = (char *)ap + mr_align64(mr_gmm_ablock_bytes(p));
     int32_t *colsum = (int32_t *)((char *)cbuf + mr_align64(p->mch * ldc * 4u));
     const int offset_a = i8 && gc->i8_a_fmt == MR_GEMM_U8;
-    const mr_gemm_mat A = mr_gmm_a(d, &x->v[MR_GMM_X]), B = mr_gmm_b(d, x->w, e);
+    const mr_gmm_packed *pk = x->packed;
+    const mr_gemm_mat A = mr_gmm_a(d, &x->v[MR_GMM_X]), B = pk ? A : mr_gmm_b(d, x->w, e);
     if (d->k == 0) memset(cbuf, 0, rows * ldc * 4u); /* an empty sum: +0.0f and int 0 are both zero bytes */
-    if (offset_a) memset(colsum, 0, p->ncp * 4u);
+    if (offset_a && !pk) memset(colsum, 0, p->ncp * 4u);
     if (i8 && gc->i8_enter) gc->i8_enter(); /* AMX: this thread's tile configuration, for this task only */
     for (int64_t kb = 0; kb < d->k; kb += (int64_t)p->kc) {
         const size_t kc = (size_t)(d->k - kb) < p->kc ? (size_t)(d->k - kb) : p->kc;
         const int load_c = kb > 0;
-        /* every B panel of the tile and every A panel of the chunk in one pass each; then each B panel stays
-         * in L1 while it meets every A panel (the A block in L2) */
+        /* every B panel of the tile (unless packed before the call) and every A panel of the chunk in one pass
+         * each; then each B panel stays in L1 while it meets every A panel (the A block in L2) */
+        const char *bk = pk ? mr_gmm_packed_block(pk, e, tile, (size_t)kb / p->kc) : bp;
+        if (!pk) mr_gmm_pack_b(p, &B, n0, cols, kb, kc, bp, offset_a ? colsum : NULL);
         if (!i8) {
-            float *bf = bp, *af = ap;
-            mr_gemm_pack_f32(&B, n0, cols, nr, kb, kc, bf);
+            float *af = ap;
             mr_gemm_pack_f32(&A, m0, rows, mr, kb, kc, af);
             for (size_t q = 0; q < panels; q++)
                 for (size_t r = 0; r < rows; r += mr) {
                     mr_gmm_prefetch_next_c(cbuf, ldc, rows, panels, mr, nr, q, r);
-                    gc->f32(kc, af + r * kc, bf + q * nr * kc, (float *)cbuf + r * ldc + q * nr, ldc, load_c);
+                    gc->f32(kc, af + r * kc, (const float *)bk + q * nr * kc, (float *)cbuf + r * ldc + q * nr, ldc,
+                            load_c);
                 }
         } else {
             const size_t kcp = mr_gemm_i8_kpad(gc, kc), kg = gc->i8_kgroup, kga = mr_gemm_i8_a_kgroup(gc);
             const size_t bpanel = mr_gemm_i8_panel_bytes(nr, kcp, kg, gc->i8_b_fmt);
             const size_t apanel = mr_gemm_i8_panel_bytes(mr, kcp, (unsigned)kga, gc->i8_a_fmt);
-            const size_t groups = kcp / kg;
-            mr_gemm_pack_i8(&B, n0, cols, nr, kb, kc, kcp, kg, gc->i8_b_fmt, bp, offset_a ? colsum : NULL);
             mr_gemm_pack_i8(&A, m0, rows, mr, kb, kc, kcp, (unsigned)kga, gc->i8_a_fmt, ap, NULL);
             for (size_t q = 0; q < panels; q++)
                 for (size_t r = 0; r < rows; r += mr) {
                     mr_gmm_prefetch_next_c(cbuf, ldc, rows, panels, mr, nr, q, r);
-                    gc->i8(groups, (char *)ap + r / mr * apanel, (char *)bp + q * bpanel,
-                           (int32_t *)cbuf + r * ldc + q * nr, ldc, load_c);
+                    gc->i8(kcp / kg, (char *)ap + r / mr * apanel, bk + q * bpanel, (int32_t *)cbuf + r * ldc + q * nr,
+                           ldc, load_c);
                 }
         }
     }
     if (i8 && gc->i8_leave) gc->i8_leave();
-    mr_gmm_epilogue(x, e, m0, rows, n0, cols, cbuf, ldc, offset_a ? colsum : NULL);
+    const int32_t *cs = !offset_a ? NULL : pk ? mr_gmm_packed_colsum(pk, e, tile) : colsum;
+    mr_gmm_epilogue(x, e, m0, rows, n0, cols, cbuf, ldc, cs);
 }
 
 /* MOEROUTE_POISON_UNWRITTEN=1: rows [from, m) get NaN (float outputs) or 0x7F bytes (int32). */
@@ -380,9 +407,21 @@ static moeroute_status mr_gmm_check_appended(const mr_gmm_desc *d, const mr_view
 moeroute_status mr_gmm_run(const void *plan, const mr_view *v, void *workspace, size_t workspace_size, mr_pool *pool,
                            const char *api)
 {
-    const mr_gmm_plan *p = plan;
+    return mr_gmm_run_packed(plan, v, NULL, workspace, workspace_size, pool, api);
+}
+
+moeroute_status mr_gmm_run_packed(const mr_gmm_plan *p, const mr_view *v, const mr_gmm_packed *packed, void *workspace,
+                                  size_t workspace_size, mr_pool *pool, const char *api)
+{
     const mr_gmm_desc *d = &p->d;
     moeroute_status st;
+    if (packed && (packed->gemm != p->gemm || packed->kc != p->kc || packed->nc != p->nc || packed->k != d->k ||
+                   packed->n != d->n || packed->e != d->e || packed->xtype != d->xtype))
+        return mr_fail(MOEROUTE_ERR_INVALID_VALUE, "%s: the packed weights were made for other weights or kernels "
+                       "(packed: E %lld, K %lld, N %lld, dtype %d, kernel %s; this call: E %lld, K %lld, N %lld, dtype "
+                       "%d, kernel %s); pack them again with this context", api, (long long)packed->e,
+                       (long long)packed->k, (long long)packed->n, (int)packed->xtype, packed->gemm->name,
+                       (long long)d->e, (long long)d->k, (long long)d->n, (int)d->xtype, p->gemm->name);
     if ((st = mr_views_check_data(api, v, mr_gmm_names, MR_GMM_COUNT)) != MOEROUTE_OK ||
         (st = mr_views_check_disjoint(api, v, mr_gmm_names, MR_GMM_COUNT, MR_GMM_OUT, workspace, p->ws_size)) !=
             MOEROUTE_OK ||
@@ -392,9 +431,9 @@ moeroute_status mr_gmm_run(const void *plan, const mr_view *v, void *workspace, 
         return mr_fail(MOEROUTE_ERR_WORKSPACE, "%s: the workspace has %zu bytes, the call needs %zu", api,
                        workspace ? workspace_size : (size_t)0, p->ws_size);
     mr_gmm_ctx x = {p, v, workspace, {0}, mr_ceil_div((size_t)d->n, p->nc), &v[mr_gmm_slot_w(d)],
-                    &v[mr_gmm_slot_bias(d)], &v[mr_gmm_slot_scale(d)]};
+                    &v[mr_gmm_slot_bias(d)], &v[mr_gmm_slot_scale(d)], packed};
     /* V1/V2: the host group list the plan carries after its struct */
-    const mr_view hl = mr_view_contiguous(d->host_list ? (const char *)plan + sizeof *p : NULL, 8, 1, &d->groups);
+    const mr_view hl = mr_view_contiguous(d->host_list ? (const char *)p + sizeof *p : NULL, 8, 1, &d->groups);
     const mr_view *list = d->host_list ? &hl : &v[MR_GMM_GROUPS];
     x.gr.count = d->list_type == MR_GMM_LIST_NONE ? 1u : (size_t)d->groups;
     int64_t *table = (int64_t *)((char *)workspace + p->threads * p->thread_bytes);
@@ -408,4 +447,67 @@ moeroute_status mr_gmm_run(const void *plan, const mr_view *v, void *workspace, 
     const size_t tasks = (size_t)x.gr.chunk0[x.gr.count] * x.tiles;
     if (tasks) mr_pool_parallelize(mr_pool_threads(pool) > p->threads ? NULL : pool, mr_gmm_task, &x, tasks);
     return MOEROUTE_OK;
+}
+
+/* ---- weights packed once (moeroute_grouped_matmul_pack_weights) --------------------------------------------- */
+typedef struct mr_gmm_pack_ctx {
+    const mr_gmm_plan *p;
+    const mr_view *w;
+    mr_gmm_packed *pk;
+} mr_gmm_pack_ctx;
+
+/* Task (expert e, column tile t): every k block of it, as mr_gmm_task would pack them. */
+static void mr_gmm_pack_task(void *ctxp, size_t task, size_t worker)
+{
+    (void)worker;
+    const mr_gmm_pack_ctx *x = ctxp;
+    const mr_gmm_plan *p = x->p;
+    mr_gmm_packed *pk = x->pk;
+    const int64_t e = (int64_t)(task / pk->tiles), n0 = (int64_t)(task % pk->tiles * p->nc);
+    const size_t cols = (size_t)(p->d.n - n0) < p->nc ? (size_t)(p->d.n - n0) : p->nc;
+    const mr_gemm_mat B = mr_gmm_b(&p->d, x->w, e);
+    int32_t *colsum = pk->colsum ? (int32_t *)mr_gmm_packed_colsum(pk, e, task % pk->tiles) : NULL;
+    for (int64_t kb = 0; kb < p->d.k; kb += (int64_t)p->kc) {
+        const size_t kc = (size_t)(p->d.k - kb) < p->kc ? (size_t)(p->d.k - kb) : p->kc;
+        mr_gmm_pack_b(p, &B, n0, cols, kb, kc, (char *)mr_gmm_packed_block(pk, e, task % pk->tiles, (size_t)kb / p->kc),
+                      colsum);
+    }
+}
+
+moeroute_status mr_gmm_pack_weights(const mr_gmm_plan *p, const mr_view *v, mr_pool *pool, mr_gmm_packed *pk,
+                                    const char *api)
+{
+    const mr_gmm_desc *d = &p->d;
+    memset(pk, 0, sizeof *pk);
+    const size_t ws = mr_gmm_slot_w(d), nw = mr_gmm_nw(d);
+    moeroute_status st;
+    for (size_t i = 0; i < nw; i++)
+        if ((st = mr_views_check_data(api, &v[ws + i], &mr_gmm_names[MR_GMM_W], 1)) != MOEROUTE_OK) return st;
+    *pk = (mr_gmm_packed){.gemm = p->gemm, .xtype = d->xtype, .k = d->k, .n = d->n, .e = d->e, .kc = p->kc,
+                          .nc = p->nc, .ncp = p->ncp, .tiles = mr_ceil_div((size_t)d->n, p->nc),
+                          .kblocks = mr_ceil_div((size_t)d->k, p->kc), .block_bytes = mr_align64(mr_gmm_bblock_bytes(p))};
+    const int sums = mr_gmm_is_int8(d) && p->gemm->i8_a_fmt == MR_GEMM_U8;
+    size_t units, bytes, sbytes = 0;
+    if (mr_mul_size((size_t)d->e, pk->tiles, &units) || mr_mul_size(units, pk->kblocks, &bytes) ||
+        mr_mul_size(bytes, pk->block_bytes, &bytes) || (sums && mr_mul_size(units, pk->ncp * 4u, &sbytes)) ||
+        mr_add_size(bytes, mr_align64(sbytes), &pk->bytes))
+        return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: the packed weights would need more than SIZE_MAX bytes", api);
+    if (pk->bytes == 0) return MOEROUTE_OK; /* K or N is 0: nothing to pack */
+    pk->blocks = mr_aligned_alloc(64, mr_align64(pk->bytes));
+    if (!pk->blocks)
+        return mr_fail(MOEROUTE_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of packed weights", api, pk->bytes);
+    if (sums) {
+        pk->colsum = (int32_t *)(pk->blocks + bytes);
+        memset(pk->colsum, 0, sbytes);
+    }
+    mr_gmm_pack_ctx x = {p, &v[ws], pk};
+    mr_pool_parallelize(pool, mr_gmm_pack_task, &x, units);
+    return MOEROUTE_OK;
+}
+
+void mr_gmm_packed_free(mr_gmm_packed *pk)
+{
+    if (!pk) return;
+    mr_free(pk->blocks);
+    memset(pk, 0, sizeof *pk);
 }

@@ -95,4 +95,30 @@ static inline size_t mr_gmm_plan_bytes(const mr_gmm_plan *p)
 moeroute_status mr_gmm_run(const void *plan, const mr_view *views, void *workspace, size_t workspace_size,
                            mr_pool *pool, const char *api);
 
+/* Weights packed once for a plan's kernels (moeroute_grouped_matmul_pack_weights; docs/operators/grouped_matmul.md
+ * "Packed weights"): the B block of every (expert, column tile, k block) exactly as a run would pack it, and for
+ * the U8 int8 format each (expert, tile)'s column sums over all of K. Valid for plans with the same kernel
+ * config, k block, column tile, E, K, N and dtype (mr_gmm_run_packed checks). */
+typedef struct mr_gmm_packed {
+    const mr_gemm_config *gemm;
+    mr_gemm_src_type xtype;
+    int64_t k, n, e;
+    size_t kc, nc, ncp;                  /* the plan's blocking                                              */
+    size_t tiles, kblocks, block_bytes;  /* column tiles, k blocks, bytes per block (64-byte multiple)       */
+    char *blocks;                        /* [e][tiles][kblocks] blocks; NULL when there is nothing to pack  */
+    int32_t *colsum;                     /* [e][tiles][ncp] (U8 format) inside the same allocation, or NULL  */
+    size_t bytes;                        /* the allocation's size                                           */
+} mr_gmm_packed;
+
+/* Pack the weight views of `views` (the slots mr_gmm_run reads) for plan p, the (expert, tile) units spread over
+ * the pool. Errors: MOEROUTE_ERR_NULL_POINTER, MOEROUTE_ERR_TOO_LARGE, MOEROUTE_ERR_OUT_OF_MEMORY. */
+moeroute_status mr_gmm_pack_weights(const mr_gmm_plan *p, const mr_view *views, mr_pool *pool, mr_gmm_packed *out,
+                                    const char *api);
+void mr_gmm_packed_free(mr_gmm_packed *pk);
+
+/* mr_gmm_run with the B blocks from `packed` (NULL: packed during the call, as mr_gmm_run); the weight views
+ * are then not read. MOEROUTE_ERR_INVALID_VALUE when packed does not match the plan. Same bytes either way. */
+moeroute_status mr_gmm_run_packed(const mr_gmm_plan *p, const mr_view *views, const mr_gmm_packed *packed,
+                                  void *workspace, size_t workspace_size, mr_pool *pool, const char *api);
+
 #endif /* MR_OPERATORS_GROUPED_MATMUL_H */

@@ -101,6 +101,16 @@ static aclTensorList *one_list(const fz_case *c, int i)
     return aclCreateTensorList(&t, 1);
 }
 
+/* The native call on weights packed beforehand (moeroute_grouped_matmul_pack_weights): the same bytes. */
+static moeroute_status gmm_packed_call(const moeroute_grouped_matmul_args *a)
+{
+    moeroute_gmm_weights *w = NULL;
+    moeroute_status st = moeroute_grouped_matmul_pack_weights(fz_serial(), a, &w);
+    if (st == MOEROUTE_OK) st = moeroute_grouped_matmul_packed(fz_serial(), a, w);
+    moeroute_gmm_weights_destroy(w);
+    return st;
+}
+
 static void fuzz_gmm(fz_reader *r)
 {
     const int64_t M = (int64_t)fz_below(r, 41), K = FZ_PICK(r, 1, 2, 5, 16, 17, 33, 0, 40);
@@ -170,7 +180,10 @@ static void fuzz_gmm(fz_reader *r)
         /* the native API takes bias, scale, per-token scale and group list contiguous: compare when they are */
         if (is_contig(&c, ib, 2, en) && is_contig(&c, is, 2, en) && is_contig(&c, ip, 1, &M) &&
             is_contig(&c, ig, (int)gm, gd))
+        {
             FZ_COMPARE_NATIVE(moeroute_grouped_matmul(fz_serial(), &a), "GroupedMatmulV4");
+            FZ_COMPARE_NATIVE(gmm_packed_call(&a), "GroupedMatmulV4 on packed weights");
+        }
     }
     aclTensorList *lists[] = {lx, lw, lb, ls, lp, lo, empty};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) aclDestroyTensorList(lists[i]);

@@ -1,0 +1,210 @@
+/* Packed grouped-matmul weights (moeroute_grouped_matmul_pack_weights / _packed / moeroute_gmm_weights_*;
+ * docs/operators/grouped_matmul.md "Packed weights"): for every dtype row of the MoE subset (float with and
+ * without bias, int8 to int32, int8 with per-channel and per-token scales, int8 FRACTAL_NZ weights, an [E, N, K]
+ * weight read transposed), the packed call gives moeroute_grouped_matmul's bytes with the original weights, on
+ * 1 thread and on 3 without AMX, twice in a row (nothing in the packed form is consumed), and leaves the rows past the last
+ * group alone. Refusals: NULL weights, packed for other E / K / N / dtype or other kernels (a scalar context,
+ * MOEROUTE_AMX=0 after packing on AMX) -- each with its status, a message and the output untouched. Run once per
+ * forced ISA level by CTest. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fp16.h"
+#include "harness.h"
+#include "moeroute.h"
+
+enum { M = 300, N = 100, E = 3 };
+static const int64_t counts[E] = {200, 0, 90}; /* rows 290.. are past the last group */
+
+typedef struct row {
+    moeroute_dtype x, out, scale; /* scale: its dtype when has_scale */
+    int has_scale, bias, per_token, nz, transposed;
+    int64_t k;
+} row;
+
+static size_t dsize(moeroute_dtype t)
+{
+    return t == MOEROUTE_DTYPE_INT8 ? 1u : t == MOEROUTE_DTYPE_FLOAT32 || t == MOEROUTE_DTYPE_INT32 ? 4u : 2u;
+}
+
+/* n random finite values of type t (int8: the whole range; floats: moderate, sign random). */
+static void fill(moeroute_dtype t, void *p, size_t n, uint64_t *rng)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t r = mr_test_rand(rng);
+        const float f = ((float)(r >> 40) / 16777216.0f - 0.5f) * 4.0f;
+        uint16_t h;
+        switch (t) {
+        case MOEROUTE_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)(r >> 56); break;
+        case MOEROUTE_DTYPE_INT32: ((int32_t *)p)[i] = (int32_t)(r >> 40) - (1 << 23); break;
+        case MOEROUTE_DTYPE_FLOAT16: h = mr_f32_to_f16(f); memcpy((char *)p + 2 * i, &h, 2); break;
+        case MOEROUTE_DTYPE_BFLOAT16: h = mr_f32_to_bf16(f); memcpy((char *)p + 2 * i, &h, 2); break;
+        default: memcpy((char *)p + 4 * i, &f, 4); break;
+        }
+    }
+}
+
+typedef struct problem {
+    row r;
+    void *x, *w, *bias, *scale, *out_want, *out_got;
+    float *pts;
+    size_t out_bytes;
+    moeroute_grouped_matmul_args a;
+} problem;
+
+static void problem_make(problem *p, const row *r, uint64_t *rng)
+{
+    memset(p, 0, sizeof *p);
+    p->r = *r;
+    const int64_t K = r->k, K1 = (K + 15) / 16, N1 = (N + 31) / 32;
+    const size_t xs = dsize(r->x), wbytes = r->nz ? (size_t)(E * N1 * K1 * 512) : (size_t)(E * K * N) * xs;
+    p->x = malloc((size_t)(M * K) * xs);
+    p->w = calloc(1, wbytes);
+    fill(r->x, p->x, (size_t)(M * K), rng);
+    fill(r->x, p->w, wbytes / xs, rng); /* NZ: the padding gets values too, which no result may depend on */
+    p->out_bytes = (size_t)(M * N) * dsize(r->out);
+    p->out_want = malloc(p->out_bytes);
+    p->out_got = malloc(p->out_bytes);
+    const moeroute_dtype bt = r->x == MOEROUTE_DTYPE_INT8 ? MOEROUTE_DTYPE_INT32
+                              : r->x == MOEROUTE_DTYPE_FLOAT16 ? MOEROUTE_DTYPE_FLOAT16 : MOEROUTE_DTYPE_FLOAT32;
+    if (r->bias) p->bias = malloc((size_t)(E * N) * dsize(bt)), fill(bt, p->bias, (size_t)(E * N), rng);
+    if (r->has_scale) p->scale = malloc((size_t)(E * N) * dsize(r->scale)), fill(r->scale, p->scale, (size_t)(E * N), rng);
+    if (r->per_token) p->pts = malloc(sizeof(float) * M), fill(MOEROUTE_DTYPE_FLOAT32, p->pts, M, rng);
+    moeroute_grouped_matmul_args a = {
+        .struct_size = sizeof a, .num_rows = M, .k = K, .n = N, .num_experts = E, .x_dtype = r->x, .x = p->x,
+        .x_row_stride = K, .x_col_stride = 1, .weight = p->w, .weight_expert_stride = K * N,
+        .weight_k_stride = r->transposed ? 1 : N, .weight_n_stride = r->transposed ? K : 1, .group_list_type = 1,
+        .num_groups = E, .group_list = counts, .bias = p->bias, .scale_dtype = r->scale, .scale = p->scale,
+        .per_token_scale = p->pts, .out_dtype = r->out, .weight_format = r->nz ? 29 : 0,
+    };
+    p->a = a;
+}
+
+static void problem_free(problem *p)
+{
+    free(p->x), free(p->w), free(p->bias), free(p->scale), free(p->pts), free(p->out_want), free(p->out_got);
+}
+
+static void test_rows(uint64_t *rng)
+{
+    const moeroute_dtype F16 = MOEROUTE_DTYPE_FLOAT16, BF16 = MOEROUTE_DTYPE_BFLOAT16, F32 = MOEROUTE_DTYPE_FLOAT32,
+                         I8 = MOEROUTE_DTYPE_INT8, I32 = MOEROUTE_DTYPE_INT32;
+    /* int8 K = 1100: one whole k block of 1024 and a tail (4096 with AMX: one partial block) */
+    const row rows[] = {
+        {BF16, BF16, F32, 0, 0, 0, 0, 0, 300}, {BF16, BF16, F32, 0, 1, 0, 0, 1, 300},
+        {F16, F16, F32, 0, 1, 0, 0, 0, 77},    {F32, F32, F32, 0, 0, 0, 0, 0, 260},
+        {I8, I32, F32, 0, 1, 0, 0, 0, 1100},   {I8, BF16, BF16, 1, 0, 1, 0, 0, 1100},
+        {I8, F16, F32, 1, 0, 0, 1, 0, 200},    {I8, I32, F32, 0, 0, 0, 0, 1, 130},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        problem p;
+        problem_make(&p, &rows[i], rng);
+        for (int threads = 1; threads <= 3; threads += 2) {
+            /* 3 threads without AMX tiles (MOEROUTE_AMX=0): on AMX machines the int8 rows then take the VNNI
+             * kernel, whose packed form also holds the weights' column sums */
+            if (threads == 3) setenv("MOEROUTE_AMX", "0", 1);
+            const moeroute_options opt = {threads, MOEROUTE_ISA_AUTO};
+            moeroute_context *ctx = NULL;
+            CHECK(moeroute_context_create(&opt, &ctx) == MOEROUTE_OK, "context");
+            memset(p.out_want, 0xA5, p.out_bytes);
+            p.a.out = p.out_want;
+            CHECK(moeroute_grouped_matmul(ctx, &p.a) == MOEROUTE_OK, "row %zu: unpacked call: %s", i,
+                  moeroute_error_message());
+            moeroute_gmm_weights *w = NULL;
+            CHECK(moeroute_grouped_matmul_pack_weights(ctx, &p.a, &w) == MOEROUTE_OK && w, "row %zu: pack: %s", i,
+                  moeroute_error_message());
+            CHECK(moeroute_gmm_weights_bytes(w) >= (size_t)(E * rows[i].k * N), "row %zu: packed bytes %zu", i,
+                  moeroute_gmm_weights_bytes(w));
+            moeroute_grouped_matmul_args b = p.a;
+            b.weight = NULL; /* not read */
+            for (int rep = 0; rep < 2; rep++) {
+                memset(p.out_got, 0xA5, p.out_bytes);
+                b.out = p.out_got;
+                CHECK(moeroute_grouped_matmul_packed(ctx, &b, w) == MOEROUTE_OK, "row %zu: packed call: %s", i,
+                      moeroute_error_message());
+                CHECK(!memcmp(p.out_got, p.out_want, p.out_bytes), "row %zu (x %d, out %d, nz %d, transposed %d), "
+                      "%d threads, call %d: packed weights give the unpacked call's bytes", i, (int)rows[i].x,
+                      (int)rows[i].out, rows[i].nz, rows[i].transposed, threads, rep + 1);
+            }
+            CHECK(mr_test_bytes_are((char *)p.out_got + 290 * N * dsize(rows[i].out), 10 * N * dsize(rows[i].out),
+                                    0xA5), "row %zu: rows past the last group untouched", i);
+            moeroute_gmm_weights_destroy(w);
+            moeroute_context_destroy(ctx);
+        }
+        unsetenv("MOEROUTE_AMX");
+        problem_free(&p);
+    }
+}
+
+/* A refused packed call: its status, a message naming the API, the output untouched. */
+static void expect_refused(moeroute_context *ctx, const moeroute_grouped_matmul_args *a, const moeroute_gmm_weights *w,
+                           moeroute_status want, const char *what)
+{
+    memset(a->out, 0x5A, (size_t)(M * N) * dsize(a->out_dtype));
+    const moeroute_status st = moeroute_grouped_matmul_packed(ctx, a, w);
+    CHECK(st == want, "%s: status %d, want %d (%s)", what, (int)st, (int)want, moeroute_error_message());
+    CHECK(strstr(moeroute_error_message(), "moeroute_grouped_matmul_packed") != NULL, "%s: message names the API: %s",
+          what, moeroute_error_message());
+    CHECK(mr_test_bytes_are(a->out, (size_t)(M * N) * dsize(a->out_dtype), 0x5A), "%s: output untouched", what);
+}
+
+static void test_refusals(uint64_t *rng)
+{
+    const row r = {MOEROUTE_DTYPE_INT8, MOEROUTE_DTYPE_INT32, MOEROUTE_DTYPE_FLOAT32, 0, 0, 0, 0, 0, 64};
+    problem p;
+    problem_make(&p, &r, rng);
+    p.a.out = p.out_got;
+    moeroute_context *ctx = NULL;
+    CHECK(moeroute_context_create(NULL, &ctx) == MOEROUTE_OK, "context");
+    moeroute_gmm_weights *w = NULL;
+    CHECK(moeroute_grouped_matmul_pack_weights(ctx, &p.a, &w) == MOEROUTE_OK, "pack: %s", moeroute_error_message());
+    expect_refused(ctx, &p.a, NULL, MOEROUTE_ERR_NULL_POINTER, "weights NULL");
+    CHECK(moeroute_grouped_matmul_pack_weights(ctx, &p.a, NULL) == MOEROUTE_ERR_NULL_POINTER, "pack into NULL");
+    moeroute_grouped_matmul_args b = p.a;
+    b.num_experts = E - 1, b.num_groups = E - 1;
+    expect_refused(ctx, &b, w, MOEROUTE_ERR_INVALID_VALUE, "other E");
+    b = p.a, b.k = 63, b.x_row_stride = 63;
+    expect_refused(ctx, &b, w, MOEROUTE_ERR_INVALID_VALUE, "other K");
+    b = p.a, b.n = N - 1;
+    expect_refused(ctx, &b, w, MOEROUTE_ERR_INVALID_VALUE, "other N");
+    b = p.a, b.x_dtype = MOEROUTE_DTYPE_FLOAT16, b.out_dtype = MOEROUTE_DTYPE_FLOAT16;
+    expect_refused(ctx, &b, w, MOEROUTE_ERR_INVALID_VALUE, "other dtype");
+    /* other kernels: a scalar context (unless this machine's best is scalar too), AMX switched off after packing */
+    const moeroute_options scalar = {1, MOEROUTE_ISA_SCALAR};
+    moeroute_context *sctx = NULL;
+    CHECK(moeroute_context_create(&scalar, &sctx) == MOEROUTE_OK, "scalar context");
+    if (moeroute_context_isa(ctx) != MOEROUTE_ISA_SCALAR)
+        expect_refused(sctx, &p.a, w, MOEROUTE_ERR_INVALID_VALUE, "packed for SIMD kernels, run on scalar ones");
+    setenv("MOEROUTE_AMX", "0", 1);
+    moeroute_gmm_weights *w2 = NULL;
+    CHECK(moeroute_grouped_matmul_pack_weights(ctx, &p.a, &w2) == MOEROUTE_OK, "pack without AMX");
+    unsetenv("MOEROUTE_AMX");
+    /* the same kernels unless this machine has AMX: then the call refuses; either way no wrong bytes */
+    memset(p.out_want, 0x5A, p.out_bytes);
+    p.a.out = p.out_want;
+    const moeroute_status st = moeroute_grouped_matmul_packed(ctx, &p.a, w2);
+    CHECK(st == MOEROUTE_OK || (st == MOEROUTE_ERR_INVALID_VALUE && mr_test_bytes_are(p.out_want, p.out_bytes, 0x5A)),
+          "packed without AMX, run with it allowed: %d (%s)", (int)st, moeroute_error_message());
+    if (st == MOEROUTE_OK) { /* no AMX here: both packings are the same kernels' and give the same bytes */
+        memset(p.out_got, 0x5A, p.out_bytes);
+        p.a.out = p.out_got;
+        CHECK(moeroute_grouped_matmul_packed(ctx, &p.a, w) == MOEROUTE_OK, "packed call");
+        CHECK(!memcmp(p.out_want, p.out_got, p.out_bytes), "both packings give the same bytes");
+    }
+    moeroute_gmm_weights_destroy(w2);
+    moeroute_gmm_weights_destroy(w);
+    moeroute_gmm_weights_destroy(NULL);
+    CHECK(moeroute_gmm_weights_bytes(NULL) == 0, "bytes of NULL");
+    moeroute_context_destroy(sctx);
+    moeroute_context_destroy(ctx);
+    problem_free(&p);
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t rng = mr_test_seed(argc, argv);
+    test_rows(&rng);
+    test_refusals(&rng);
+    return mr_test_finish();
+}
