@@ -3,7 +3,7 @@
 # executors and contexts at once (each operator using a pool), the parallel sort, and two threads racing for
 # one one-shot executor (test_hardening); HCCL communicators over threads and the MC2 operators on them
 # (test_hccl, test_distribute, test_distribute_v1); re-routing, gating and the grouped matmul over several threads
-# (test_re_routing, test_gating, test_grouped_matmul).
+# (test_re_routing, test_gating, test_grouped_matmul), the packing of grouped-matmul weights (test_gmm_packed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOEROUTE_TSAN=ON -DMOEROUTE_BUILD_EXAMPLES=OFF \
