@@ -18,7 +18,7 @@ package, ctypes.util.find_library('moeroute'), then the usual install prefixes. 
 from ._combine import npu_moe_finalize_routing, npu_moe_token_unpermute
 from ._distribute import npu_moe_distribute_combine_v2, npu_moe_distribute_dispatch_v2
 from ._distribute import npu_moe_distribute_combine, npu_moe_distribute_dispatch
-from ._gmm import npu_grouped_matmul, npu_grouped_matmul_swiglu_quant
+from ._gmm import GroupedMatmulWeights, npu_grouped_matmul, npu_grouped_matmul_swiglu_quant
 from ._gating import (moe_gating_top_k, npu_moe_gating_top_k, npu_moe_gating_top_k_softmax,
                       npu_moe_gating_top_k_softmax_v2)
 from ._lib import MoerouteError, MoerouteLibraryError, MoerouteTypeError, MoerouteValueError
@@ -47,6 +47,7 @@ __all__ = [
     "npu_dequant_swiglu_quant",
     "npu_dynamic_quant",
     "npu_grouped_matmul",
+    "GroupedMatmulWeights",
     "npu_grouped_matmul_swiglu_quant",
     "npu_moe_compute_expert_tokens",
     "npu_moe_distribute_combine",

@@ -37,6 +37,13 @@ def _library(attr="grouped_matmul", struct_attr="GroupedMatmulArgs"):
     """The loaded library with the entry point moeroute_<attr> bound (once) as lib.<attr>, its argument struct
     as lib.<struct_attr>, next to the others."""
     lib = _lib.get()
+    if attr == "grouped_matmul_packed_entry":  # the packed-weight entry points, over GroupedMatmulArgs
+        lib = _library()
+        if not hasattr(lib, "gmm_weights_destroy"):
+            with _bind_lock:
+                if not hasattr(lib, "gmm_weights_destroy"):
+                    _bind_packed(lib)
+        return lib
     if not hasattr(lib, attr):
         with _bind_lock:
             if not hasattr(lib, attr):
@@ -47,6 +54,19 @@ def _library(attr="grouped_matmul", struct_attr="GroupedMatmulArgs"):
                 f.argtypes = [ctypes.c_void_p, ctypes.POINTER(st)]
                 setattr(lib, attr, f)
     return lib
+
+
+def _bind_packed(lib):
+    """lib.grouped_matmul_packed (ctx, args, weights), lib.grouped_matmul_pack_weights (ctx, args, &weights),
+    lib.gmm_weights_bytes, lib.gmm_weights_destroy."""
+    st = ctypes.POINTER(lib.GroupedMatmulArgs)
+    for name, args, res in (("grouped_matmul_packed", [ctypes.c_void_p, st, ctypes.c_void_p], ctypes.c_int),
+                            ("grouped_matmul_pack_weights", [ctypes.c_void_p, st, ctypes.c_void_p], ctypes.c_int),
+                            ("gmm_weights_bytes", [ctypes.c_void_p], ctypes.c_size_t),
+                            ("gmm_weights_destroy", [ctypes.c_void_p], None)):
+        f = getattr(lib.dll, "moeroute_" + name)
+        f.restype, f.argtypes = res, args
+        setattr(lib, name, f)
 
 
 def _code_of(name, a, bf16):
@@ -170,11 +190,20 @@ def _prepare(x, weight, bias, scale, offset, antiquant_scale, antiquant_offset, 
     if _i64(api, "act_type", act_type) != 0:
         raise _shape_error(api, "act_type must be 0, got %d", act_type)
     ltype = _i64(api, "group_list_type", group_list_type)
-    weight, bias, scale = _per_expert("weight", weight, 2), _per_expert("bias", bias, 1), _per_expert("scale", scale, 1)
+    if isinstance(weight, (list, tuple)) and len(weight) == 1 and isinstance(weight[0], GroupedMatmulWeights):
+        weight = weight[0]
+    packed = weight if isinstance(weight, GroupedMatmulWeights) else None
+    if packed is None:
+        weight = _per_expert("weight", weight, 2)
+    bias, scale = _per_expert("bias", bias, 1), _per_expert("scale", scale, 1)
     xkeep, (M, K), xaddr, xstr, xcode = _strided("x", _one("x", x, True), 2, bf16)
     if xcode == _lib.DTYPE_INT32:
         raise _dtype_error("x", "int32", "x must be float16, bfloat16, float32 or int8")
-    wkeep, wshape, waddr, wstr, wcode = _strided("weight", _one("weight", weight, True), 3, bf16)
+    if packed is not None:
+        wkeep, wshape, waddr, wstr, wcode = packed, packed.shape, None, (0, 0, 0), packed._code
+        packed._require()
+    else:
+        wkeep, wshape, waddr, wstr, wcode = _strided("weight", _one("weight", weight, True), 3, bf16)
     E, Kw, N = wshape
     if Kw != K:
         raise _shape_error(api, "weight is %s: its K must equal x's K = %d", list(wshape), K)
@@ -238,7 +267,64 @@ def _prepare(x, weight, bias, scale, offset, antiquant_scale, antiquant_offset, 
     a.weight_expert_stride, a.weight_k_stride, a.weight_n_stride = wstr
     a.out_dtype = out_code
     a.out = (out.data_ptr() if out.numel() else None) if is_torch else (out.ctypes.data if out.size else None)
+    if packed is not None:
+        _library("grouped_matmul_packed_entry")  # binds lib.grouped_matmul_packed
+        call = _Call("grouped_matmul_packed", a, keep, [out])
+        call.extra = (packed._handle,)
+        return call
     return _Call("grouped_matmul", a, keep, [out])
+
+
+class GroupedMatmulWeights:
+    """The weights of npu_grouped_matmul packed once for many calls (moeroute_grouped_matmul_pack_weights;
+    docs/operators/grouped_matmul.md "Packed weights"), a moeroute extension: torch_npu has no such object.
+
+    weight: one [E, K, N] array / tensor (any strides, e.g. the transposed view of a stored [E, N, K]) or a list
+    of E [K, N], float16, bfloat16 (bf16=True for uint16 bits), float32 or int8. Pass the object as
+    npu_grouped_matmul's weight: the result is the bytes the call gives with the original weights, without the
+    per-call packing. The packed form is a copy (later writes to the weight are not seen) made for the kernels
+    of `ctx` (a Context, or None for the default one): use it with that same ctx, else the call raises
+    MoerouteError (MOEROUTE_ERR_INVALID_VALUE). nbytes: its size (about K*N per expert for int8, 4*K*N for the
+    float dtypes). close() frees it now (also on garbage collection)."""
+
+    def __init__(self, weight, *, bf16=False, ctx=None):
+        weight = _per_expert("weight", weight, 2)
+        keep, shape, addr, strides, code = _strided("weight", _one("weight", weight, True), 3, bf16)
+        if code == _lib.DTYPE_INT32:
+            raise _dtype_error("weight", "int32", "weight must be float16, bfloat16, float32 or int8")
+        lib = _library("grouped_matmul_packed_entry")
+        a = lib.GroupedMatmulArgs()
+        a.num_experts, a.k, a.n = shape
+        a.x_dtype = code
+        a.weight = addr
+        a.weight_expert_stride, a.weight_k_stride, a.weight_n_stride = strides
+        self.shape, self._code, self._lib, self._handle = shape, code, lib, None
+        handle = ctypes.c_void_p()
+        _run(_Call("grouped_matmul_pack_weights", a, [keep], (None,)), ctx, extra=(ctypes.byref(handle),))
+        self._handle = handle
+
+    @property
+    def nbytes(self):
+        return int(self._lib.gmm_weights_bytes(self._require()))
+
+    def _require(self):
+        if self._handle is None or not self._handle.value:
+            raise ValueError("these GroupedMatmulWeights were closed")
+        return self._handle
+
+    def close(self):
+        if self._handle is not None and self._handle.value:
+            self._lib.gmm_weights_destroy(self._handle)
+        self._handle = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    def __repr__(self):
+        return "GroupedMatmulWeights(E=%d, K=%d, N=%d, %s)" % (self.shape + (_NAMES[self._code],))
 
 
 def npu_grouped_matmul(x, weight, *, bias=None, scale=None, offset=None, antiquant_scale=None,

@@ -236,19 +236,22 @@ def _prepare(quant, x, row_idx, expert_idx, active_num, scale, offset, bf16, out
     return _Call("init_routing", a, (xo, eo, ro), (ex, er, ee))
 
 
-def _run(call, ctx):
+def _run(call, ctx, extra=None):
+    """Call the entry point with (context, &args, *extra); extra defaults to call.extra (arguments after the
+    struct: the packed weights of a grouped matmul)."""
     lib = _lib.get()
     fn = getattr(lib, call.fn)
+    more = extra if extra is not None else getattr(call, "extra", ())
     if ctx is None:
         lib.take_error_message()  # drop stale messages so the exception carries this call's only
-        lib.check(fn(None, _lib.ctypes.byref(call.args)))
+        lib.check(fn(None, _lib.ctypes.byref(call.args), *more))
     else:
         if not isinstance(ctx, Context):
             raise TypeError("ctx must be a moeroute.Context or None")
         with ctx._lock:
             h = ctx._require()
             lib.take_error_message()
-            lib.check(fn(h, _lib.ctypes.byref(call.args)))
+            lib.check(fn(h, _lib.ctypes.byref(call.args), *more))
     return call.outputs
 
 

@@ -118,3 +118,52 @@ def test_per_expert_lists(tnpu, i):
     per = {k: list(v) if k in ("bias", "scale") else v for k, v in kw.items()}
     got, = tnpu.npu_grouped_matmul([x], [np.ascontiguousarray(w[j].T).T for j in range(e)], **per)
     assert got.dtype == want.dtype and np.array_equal(got.view(np.uint8), want.view(np.uint8)), (kind, x.shape, e)
+
+
+@pytest.mark.parametrize("i", range(max(1, N_CASES // 4)))
+def test_packed_weights(tnpu, i):
+    """moeroute.GroupedMatmulWeights: the weight packed once (a transposed view here, and the per-expert list
+    form), then passed as npu_grouped_matmul's weight, twice: the bytes of the unpacked call."""
+    import moeroute
+    rng = np.random.default_rng([SEED, 53, i])
+    kind, x, w, gl, ltype, grp = _case(rng)
+    e, n = w.shape[0], w.shape[2]
+    bf16 = kind in ("bf16", "i8bf16")
+    kw = dict(group_list=gl, group_list_type=ltype, split_item=2, group_type=0, bf16=bf16)
+    if kind in ("i8bf16", "i8f16"):
+        s32 = (rng.random((e, n)) * 0.01).astype(np.float32)
+        kw["scale"] = [gg.f32_to_bf16(s32) if kind == "i8bf16" else s32]
+        kw["per_token_scale"] = [(rng.random(x.shape[0]) * 0.1).astype(np.float32)]
+    wt = np.ascontiguousarray(np.transpose(w, (0, 2, 1))).transpose(0, 2, 1)
+    want, = tnpu.npu_grouped_matmul([x], [wt], **kw)
+    forms = [wt] + ([[np.ascontiguousarray(w[j]) for j in range(e)]] if e > 1 else [])
+    for form in forms:
+        packed = moeroute.GroupedMatmulWeights(form, bf16=bf16)
+        assert packed.shape == tuple(w.shape) and packed.nbytes >= 0
+        for _ in range(2):
+            got, = tnpu.npu_grouped_matmul([x], [packed], **kw)
+            assert got.dtype == want.dtype and np.array_equal(got.view(np.uint8), want.view(np.uint8)), (kind, e)
+        packed.close()
+        with pytest.raises(ValueError):
+            tnpu.npu_grouped_matmul([x], packed, **kw)
+
+
+def test_packed_weights_refusals(tnpu):
+    """Packed for other kernels (a scalar Context) or another K: MoerouteError, nothing returned."""
+    import moeroute
+    x = np.ones((4, 3), np.float32)
+    w = np.ones((2, 3, 5), np.float32)
+    ok = dict(group_list=np.array([2, 2], np.int64), group_list_type=1, split_item=2, group_type=0)
+    packed = moeroute.GroupedMatmulWeights(w)
+    assert tnpu.npu_grouped_matmul(x, packed, **ok)[0].tolist() == [[3.0] * 5] * 4
+    with pytest.raises(moeroute.MoerouteError):
+        tnpu.npu_grouped_matmul(np.ones((4, 4), np.float32), packed, **ok)  # K 4, packed for K 3
+    scalar = moeroute.Context(num_threads=1, isa="scalar")
+    if moeroute.Context(num_threads=1).isa != "scalar":  # the default context's kernels are not the scalar ones
+        with pytest.raises(moeroute.MoerouteError) as err:
+            tnpu.npu_grouped_matmul(x, packed, ctx=scalar, **ok)
+        assert err.value.status == 4  # MOEROUTE_ERR_INVALID_VALUE
+    mine = moeroute.GroupedMatmulWeights(w, ctx=scalar)
+    assert tnpu.npu_grouped_matmul(x, mine, ctx=scalar, **ok)[0].tolist() == [[3.0] * 5] * 4
+    with pytest.raises(moeroute.MoerouteError):
+        moeroute.GroupedMatmulWeights(np.ones((2, 3, 5), np.int32))
