@@ -3,7 +3,8 @@
 share of time each stage takes, and PyTorch CPU eager computing the same layer in float32 in the same run.
 
   moeroute  bf16 (layer spec 14.1) and W8A8 (14.2 fallback b) through moeroute.torch_npu, the default Context
-            (all cores)
+            (all cores); each also with its grouped-matmul weights packed once beforehand (-packed columns,
+            layer.pack_weights; the same bytes)
   torch     the same layer written in eager PyTorch, float32 weights (the bf16 model widened): router matmul,
             sigmoid + bias, grouped top-k, one matmul pair per expert, index_add combine; same thread count.
             Skipped with a message when torch cannot be imported.
@@ -102,7 +103,9 @@ def main():
     ap.add_argument("--experts", type=int, help="override the preset's E (a multiple of 8)")
     ap.add_argument("--decode", default="1,2,4,8,16", help="decode batch sizes (comma list; empty: none)")
     ap.add_argument("--prefill", default="512,1024,2048,4096", help="prefill batch sizes (comma list)")
-    ap.add_argument("--modes", default="bf16,w8a8", help="bf16, w8a8 (14.2 fallback b), w8a8-a (fallback a)")
+    ap.add_argument("--modes", default="bf16,bf16-packed,w8a8,w8a8-packed",
+                    help="bf16, w8a8 (14.2 fallback b), w8a8-a (fallback a); -packed: the same with the grouped "
+                         "matmuls' weights packed once beforehand (layer.pack_weights)")
     ap.add_argument("--reps", type=int, default=5, help="timed calls per case (prefill: at least 3)")
     ap.add_argument("--stat", choices=("min", "median"), default="min", help="statistic of the timed calls")
     ap.add_argument("--threads", type=int, default=0, help="threads of both sides (0: moeroute's default, all "
@@ -116,6 +119,7 @@ def main():
             [("prefill", int(n)) for n in a.prefill.split(",") if n]
     modes = [m for m in a.modes.split(",") if m]
     paths = {"bf16": "dequant-swiglu-quant", "w8a8": "dequant-swiglu-quant", "w8a8-a": "gmm-bf16"}
+    paths.update({m + "-packed": p for m, p in list(paths.items())})
     torch = None
     if not a.no_torch:
         try:
@@ -128,7 +132,10 @@ def main():
         ctx = moeroute.Context(num_threads=a.threads)
         if torch is not None:
             torch.set_num_threads(a.threads)
-    weights = {m: layer.make_weights(cfg, 1, w8a8=(m != "bf16")) for m in modes}
+    weights = {m: layer.make_weights(cfg, 1, w8a8=not m.startswith("bf16")) for m in modes}
+    for m in modes:
+        if m.endswith("-packed"):
+            layer.pack_weights(weights[m], ctx)
     tl = TorchLayer(torch, cfg, weights["bf16"] if "bf16" in weights else layer.make_weights(cfg, 1)) \
         if torch is not None else None
     print("MoE layer %s: %r" % (a.preset, cfg))

@@ -141,6 +141,32 @@ def make_weights(cfg, seed=1, w8a8=False):
     return w
 
 
+def pack_weights(w, ctx=None, ep=1):
+    """Pack the weights the layer's npu_grouped_matmul calls read (bf16: w13 and w2; W8A8: w13_q for the two
+    fallbacks and w2_q) once, as moeroute.GroupedMatmulWeights for `ctx` (the ctx later given to run_layer /
+    run_layer_ep): per rank's experts when ep > 1. The layer then skips the per-call packing (the same bytes;
+    docs/operators/grouped_matmul.md "Packed weights"); the fused W8A8 gmm1 still packs per call. Returns w."""
+    from . import GroupedMatmulWeights
+    names = ("w13_q", "w2_q") if w.w8a8 else ("w13", "w2")
+    E = getattr(w, names[0]).shape[0]
+    if E % int(ep):
+        raise ValueError("ep must divide the experts (%d)" % E)
+    Le = E // int(ep)
+    w.packed = {}
+    for r in range(int(ep)):
+        sl = slice(r * Le, (r + 1) * Le) if ep > 1 else slice(None)
+        for name in names:
+            w.packed[(name, sl.start, sl.stop)] = GroupedMatmulWeights(
+                getattr(w, name)[sl].transpose(0, 2, 1), bf16=not w.w8a8, ctx=ctx)
+    return w
+
+
+def _gmm_weight(w, name, experts):
+    """The [E, K, N] weight of a grouped matmul: packed (pack_weights) when there, else the transposed view."""
+    packed = getattr(w, "packed", None) or {}
+    return packed.get((name, experts.start, experts.stop), getattr(w, name)[experts].transpose(0, 2, 1))
+
+
 def make_tokens(cfg, n, seed=1):
     """Deterministic hidden states x bfloat16 bits [n, H] in [-1, 1)."""
     return bf16_bits(uniform(seed, _S_X, 0, n * cfg.hidden)).reshape(n, cfg.hidden)
@@ -189,12 +215,12 @@ def _expert_mlp(o, w, experts, rows, row_scale, counts, w8a8_path, clock, ctx):
     tn = _tn
     gmm = dict(group_list=counts, group_type=0, group_list_type=1, ctx=ctx)
     if not w.w8a8:  # layer spec 14.1
-        o["h1"] = tn.npu_grouped_matmul([rows], [w.w13[experts].transpose(0, 2, 1)], split_item=2, bf16=True,
+        o["h1"] = tn.npu_grouped_matmul([rows], [_gmm_weight(w, "w13", experts)], split_item=2, bf16=True,
                                         **gmm)[0]
         clock.lap("gmm1")
         o["h2"] = tn.npu_swiglu(o["h1"], -1, bf16=True, ctx=ctx)
         clock.lap("act")
-        o["h3"] = tn.npu_grouped_matmul([o["h2"]], [w.w2[experts].transpose(0, 2, 1)], split_item=2, bf16=True,
+        o["h3"] = tn.npu_grouped_matmul([o["h2"]], [_gmm_weight(w, "w2", experts)], split_item=2, bf16=True,
                                         **gmm)[0]
     else:  # layer spec 14.2: fused, fallback (b) or (a)
         w13t, w13s = w.w13_q[experts].transpose(0, 2, 1), w.w13_scale[experts]
@@ -203,19 +229,20 @@ def _expert_mlp(o, w, experts, rows, row_scale, counts, w8a8_path, clock, ctx):
                 rows, w13t, np.cumsum(counts), w13s, row_scale, ctx=ctx)
             clock.lap("gmm1")
         elif w8a8_path == "dequant-swiglu-quant":
-            o["h1"] = tn.npu_grouped_matmul([rows], [w13t], split_item=3, **gmm)[0]  # int32
+            o["h1"] = tn.npu_grouped_matmul([rows], [_gmm_weight(w, "w13_q", experts)], split_item=3, **gmm)[0]
             clock.lap("gmm1")
             o["q"], o["q_scale"] = tn.npu_dequant_swiglu_quant(
                 o["h1"], weight_scale=w13s, activation_scale=row_scale, group_index=counts, activate_left=True,
                 quant_mode=1, ctx=ctx)
         else:
-            o["h1"] = tn.npu_grouped_matmul([rows], [w13t], scale=[bf16_bits(w13s)], per_token_scale=[row_scale],
+            o["h1"] = tn.npu_grouped_matmul([rows], [_gmm_weight(w, "w13_q", experts)], scale=[bf16_bits(w13s)],
+                                            per_token_scale=[row_scale],
                                             split_item=2, bf16=True, **gmm)[0]
             clock.lap("gmm1")
             o["h2"] = tn.npu_swiglu(o["h1"], -1, bf16=True, ctx=ctx)
             o["q"], o["q_scale"] = tn.npu_dynamic_quant(o["h2"], bf16=True, ctx=ctx)
         clock.lap("act")
-        o["h3"] = tn.npu_grouped_matmul([o["q"]], [w.w2_q[experts].transpose(0, 2, 1)],
+        o["h3"] = tn.npu_grouped_matmul([o["q"]], [_gmm_weight(w, "w2_q", experts)],
                                         scale=[w.w2_scale[experts]], per_token_scale=[o["q_scale"]], split_item=2,
                                         bf16=True, **gmm)[0]
     clock.lap("gmm2")

@@ -20,7 +20,7 @@ int mr_cpu_has_avx512_vnni(void);
 /* AMX-INT8 tiles the operating system lets this process use (x86-64 Linux; 0 elsewhere). The first call asks
  * the kernel for the permission (arch_prctl ARCH_REQ_XCOMP_PERM), a process-wide and lasting change: signal
  * frames grow by the 8 KiB of tile state, so alternate signal stacks must have room for it (glibc's
- * sysconf(_SC_SIGSTKSZ) accounts for it). Only asked when a GEMM plan could use AMX (dispatch.c). */
+ * sysconf(_SC_SIGSTKSZ) accounts for it). Only asked when an int8 GEMM plan could use AMX (dispatch.c). */
 int mr_cpu_has_amx_int8(void);
 
 /* AArch64 (cpu_arm.c; 0 elsewhere): the dot-product instructions SDOT/UDOT (HWCAP_ASIMDDP), only when the level

@@ -328,11 +328,17 @@ static int mr_gemm_runs(const mr_gemm_config *c)
     return c->i8_a_fmt != MR_GEMM_U8 || mr_cpu_has_avx512_vnni();
 }
 
-const mr_gemm_config *mr_dispatch_gemm(moeroute_isa resolved)
+const mr_gemm_config *mr_dispatch_gemm(moeroute_isa resolved, int int8)
 {
-    for (size_t i = 0; i < sizeof mr_gemm_configs / sizeof mr_gemm_configs[0]; i++)
+    for (size_t i = 0; i < sizeof mr_gemm_configs / sizeof mr_gemm_configs[0]; i++) {
+#ifdef MR_HAVE_AMX_KERNELS
+        if (!int8 && mr_gemm_configs[i] == &mr_gemm_avx512amx) continue; /* its float kernel is avx512's */
+#else
+        (void)int8;
+#endif
         if (mr_isa_within((moeroute_isa)mr_gemm_configs[i]->isa, resolved) && mr_gemm_runs(mr_gemm_configs[i]))
             return mr_gemm_configs[i];
+    }
     return &mr_gemm_scalar;
 }
 

@@ -63,7 +63,7 @@ moeroute_status mr_gmm_plan_init(mr_gmm_plan *plan, const mr_gmm_desc *desc, moe
 {
     memset(plan, 0, sizeof *plan);
     plan->d = *desc;
-    const mr_gemm_config *g = mr_dispatch_gemm(mr_dispatch_resolve_isa(isa));
+    const mr_gemm_config *g = mr_dispatch_gemm(mr_dispatch_resolve_isa(isa), mr_gmm_is_int8(desc));
     plan->gemm = g;
     const int i8 = mr_gmm_is_int8(desc);
     const size_t mr = i8 ? g->i8_mr : g->f32_mr, nr = i8 ? g->i8_nr : g->f32_nr;

@@ -4,11 +4,16 @@
  * weight read transposed), the packed call gives moeroute_grouped_matmul's bytes with the original weights, on
  * 1 thread and on 3 without AMX, twice in a row (nothing in the packed form is consumed), and leaves the rows past the last
  * group alone. Refusals: NULL weights, packed for other E / K / N / dtype or other kernels (a scalar context,
- * MOEROUTE_AMX=0 after packing on AMX) -- each with its status, a message and the output untouched. Run once per
- * forced ISA level by CTest. */
-#define _POSIX_C_SOURCE 200809L /* setenv */
+ * MOEROUTE_AMX=0 after packing on AMX) -- each with its status, a message and the output untouched. And the AMX
+ * tiles are asked of the OS by int8 plans only. Run once per forced ISA level by CTest. */
+#define _DEFAULT_SOURCE /* setenv, syscall */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__) && defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "common/fp16.h"
 #include "harness.h"
@@ -201,9 +206,45 @@ static void test_refusals(uint64_t *rng)
     problem_free(&p);
 }
 
+/* The AMX tiles are asked of the OS by the first int8 plan that could use them, never by a float one (the
+ * request changes the whole process: docs/operators/grouped_matmul.md "AMX"). Runs first, in a fresh process. */
+static void test_amx_permission(void)
+{
+#if defined(__linux__) && defined(__x86_64__) && defined(SYS_arch_prctl)
+    unsigned long perm = 0;
+    if (syscall(SYS_arch_prctl, 0x1022 /* ARCH_GET_XCOMP_PERM */, &perm) != 0) return; /* a kernel before 5.16 */
+    if (perm >> 18 & 1u) return; /* granted before this test ran: nothing to observe */
+    unsigned a, b, c, d;
+    const int amx = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 3u) == 3u;
+    int8_t x8[4] = {1, 2, 3, 4}, w8[4] = {1, 1, 1, 1};
+    int32_t o8[2];
+    float xf[2] = {1, 2}, wf[2] = {3, 4}, of[1];
+    moeroute_grouped_matmul_args fa = {.struct_size = sizeof fa, .num_rows = 1, .k = 2, .n = 1, .num_experts = 1,
+                                       .x_dtype = MOEROUTE_DTYPE_FLOAT32, .x = xf, .x_row_stride = 2,
+                                       .x_col_stride = 1, .weight = wf, .weight_expert_stride = 2,
+                                       .weight_k_stride = 1, .weight_n_stride = 1,
+                                       .out_dtype = MOEROUTE_DTYPE_FLOAT32, .out = of};
+    CHECK(moeroute_grouped_matmul(NULL, &fa) == MOEROUTE_OK && of[0] == 11.0f, "float call: %s",
+          moeroute_error_message());
+    CHECK(syscall(SYS_arch_prctl, 0x1022, &perm) == 0 && !(perm >> 18 & 1u),
+          "a float grouped matmul did not ask for the AMX tiles");
+    moeroute_grouped_matmul_args ia = fa;
+    ia.x_dtype = MOEROUTE_DTYPE_INT8, ia.x = x8, ia.weight = w8, ia.out_dtype = MOEROUTE_DTYPE_INT32, ia.out = o8;
+    ia.k = 4, ia.x_row_stride = 4, ia.weight_expert_stride = 4;
+    CHECK(moeroute_grouped_matmul(NULL, &ia) == MOEROUTE_OK && o8[0] == 10, "int8 call: %s", moeroute_error_message());
+    const char *off = getenv("MOEROUTE_AMX"), *isa = getenv("MOEROUTE_ISA");
+    const int capped = isa && (!strcmp(isa, "scalar") || !strcmp(isa, "avx2") || !strcmp(isa, "neon"));
+    const int wanted = amx && !(off && !strcmp(off, "0")) && !capped && moeroute_detected_isa() == MOEROUTE_ISA_AVX512;
+    CHECK(syscall(SYS_arch_prctl, 0x1022, &perm) == 0 && (int)(perm >> 18 & 1u) == wanted,
+          "after an int8 grouped matmul the AMX tiles are %s (CPU has them: %d)", wanted ? "granted" : "not asked for",
+          amx);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     uint64_t rng = mr_test_seed(argc, argv);
+    test_amx_permission();
     test_rows(&rng);
     test_refusals(&rng);
     return mr_test_finish();

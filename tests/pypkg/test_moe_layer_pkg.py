@@ -172,6 +172,27 @@ def test_expert_parallel(ep, mode, path):
         layer.run_layer_ep(x, w, cfg, 3)
 
 
+@pytest.mark.parametrize("mode,path", RUNS)
+def test_packed_weights_same_bytes(mode, path):
+    """layer.pack_weights (moeroute.GroupedMatmulWeights for the grouped matmuls): every stage output is the
+    unpacked run's byte for byte, single device and over 2 ranks (weights packed per rank's experts)."""
+    cfg, w, x, lib = run(5, mode, path)
+    ep = layer.run_layer_ep(x, w, cfg, 2, w8a8_path=path or "fused")
+    layer.pack_weights(w)
+    assert w.packed and all(p.nbytes > 0 for p in w.packed.values())
+    got = layer.run_layer(x, w, cfg, w8a8_path=path or "fused")
+    assert sorted(got) == sorted(lib)
+    for k in lib:
+        assert np.array_equal(np.asarray(got[k]), np.asarray(lib[k])), k
+    layer.pack_weights(w, ep=2)
+    assert len(w.packed) == 4
+    got = layer.run_layer_ep(x, w, cfg, 2, w8a8_path=path or "fused")
+    assert np.array_equal(got["y"], ep["y"])
+    for r in range(2):
+        for k in ep["ranks"][r]:
+            assert np.array_equal(np.asarray(got["ranks"][r][k]), np.asarray(ep["ranks"][r][k])), (r, k)
+
+
 def test_example_script_ep(capsys):
     import moe_layer
     assert moe_layer.main(["--preset", "small", "--tokens", "16", "--ep", "2"]) == 0
