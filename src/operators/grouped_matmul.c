@@ -328,7 +328,7 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
     int32_t *colsum = (int32_t *)((char *)cbuf + mr_align64(p->mch * ldc * 4u));
     const int offset_a = i8 && gc->i8_a_fmt == MR_GEMM_U8;
     const mr_gmm_packed *pk = x->packed;
-    const mr_gemm_mat A = mr_gmm_a(d, &x->v[MR_GMM_X]), B = pk ? A : mr_gmm_b(d, x->w, e);
+    const mr_gemm_mat A = mr_gmm_a(d, &x->v[MR_GMM_X]), B = pk ? A : mr_gmm_b(d, x->w, e); /* B: unused if pk */
     if (d->k == 0) memset(cbuf, 0, rows * ldc * 4u); /* an empty sum: +0.0f and int 0 are both zero bytes */
     if (offset_a && !pk) memset(colsum, 0, p->ncp * 4u);
     if (i8 && gc->i8_enter) gc->i8_enter(); /* AMX: this thread's tile configuration, for this task only */
