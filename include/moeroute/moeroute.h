@@ -651,6 +651,14 @@ typedef struct moeroute_grouped_matmul_swiglu_quant_args {
 MOEROUTE_API moeroute_status moeroute_grouped_matmul_swiglu_quant(
     moeroute_context *ctx, const moeroute_grouped_matmul_swiglu_quant_args *args);
 
+/* The same on weights packed beforehand by moeroute_grouped_matmul_pack_weights (moeroute_grouped_matmul_args
+ * with x_dtype INT8 and this call's k, n, num_experts and weight; "Packed weights" above): args->weight and
+ * weight_format are not read, the bytes are those of the unpacked call. Errors: as the unpacked call, plus
+ * MOEROUTE_ERR_NULL_POINTER (weights NULL) and MOEROUTE_ERR_INVALID_VALUE (packed for other E, K, N, dtype or
+ * kernels). */
+MOEROUTE_API moeroute_status moeroute_grouped_matmul_swiglu_quant_packed(
+    moeroute_context *ctx, const moeroute_grouped_matmul_swiglu_quant_args *args, const moeroute_gmm_weights *weights);
+
 /*
  * Expert parallelism (docs/operators/distribute.md): MoeDistributeDispatchV2 / MoeDistributeCombineV2, the
  * all-to-all of a MoE layer over an HCCL communicator handle (hccl/hccl.h: in process, ranks as threads; or over

@@ -37,8 +37,9 @@ def _library(attr="grouped_matmul", struct_attr="GroupedMatmulArgs"):
     """The loaded library with the entry point moeroute_<attr> bound (once) as lib.<attr>, its argument struct
     as lib.<struct_attr>, next to the others."""
     lib = _lib.get()
-    if attr == "grouped_matmul_packed_entry":  # the packed-weight entry points, over GroupedMatmulArgs
+    if attr == "grouped_matmul_packed_entry":  # the packed-weight entry points, over both argument structs
         lib = _library()
+        _library("grouped_matmul_swiglu_quant", "GroupedMatmulSwigluQuantArgs")
         if not hasattr(lib, "gmm_weights_destroy"):
             with _bind_lock:
                 if not hasattr(lib, "gmm_weights_destroy"):
@@ -57,10 +58,13 @@ def _library(attr="grouped_matmul", struct_attr="GroupedMatmulArgs"):
 
 
 def _bind_packed(lib):
-    """lib.grouped_matmul_packed (ctx, args, weights), lib.grouped_matmul_pack_weights (ctx, args, &weights),
-    lib.gmm_weights_bytes, lib.gmm_weights_destroy."""
+    """lib.grouped_matmul_packed and lib.grouped_matmul_swiglu_quant_packed (ctx, args, weights),
+    lib.grouped_matmul_pack_weights (ctx, args, &weights), lib.gmm_weights_bytes, lib.gmm_weights_destroy."""
     st = ctypes.POINTER(lib.GroupedMatmulArgs)
+    sq = ctypes.POINTER(lib.GroupedMatmulSwigluQuantArgs)
     for name, args, res in (("grouped_matmul_packed", [ctypes.c_void_p, st, ctypes.c_void_p], ctypes.c_int),
+                            ("grouped_matmul_swiglu_quant_packed", [ctypes.c_void_p, sq, ctypes.c_void_p],
+                             ctypes.c_int),
                             ("grouped_matmul_pack_weights", [ctypes.c_void_p, st, ctypes.c_void_p], ctypes.c_int),
                             ("gmm_weights_bytes", [ctypes.c_void_p], ctypes.c_size_t),
                             ("gmm_weights_destroy", [ctypes.c_void_p], None)):
@@ -353,7 +357,7 @@ def npu_grouped_matmul_swiglu_quant(x, weight, group_list, weight_scale, x_scale
 
     x int8 [M, K] (any strides); weight int8 [E, K, N] (any strides: an ND weight), or the 5-D FRACTAL_NZ storage
     [E, ceil(N/32), ceil(K/16), 16, 32] (contiguous; what npu_format_cast(w, 29) holds on the NPU; N is then
-    taken from weight_scale, as torch_npu does); group_list int64 [G] cumsum, G <= E; weight_scale [E, N]
+    taken from weight_scale, as torch_npu does), or an int8 moeroute.GroupedMatmulWeights (packed once, same ctx); group_list int64 [G] cumsum, G <= E; weight_scale [E, N]
     float32, float16 or bfloat16 (bf16=True: uint16 bfloat16 bits); x_scale float32 [M]; bias and offset must
     be None. Returns (output int8 [M, N/2], output_scale float32 [M], output_offset float32 [M] zeros (the A8W8
     case has none)); rows at and past group_list[-1] zero."""
@@ -363,13 +367,19 @@ def npu_grouped_matmul_swiglu_quant(x, weight, group_list, weight_scale, x_scale
             raise _shape_error(api, "%s must be None (the A8W8 case takes none)", name)
     xkeep, (M, K), xaddr, xstr, xcode = _strided("x", x, 2, False)
     wt = weight
+    packed = wt if isinstance(wt, GroupedMatmulWeights) else None
     nd = len(wt.shape)
-    if nd not in (3, 5):
+    if packed is not None:
+        packed._require()
+    elif nd not in (3, 5):
         raise _shape_error(api, "weight must be 3-D [E, K, N] or the 5-D NZ storage [E, N/32, K/16, 16, 32], got "
                            "%d dimensions", nd)
     if nd == 5:
         wt = wt.contiguous() if _is_tensor(wt) else np.ascontiguousarray(wt)
-    wkeep, wshape, waddr, wstr, wcode = _strided("weight", wt, nd, False)
+    if packed is not None:
+        wkeep, wshape, waddr, wstr, wcode = packed, packed.shape, None, (0, 0, 0), packed._code
+    else:
+        wkeep, wshape, waddr, wstr, wcode = _strided("weight", wt, nd, False)
     for name, code in (("x", xcode), ("weight", wcode)):
         if code != _lib.DTYPE_INT8:
             raise _dtype_error(name, _NAMES[code], "%s must be int8" % name)
@@ -383,7 +393,8 @@ def npu_grouped_matmul_swiglu_quant(x, weight, group_list, weight_scale, x_scale
         wstr = (0, 0, 0)
     elif wshape[1] != K:
         raise _shape_error(api, "weight is %s: its K must equal x's K = %d", list(wshape), K)
-    lib = _library("grouped_matmul_swiglu_quant", "GroupedMatmulSwigluQuantArgs")
+    lib = _library("grouped_matmul_packed_entry") if packed is not None else \
+        _library("grouped_matmul_swiglu_quant", "GroupedMatmulSwigluQuantArgs")
     a = lib.GroupedMatmulSwigluQuantArgs()
     wsk, a.weight_scale, a.weight_scale_dtype = _dense(
         "weight_scale", weight_scale, (E, N), (_lib.DTYPE_FLOAT32, _lib.DTYPE_FLOAT16, _lib.DTYPE_BFLOAT16), bf16)
@@ -418,5 +429,8 @@ def npu_grouped_matmul_swiglu_quant(x, weight, group_list, weight_scale, x_scale
     a.weight_expert_stride, a.weight_k_stride, a.weight_n_stride = wstr
     a.weight_format = 29 if nd == 5 else 0
     a.output, a.output_scale = addr(out), addr(scale)
-    _run(_Call("grouped_matmul_swiglu_quant", a, [xkeep, wkeep, wsk, xsk, gl], [out, scale]), ctx)
+    call = _Call("grouped_matmul_swiglu_quant", a, [xkeep, wkeep, wsk, xsk, gl], [out, scale])
+    if packed is not None:
+        call.fn, call.extra = "grouped_matmul_swiglu_quant_packed", (packed._handle,)
+    _run(call, ctx)
     return out, scale, offs

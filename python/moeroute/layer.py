@@ -142,10 +142,10 @@ def make_weights(cfg, seed=1, w8a8=False):
 
 
 def pack_weights(w, ctx=None, ep=1):
-    """Pack the weights the layer's npu_grouped_matmul calls read (bf16: w13 and w2; W8A8: w13_q for the two
-    fallbacks and w2_q) once, as moeroute.GroupedMatmulWeights for `ctx` (the ctx later given to run_layer /
+    """Pack the weights the layer's grouped matmuls read (bf16: w13 and w2; W8A8: w13_q, for the fused gmm1 and
+    both fallbacks, and w2_q) once, as moeroute.GroupedMatmulWeights for `ctx` (the ctx later given to run_layer /
     run_layer_ep): per rank's experts when ep > 1. The layer then skips the per-call packing (the same bytes;
-    docs/operators/grouped_matmul.md "Packed weights"); the fused W8A8 gmm1 still packs per call. Returns w."""
+    docs/operators/grouped_matmul.md "Packed weights"). Returns w."""
     from . import GroupedMatmulWeights
     names = ("w13_q", "w2_q") if w.w8a8 else ("w13", "w2")
     E = getattr(w, names[0]).shape[0]
@@ -223,10 +223,10 @@ def _expert_mlp(o, w, experts, rows, row_scale, counts, w8a8_path, clock, ctx):
         o["h3"] = tn.npu_grouped_matmul([o["h2"]], [_gmm_weight(w, "w2", experts)], split_item=2, bf16=True,
                                         **gmm)[0]
     else:  # layer spec 14.2: fused, fallback (b) or (a)
-        w13t, w13s = w.w13_q[experts].transpose(0, 2, 1), w.w13_scale[experts]
+        w13s = w.w13_scale[experts]
         if w8a8_path == "fused":  # 14.2's default: one call, group list as end offsets
             o["q"], o["q_scale"], _ = tn.npu_grouped_matmul_swiglu_quant(
-                rows, w13t, np.cumsum(counts), w13s, row_scale, ctx=ctx)
+                rows, _gmm_weight(w, "w13_q", experts), np.cumsum(counts), w13s, row_scale, ctx=ctx)
             clock.lap("gmm1")
         elif w8a8_path == "dequant-swiglu-quant":
             o["h1"] = tn.npu_grouped_matmul([rows], [_gmm_weight(w, "w13_q", experts)], split_item=3, **gmm)[0]

@@ -919,12 +919,10 @@ moeroute_status moeroute_dequant_swiglu_quant(moeroute_context *ctx, const moero
     return mr_native_run_ws(ctx, api, mr_dsq_run, &plan, v, plan.ws.size, pool);
 }
 
-moeroute_status moeroute_grouped_matmul_swiglu_quant(moeroute_context *ctx,
-                                                     const moeroute_grouped_matmul_swiglu_quant_args *args)
+/* moeroute_grouped_matmul_swiglu_quant, on args->weight or (packed) on weights packed beforehand. */
+static moeroute_status mr_native_gmmsq(moeroute_context *ctx, const char *api,
+                                       const moeroute_grouped_matmul_swiglu_quant_args *a, const mr_gmm_packed *packed)
 {
-    static const char api[] = "moeroute_grouped_matmul_swiglu_quant";
-    MR_CHECK_ARGS(api, args, moeroute_grouped_matmul_swiglu_quant_args);
-    const moeroute_grouped_matmul_swiglu_quant_args *a = args;
     mr_gmmsq_desc d = {.m = a->num_rows, .k = a->k, .n = a->n, .e = a->num_experts, .groups = a->num_groups,
                        .w_nz = a->weight_format == 29};
     moeroute_status st = mr_native_float(api, "weight_scale_dtype", a->weight_scale_dtype, &d.wscale_type);
@@ -946,8 +944,10 @@ moeroute_status moeroute_grouped_matmul_swiglu_quant(moeroute_context *ctx,
     mr_view v[MR_GMMSQ_COUNT];
     memset(v, 0, sizeof v);
     v[MR_GMMSQ_X] = mr_view_2d(a->x, 1, M, K, a->x_row_stride, a->x_col_stride);
-    v[MR_GMMSQ_W] = mr_native_gmm_weight(a->weight, 1, E, K, N, a->weight_expert_stride, a->weight_k_stride,
-                                         a->weight_n_stride, d.w_nz);
+    const int64_t none = 0;
+    v[MR_GMMSQ_W] = packed ? mr_view_contiguous(NULL, 1, 1, &none) /* not read */
+                           : mr_native_gmm_weight(a->weight, 1, E, K, N, a->weight_expert_stride,
+                                                  a->weight_k_stride, a->weight_n_stride, d.w_nz);
     v[MR_GMMSQ_WSCALE] = mr_view_contiguous(a->weight_scale, mr_xtype_size(d.wscale_type), 2, en);
     v[MR_GMMSQ_XSCALE] = mr_view_contiguous(a->x_scale, 4, 1, &M);
     v[MR_GMMSQ_GROUPS] = mr_view_contiguous(a->group_list, 8, 1, &G);
@@ -957,7 +957,29 @@ moeroute_status moeroute_grouped_matmul_swiglu_quant(moeroute_context *ctx,
     mr_gmmsq_plan plan;
     st = mr_gmmsq_plan_init(&plan, &d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
     if (st != MOEROUTE_OK) return st;
-    return mr_native_run_ws(ctx, api, mr_gmmsq_run, &plan, v, plan.ws_size, pool);
+    void *ws = NULL;
+    st = mr_native_scratch(ctx, api, plan.ws_size, &ws);
+    if (st == MOEROUTE_OK) st = mr_gmmsq_run_packed(&plan, v, packed, ws, plan.ws_size, pool, api);
+    if (!ctx) mr_free(ws);
+    return st;
+}
+
+moeroute_status moeroute_grouped_matmul_swiglu_quant(moeroute_context *ctx,
+                                                     const moeroute_grouped_matmul_swiglu_quant_args *args)
+{
+    static const char api[] = "moeroute_grouped_matmul_swiglu_quant";
+    MR_CHECK_ARGS(api, args, moeroute_grouped_matmul_swiglu_quant_args);
+    return mr_native_gmmsq(ctx, api, args, NULL);
+}
+
+moeroute_status moeroute_grouped_matmul_swiglu_quant_packed(moeroute_context *ctx,
+                                                            const moeroute_grouped_matmul_swiglu_quant_args *args,
+                                                            const moeroute_gmm_weights *weights)
+{
+    static const char api[] = "moeroute_grouped_matmul_swiglu_quant_packed";
+    MR_CHECK_ARGS(api, args, moeroute_grouped_matmul_swiglu_quant_args);
+    if (!weights) return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: weights is NULL", api);
+    return mr_native_gmmsq(ctx, api, args, &weights->p);
 }
 
 const char *moeroute_error_message(void) { return mr_error_take(); }

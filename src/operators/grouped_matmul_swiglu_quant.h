@@ -39,4 +39,9 @@ moeroute_status mr_gmmsq_plan_init(mr_gmmsq_plan *plan, const mr_gmmsq_desc *des
 moeroute_status mr_gmmsq_run(const void *plan, const mr_view *views, void *workspace, size_t workspace_size,
                              mr_pool *pool, const char *api);
 
+/* mr_gmmsq_run with the weights packed beforehand (mr_gmm_pack_weights for an int8 plan of the same e, k, n and
+ * kernels; NULL: as mr_gmmsq_run); the weight view is then not read. Same bytes. */
+moeroute_status mr_gmmsq_run_packed(const mr_gmmsq_plan *p, const mr_view *views, const mr_gmm_packed *packed,
+                                    void *workspace, size_t workspace_size, mr_pool *pool, const char *api);
+
 #endif /* MR_OPERATORS_GROUPED_MATMUL_SWIGLU_QUANT_H */

@@ -206,6 +206,76 @@ static void test_refusals(uint64_t *rng)
     problem_free(&p);
 }
 
+/* moeroute_grouped_matmul_swiglu_quant_packed: weights packed by moeroute_grouped_matmul_pack_weights (from ND and
+ * from FRACTAL_NZ storage) give the unpacked call's output and output scales byte for byte, with and without AMX;
+ * packed for another K it refuses with the outputs untouched. */
+static void test_swiglu_quant(uint64_t *rng)
+{
+    enum { SM = 120, SK = 1100, SN = 64, SE = 3 };
+    static const int64_t ends[SE] = {50, 50, 110}; /* rows 110.. are not written */
+    int8_t *x = malloc(SM * SK), *w = malloc(SE * SK * SN);
+    float *ws = malloc(sizeof(float) * SE * SN), *xs = malloc(sizeof(float) * SM);
+    int8_t *y1 = malloc(SM * SN / 2), *y2 = malloc(SM * SN / 2);
+    float *s1 = malloc(sizeof(float) * SM), *s2 = malloc(sizeof(float) * SM);
+    fill(MOEROUTE_DTYPE_INT8, x, SM * SK, rng);
+    fill(MOEROUTE_DTYPE_INT8, w, SE * SK * SN, rng);
+    for (int i = 0; i < SE * SN; i++) ws[i] = 1e-4f * (float)(1 + i % 7);
+    for (int i = 0; i < SM; i++) xs[i] = 1e-3f * (float)(1 + i % 5);
+    moeroute_grouped_matmul_swiglu_quant_args a = {
+        .struct_size = sizeof a, .num_rows = SM, .k = SK, .n = SN, .num_experts = SE, .x = x, .x_row_stride = SK,
+        .x_col_stride = 1, .weight = w, .weight_expert_stride = SK * SN, .weight_k_stride = SN, .weight_n_stride = 1,
+        .weight_scale_dtype = MOEROUTE_DTYPE_FLOAT32, .weight_scale = ws, .x_scale = xs, .num_groups = SE,
+        .group_list = ends, .output = y1, .output_scale = s1};
+    moeroute_grouped_matmul_args g = {.struct_size = sizeof g, .k = SK, .n = SN, .num_experts = SE,
+                                      .x_dtype = MOEROUTE_DTYPE_INT8, .weight = w, .weight_expert_stride = SK * SN,
+                                      .weight_k_stride = SN, .weight_n_stride = 1};
+    for (int amx = 1; amx >= 0; amx--) {
+        if (!amx) setenv("MOEROUTE_AMX", "0", 1);
+        memset(y1, 0x11, SM * SN / 2), memset(s1, 0x22, sizeof(float) * SM);
+        a.output = y1, a.output_scale = s1, a.weight = w;
+        CHECK(moeroute_grouped_matmul_swiglu_quant(NULL, &a) == MOEROUTE_OK, "unpacked: %s", moeroute_error_message());
+        moeroute_gmm_weights *pw = NULL;
+        CHECK(moeroute_grouped_matmul_pack_weights(NULL, &g, &pw) == MOEROUTE_OK, "pack: %s", moeroute_error_message());
+        memset(y2, 0x11, SM * SN / 2), memset(s2, 0x22, sizeof(float) * SM);
+        a.output = y2, a.output_scale = s2, a.weight = NULL;
+        CHECK(moeroute_grouped_matmul_swiglu_quant_packed(NULL, &a, pw) == MOEROUTE_OK, "packed: %s",
+              moeroute_error_message());
+        CHECK(!memcmp(y1, y2, SM * SN / 2) && !memcmp(s1, s2, sizeof(float) * SM),
+              "swiglu-quant on packed weights (AMX %s) gives the unpacked bytes", amx ? "allowed" : "off");
+        moeroute_gmm_weights_destroy(pw);
+        /* packed from the FRACTAL_NZ storage of the same weights */
+        const size_t k1 = (SK + 15) / 16, n1 = (SN + 31) / 32;
+        int8_t *nz = calloc(SE * n1 * k1 * 512, 1);
+        for (size_t e = 0; e < SE; e++)
+            for (size_t k = 0; k < SK; k++)
+                for (size_t n = 0; n < SN; n++)
+                    nz[(((e * n1 + n / 32) * k1 + k / 16) * 16 + k % 16) * 32 + n % 32] = w[(e * SK + k) * SN + n];
+        moeroute_grouped_matmul_args gz = g;
+        gz.weight = nz, gz.weight_format = 29;
+        CHECK(moeroute_grouped_matmul_pack_weights(NULL, &gz, &pw) == MOEROUTE_OK, "pack NZ: %s",
+              moeroute_error_message());
+        memset(y2, 0x11, SM * SN / 2), memset(s2, 0x22, sizeof(float) * SM);
+        CHECK(moeroute_grouped_matmul_swiglu_quant_packed(NULL, &a, pw) == MOEROUTE_OK, "packed NZ: %s",
+              moeroute_error_message());
+        CHECK(!memcmp(y1, y2, SM * SN / 2) && !memcmp(s1, s2, sizeof(float) * SM),
+              "swiglu-quant on weights packed from NZ storage (AMX %s) gives the unpacked bytes", amx ? "on" : "off");
+        moeroute_gmm_weights_destroy(pw);
+        free(nz);
+    }
+    unsetenv("MOEROUTE_AMX");
+    moeroute_grouped_matmul_args gk = g;
+    gk.k = SK - 1;
+    moeroute_gmm_weights *pk = NULL;
+    CHECK(moeroute_grouped_matmul_pack_weights(NULL, &gk, &pk) == MOEROUTE_OK, "pack K-1");
+    memset(y2, 0x11, SM * SN / 2), memset(s2, 0x22, sizeof(float) * SM);
+    CHECK(moeroute_grouped_matmul_swiglu_quant_packed(NULL, &a, pk) == MOEROUTE_ERR_INVALID_VALUE &&
+              mr_test_bytes_are(y2, SM * SN / 2, 0x11) && mr_test_bytes_are(s2, sizeof(float) * SM, 0x22),
+          "swiglu-quant refuses weights packed for another K, outputs untouched (%s)", moeroute_error_message());
+    CHECK(moeroute_grouped_matmul_swiglu_quant_packed(NULL, &a, NULL) == MOEROUTE_ERR_NULL_POINTER, "NULL weights");
+    moeroute_gmm_weights_destroy(pk);
+    free(x), free(w), free(ws), free(xs), free(y1), free(y2), free(s1), free(s2);
+}
+
 /* The AMX tiles are asked of the OS by the first int8 plan that could use them, never by a float one (the
  * request changes the whole process: docs/operators/grouped_matmul.md "AMX"). Runs first, in a fresh process. */
 static void test_amx_permission(void)
@@ -247,5 +317,6 @@ int main(int argc, char **argv)
     test_amx_permission();
     test_rows(&rng);
     test_refusals(&rng);
+    test_swiglu_quant(&rng);
     return mr_test_finish();
 }

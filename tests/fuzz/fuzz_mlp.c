@@ -193,6 +193,21 @@ static void fuzz_gmm(fz_reader *r)
     fz_free(&c, copies);
 }
 
+/* The fused operator on its NZ weight packed beforehand (moeroute_grouped_matmul_pack_weights): the same bytes. */
+static moeroute_status swq_packed_call(const moeroute_grouped_matmul_swiglu_quant_args *a)
+{
+    moeroute_grouped_matmul_args g;
+    memset(&g, 0, sizeof g);
+    g.struct_size = sizeof g;
+    g.k = a->k, g.n = a->n, g.num_experts = a->num_experts, g.x_dtype = MOEROUTE_DTYPE_INT8;
+    g.weight = a->weight, g.weight_format = a->weight_format;
+    moeroute_gmm_weights *w = NULL;
+    moeroute_status st = moeroute_grouped_matmul_pack_weights(fz_serial(), &g, &w);
+    if (st == MOEROUTE_OK) st = moeroute_grouped_matmul_swiglu_quant_packed(fz_serial(), a, w);
+    moeroute_gmm_weights_destroy(w);
+    return st;
+}
+
 static void fuzz_gmm_swiglu_quant(fz_reader *r)
 {
     const int64_t M = (int64_t)fz_below(r, 41), K = FZ_PICK(r, 1, 2, 16, 17, 33, 0, 40);
@@ -249,9 +264,11 @@ static void fuzz_gmm_swiglu_quant(fz_reader *r)
         a.x_scale = fz_at(&c, 3), a.num_groups = G, a.group_list = fz_at(&c, 4);
         a.output = (int8_t *)c.b[first_out].p, a.output_scale = (float *)(void *)c.b[first_out + 1].p;
         /* the native API takes weightScale, xScale and groupList contiguous: compare when they are */
-        if (is_contig(&c, 2, 2, en) && is_contig(&c, 3, 1, &M) && is_contig(&c, 4, 1, &G))
+        if (is_contig(&c, 2, 2, en) && is_contig(&c, 3, 1, &M) && is_contig(&c, 4, 1, &G)) {
             FZ_COMPARE_NATIVE(moeroute_grouped_matmul_swiglu_quant(fz_serial(), &a),
                               "GroupedMatmulSwigluQuant");
+            FZ_COMPARE_NATIVE(swq_packed_call(&a), "GroupedMatmulSwigluQuant on packed weights");
+        }
     }
     fz_free(&c, copies);
 }

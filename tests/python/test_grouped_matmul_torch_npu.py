@@ -167,3 +167,22 @@ def test_packed_weights_refusals(tnpu):
     assert tnpu.npu_grouped_matmul(x, mine, ctx=scalar, **ok)[0].tolist() == [[3.0] * 5] * 4
     with pytest.raises(moeroute.MoerouteError):
         moeroute.GroupedMatmulWeights(np.ones((2, 3, 5), np.int32))
+
+
+def test_packed_weights_swiglu_quant(tnpu):
+    """npu_grouped_matmul_swiglu_quant on int8 GroupedMatmulWeights: the unpacked call's three outputs, bytes."""
+    import moeroute
+    rng = np.random.default_rng([SEED, 54])
+    m, k, n, e = 37, 70, 48, 3
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    w = rng.integers(-128, 128, (e, k, n)).astype(np.int8)
+    ws = (rng.random((e, n)) * 1e-3).astype(np.float32)
+    xs = (rng.random(m) * 1e-2).astype(np.float32)
+    gl = np.array([10, 10, 30], np.int64)
+    want = tnpu.npu_grouped_matmul_swiglu_quant(x, w, gl, ws, xs)
+    packed = moeroute.GroupedMatmulWeights(w)
+    got = tnpu.npu_grouped_matmul_swiglu_quant(x, packed, gl, ws, xs)
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))
+    with pytest.raises(moeroute.MoerouteError):
+        tnpu.npu_grouped_matmul_swiglu_quant(x[:, :60], packed, gl, ws, xs)  # K 60, packed for K 70
