@@ -1,7 +1,7 @@
 /* moeroute_gmm_bench: moeroute_grouped_matmul on MoE expert-FFN shapes against this machine's compute peak,
  * measured in the same run (docs/operators/grouped_matmul.md "Performance"), the fused
- * moeroute_grouped_matmul_swiglu_quant on the same int8 work ("int8-swq", ND and FRACTAL_NZ weights), the bf16 and
- * int8 calls on weights packed once beforehand (moeroute_grouped_matmul_pack_weights), and OpenBLAS
+ * moeroute_grouped_matmul_swiglu_quant on the same int8 work ("int8-swq", ND and FRACTAL_NZ weights), every call
+ * once more on weights packed once beforehand (moeroute_grouped_matmul_pack_weights), and OpenBLAS
  * sgemm called once per group on the bf16 work widened to fp32 (a peer: loaded at run time with dlopen when
  * libopenblas.so.0 is there, skipped otherwise; OPENBLAS_NUM_THREADS is set to the context's threads).
  *
@@ -207,7 +207,7 @@ static int swq_make(gmm_case *c, uint64_t *rng)
     return 0;
 }
 
-static moeroute_status swq_run(moeroute_context *ctx, const gmm_case *c, int nz)
+static moeroute_status swq_run(moeroute_context *ctx, const gmm_case *c, int nz, const moeroute_gmm_weights *packed)
 {
     moeroute_grouped_matmul_swiglu_quant_args a = {
         .struct_size = sizeof a, .num_rows = c->rows, .k = c->k, .n = c->n, .num_experts = c->e, .x = c->x,
@@ -215,7 +215,8 @@ static moeroute_status swq_run(moeroute_context *ctx, const gmm_case *c, int nz)
         .weight_k_stride = c->n, .weight_n_stride = 1, .weight_format = nz ? 29 : 0,
         .weight_scale_dtype = MOEROUTE_DTYPE_FLOAT32, .weight_scale = c->wscale, .x_scale = c->xscale,
         .num_groups = c->e, .group_list = c->ends, .output = c->out, .output_scale = c->oscale};
-    return moeroute_grouped_matmul_swiglu_quant(ctx, &a);
+    return packed ? moeroute_grouped_matmul_swiglu_quant_packed(ctx, &a, packed)
+                  : moeroute_grouped_matmul_swiglu_quant(ctx, &a);
 }
 
 /* 8 random rows of the fused result against a float64 model of layer spec 9.3 (the SiLU in double): int8
@@ -342,7 +343,11 @@ static int op_gmm(const gmm_env *env, const gmm_case *c, int packed)
 {
     return gmm_run(env->ctx, c, packed ? env->packed : NULL, NULL) != MOEROUTE_OK;
 }
-static int op_swq(const gmm_env *env, const gmm_case *c, int nz) { return swq_run(env->ctx, c, nz) != MOEROUTE_OK; }
+/* arg 0: ND weight, 1: NZ weight, 2: env->packed */
+static int op_swq(const gmm_env *env, const gmm_case *c, int arg)
+{
+    return swq_run(env->ctx, c, arg == 1, arg == 2 ? env->packed : NULL) != MOEROUTE_OK;
+}
 static int op_blas(const gmm_env *env, const gmm_case *c, int arg)
 {
     (void)arg;
@@ -462,7 +467,7 @@ int main(int argc, char **argv)
                 gmm_row(ps->name, kind < 2 ? kinds[kind] : nz ? "int8-swq NZ" : "int8-swq ND", &c, best, peak,
                         kind ? peak_a : 0);
             }
-            if (kind < 2) { /* the same call on weights packed once beforehand (moeroute_gmm_weights) */
+            { /* the same call on weights packed once beforehand (moeroute_gmm_weights) */
                 moeroute_gmm_weights *pw = NULL;
                 const double t0 = now();
                 if (gmm_run(ctx, &c, NULL, &pw) != MOEROUTE_OK) {
@@ -472,8 +477,10 @@ int main(int argc, char **argv)
                 const double pack_s = now() - t0;
                 env.packed = pw;
                 memset(c.out, 0, (size_t)(c.rows * c.n) * (kind ? 4 : 2));
-                const double best = gmm_time(op_gmm, &env, &c, 1, reps, smoke);
-                const char *bad = best < 0 ? moeroute_error_message() : gmm_check(&c, &rng);
+                const double best = kind == 2 ? gmm_time(op_swq, &env, &c, 2, reps, smoke)
+                                              : gmm_time(op_gmm, &env, &c, 1, reps, smoke);
+                const char *bad = best < 0 ? moeroute_error_message()
+                                           : kind == 2 ? swq_check(&c, &rng) : gmm_check(&c, &rng);
                 if (bad) fprintf(stderr, "%s %s packed: %s\n", ps->name, kinds[kind], bad), failed = 1;
                 char what[64];
                 snprintf(what, sizeof what, "%s, packed weights (%.0f MB, packed in %.0f ms)", kinds[kind],
