@@ -7,6 +7,7 @@
  * MOEROUTE_AMX=0 after packing on AMX) -- each with its status, a message and the output untouched. And the AMX
  * tiles are asked of the OS by int8 plans only. Run once per forced ISA level by CTest. */
 #define _DEFAULT_SOURCE /* setenv, syscall */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__linux__) && defined(__x86_64__)
@@ -206,6 +207,52 @@ static void test_refusals(uint64_t *rng)
     problem_free(&p);
 }
 
+/* Two application threads, each with its own 2-thread context, run calls on one packed form at once (TSan runs
+ * this file): both get the single-threaded bytes. */
+typedef struct shared_call {
+    moeroute_grouped_matmul_args a;
+    const moeroute_gmm_weights *w;
+    moeroute_status st;
+} shared_call;
+
+static void *shared_main(void *p)
+{
+    shared_call *c = p;
+    const moeroute_options opt = {2, MOEROUTE_ISA_AUTO};
+    moeroute_context *ctx = NULL;
+    c->st = moeroute_context_create(&opt, &ctx);
+    for (int i = 0; i < 3 && c->st == MOEROUTE_OK; i++) c->st = moeroute_grouped_matmul_packed(ctx, &c->a, c->w);
+    moeroute_context_destroy(ctx);
+    return NULL;
+}
+
+static void test_shared(uint64_t *rng)
+{
+    const row r = {MOEROUTE_DTYPE_INT8, MOEROUTE_DTYPE_INT32, MOEROUTE_DTYPE_FLOAT32, 0, 1, 0, 0, 0, 300};
+    problem p;
+    problem_make(&p, &r, rng);
+    memset(p.out_want, 0x33, p.out_bytes);
+    p.a.out = p.out_want;
+    CHECK(moeroute_grouped_matmul(NULL, &p.a) == MOEROUTE_OK, "reference: %s", moeroute_error_message());
+    moeroute_gmm_weights *w = NULL;
+    CHECK(moeroute_grouped_matmul_pack_weights(NULL, &p.a, &w) == MOEROUTE_OK, "pack");
+    char *other = malloc(p.out_bytes);
+    shared_call calls[2] = {{p.a, w, MOEROUTE_OK}, {p.a, w, MOEROUTE_OK}};
+    calls[0].a.out = p.out_got, calls[1].a.out = other;
+    memset(p.out_got, 0x33, p.out_bytes), memset(other, 0x33, p.out_bytes);
+    pthread_t t;
+    const int started = pthread_create(&t, NULL, shared_main, &calls[1]) == 0;
+    shared_main(&calls[0]);
+    if (started) pthread_join(t, NULL);
+    CHECK(started && calls[0].st == MOEROUTE_OK && calls[1].st == MOEROUTE_OK, "both threads ran (%d, %d)",
+          (int)calls[0].st, (int)calls[1].st);
+    CHECK(!memcmp(p.out_got, p.out_want, p.out_bytes) && !memcmp(other, p.out_want, p.out_bytes),
+          "one packed form used by two threads at once gives the reference bytes to both");
+    free(other);
+    moeroute_gmm_weights_destroy(w);
+    problem_free(&p);
+}
+
 /* moeroute_grouped_matmul_swiglu_quant_packed: weights packed by moeroute_grouped_matmul_pack_weights (from ND and
  * from FRACTAL_NZ storage) give the unpacked call's output and output scales byte for byte, with and without AMX;
  * packed for another K it refuses with the outputs untouched. */
@@ -318,5 +365,6 @@ int main(int argc, char **argv)
     test_rows(&rng);
     test_refusals(&rng);
     test_swiglu_quant(&rng);
+    test_shared(&rng);
     return mr_test_finish();
 }
