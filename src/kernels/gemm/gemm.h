@@ -39,7 +39,8 @@ typedef struct mr_gemm_mat {
 } mr_gemm_mat;
 
 /* Packed int8 formats. Panels hold groups of `kgroup` consecutive k per row: [ceil(kc/kgroup)][rows][kgroup].
- *   I8:  int8 values (kgroup 1, the scalar kernel; kgroup 2 and 4, the AArch64 smull/sadalp and sdot kernels)
+ *   I8:  int8 values (kgroup 1, the scalar kernel; kgroup 2 and 4, the AArch64 smull/sadalp and sdot kernels;
+ *        kgroup 4 for the B panels of avx512-vnni and AMX, 64 for AMX's A panels: one tile row of 64 k)
  *   I16: int16 values (kgroup 2: vpmaddwd pairs)
  *   U8:  uint8 = value + 128 (kgroup 4: vpdpbusd needs unsigned x signed; the caller subtracts
  *        128 * (column sum of B) afterwards, see mr_gemm_pack_i8's colsum) */
