@@ -6,11 +6,11 @@
  * through the native API (moeroute_distribute_dispatch / _combine on the HcclComm handle). Refusals (a negative id on one
  * rank, an attribute that differs on one rank, corrupted bookkeeping) reach every process, outputs untouched. */
 #define _DEFAULT_SOURCE /* setenv */
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "distribute_model.h"
+#include "mpi_comm_fixture.h"
 
 /* x as a strided view (col_stride > 1: rows gathered by the source; pad > 0: one message per row; else runs of
  * rows), or every slot sent to expert 0 (crowd: rank 0 receives more rows than A), over the MPI transport through
@@ -82,26 +82,10 @@ static void x_layout_case(const char *name, int rank, int W, int bs, int K, int 
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
     int rank = 0, size = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    setenv("MOEROUTE_DEVICE_LIMITS", "0", 1); /* small H */
-    CHECK(size == 2 || size == 4, "run with 2 or 4 processes, got %d", size);
-    CHECK(aclInit(NULL) == ACL_SUCCESS, "aclInit");
     unsigned long long seed = 0;
-    if (rank == 0) seed = mr_test_seed(argc, argv);
-    MPI_Bcast(&seed, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
-
-    HcclRootInfo info;
-    memset(&info, 0, sizeof info);
-    if (rank == 0) CHECK(HcclGetRootInfo(&info) == HCCL_SUCCESS, "HcclGetRootInfo");
-    MPI_Bcast(&info, (int)sizeof info, MPI_BYTE, 0, MPI_COMM_WORLD);
-    HcclComm comm = NULL;
-    char name[COMM_NAME_MAX_LENGTH] = "";
-    CHECK(HcclCommInitRootInfo((uint32_t)size, &info, (uint32_t)rank, &comm) == HCCL_SUCCESS &&
-              HcclGetCommName(comm, name) == HCCL_SUCCESS,
-          "communicator: %s", aclGetRecentErrMsg());
+    char name[COMM_NAME_MAX_LENGTH];
+    HcclComm comm = mpi_comm_setup(&argc, &argv, &rank, &size, &seed, name);
 
     /* W, E, S, R, K, H, qm, tok_type, mask_kind, global_bs, shared_x, skip_ids, bs[], xt, fault */
     const cfg cases[] = {
@@ -143,10 +127,5 @@ int main(int argc, char **argv)
     x_layout_case(name, rank, size, 5, 2, 1, 3, 0);   /* padded rows: one message per row */
     x_layout_case(name, rank, size, 700, 2, 1, 0, 0); /* runs of rows; routing past the head's inline bytes */
     x_layout_case(name, rank, size, 4, 4, 1, 0, 1);   /* too many rows for rank 0: one verdict, one message */
-    CHECK(HcclCommDestroy(comm) == HCCL_SUCCESS, "destroy");
-    CHECK(aclFinalize() == ACL_SUCCESS, "aclFinalize");
-    printf("rank %d: ", rank);
-    const int rc = mr_test_finish();
-    MPI_Finalize();
-    return rc;
+    return mpi_comm_finish(comm, rank);
 }

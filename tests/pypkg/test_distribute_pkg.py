@@ -21,6 +21,12 @@ os.environ.setdefault("MOEROUTE_HCCL_TIMEOUT_MS", "20000")  # a failing rank mus
 from distribute_model import make as _make, model as _model, run_ranks as _run_ranks  # noqa: E402
 
 
+def _to_torch(a):
+    """A numpy array as a CPU tensor: uint16 bfloat16 bits as torch.bfloat16, anything else as it is."""
+    a = np.ascontiguousarray(a)
+    return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16) if a.dtype == np.uint16 else torch.from_numpy(a)
+
+
 def _layer(comm, x, ids, w, mask, E, nums_type, bf16, wrap=lambda a: a):
     ex, dyn, assist, tok, recv, tp_recv, exp_sc = moeroute.npu_moe_distribute_dispatch_v2(
         wrap(x), wrap(ids), comm.name, comm.size, comm.rank, E, x_active_mask=None if mask is None else wrap(mask),
@@ -62,12 +68,7 @@ def test_torch_bf16():
     xs, ids, ws, masks = _make(W, bs, H, K, E, True, False, 99)
     _, _, _, outs = _model(W, xs, ids, ws, masks, E, True)
 
-    def wrap(a):
-        a = np.ascontiguousarray(a)
-        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16) if a.dtype == np.uint16 else \
-            torch.from_numpy(a)
-
-    res = _run_ranks(W, lambda c: _layer(c, xs[c.rank], ids[c.rank], ws[c.rank], None, E, 1, False, wrap))
+    res = _run_ranks(W, lambda c: _layer(c, xs[c.rank], ids[c.rank], ws[c.rank], None, E, 1, False, _to_torch))
     for r, (ex, tok, recv, tp_recv, out) in enumerate(res):
         assert out.dtype == torch.bfloat16 and ex.dtype == torch.bfloat16
         assert np.array_equal(out.view(torch.int16).numpy().view(np.uint16), outs[r])
@@ -156,12 +157,7 @@ def test_v1_torch():
     xs, ids, ws, masks = _make(W, bs, H, K, E, True, False, 21)
     _, _, _, outs = _model(W, xs, ids, ws, masks, E, True)
 
-    def wrap(a):
-        a = np.ascontiguousarray(a)
-        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16) if a.dtype == np.uint16 else \
-            torch.from_numpy(a)
-
-    res = _run_ranks(W, lambda c: _both_versions(c, xs[c.rank], ids[c.rank], ws[c.rank], None, E, False, wrap))
+    res = _run_ranks(W, lambda c: _both_versions(c, xs[c.rank], ids[c.rank], ws[c.rank], None, E, False, _to_torch))
     for r, (_, _, d1, o1) in enumerate(res):
         assert d1[2].dtype == torch.int32 and o1.dtype == torch.bfloat16
         assert np.array_equal(o1.view(torch.int16).numpy().view(np.uint16), outs[r])
