@@ -37,14 +37,6 @@ def _library(attr="grouped_matmul", struct_attr="GroupedMatmulArgs"):
     """The loaded library with the entry point moeroute_<attr> bound (once) as lib.<attr>, its argument struct
     as lib.<struct_attr>, next to the others."""
     lib = _lib.get()
-    if attr == "grouped_matmul_packed_entry":  # the packed-weight entry points, over both argument structs
-        lib = _library()
-        _library("grouped_matmul_swiglu_quant", "GroupedMatmulSwigluQuantArgs")
-        if not hasattr(lib, "gmm_weights_destroy"):
-            with _bind_lock:
-                if not hasattr(lib, "gmm_weights_destroy"):
-                    _bind_packed(lib)
-        return lib
     if not hasattr(lib, attr):
         with _bind_lock:
             if not hasattr(lib, attr):
@@ -57,9 +49,20 @@ def _library(attr="grouped_matmul", struct_attr="GroupedMatmulArgs"):
     return lib
 
 
-def _bind_packed(lib):
-    """lib.grouped_matmul_packed and lib.grouped_matmul_swiglu_quant_packed (ctx, args, weights),
+def _packed_library():
+    """The library with both argument structs (_library) and the packed-weight entry points bound (once):
+    lib.grouped_matmul_packed and lib.grouped_matmul_swiglu_quant_packed (ctx, args, weights),
     lib.grouped_matmul_pack_weights (ctx, args, &weights), lib.gmm_weights_bytes, lib.gmm_weights_destroy."""
+    _library()
+    lib = _library("grouped_matmul_swiglu_quant", "GroupedMatmulSwigluQuantArgs")
+    if not hasattr(lib, "gmm_weights_destroy"):
+        with _bind_lock:
+            if not hasattr(lib, "gmm_weights_destroy"):
+                _bind_packed(lib)
+    return lib
+
+
+def _bind_packed(lib):
     st = ctypes.POINTER(lib.GroupedMatmulArgs)
     sq = ctypes.POINTER(lib.GroupedMatmulSwigluQuantArgs)
     for name, args, res in (("grouped_matmul_packed", [ctypes.c_void_p, st, ctypes.c_void_p], ctypes.c_int),
@@ -272,7 +275,7 @@ def _prepare(x, weight, bias, scale, offset, antiquant_scale, antiquant_offset, 
     a.out_dtype = out_code
     a.out = (out.data_ptr() if out.numel() else None) if is_torch else (out.ctypes.data if out.size else None)
     if packed is not None:
-        _library("grouped_matmul_packed_entry")  # binds lib.grouped_matmul_packed
+        _packed_library()
         call = _Call("grouped_matmul_packed", a, keep, [out])
         call.extra = (packed._handle,)
         return call
@@ -296,7 +299,7 @@ class GroupedMatmulWeights:
         keep, shape, addr, strides, code = _strided("weight", _one("weight", weight, True), 3, bf16)
         if code == _lib.DTYPE_INT32:
             raise _dtype_error("weight", "int32", "weight must be float16, bfloat16, float32 or int8")
-        lib = _library("grouped_matmul_packed_entry")
+        lib = _packed_library()
         a = lib.GroupedMatmulArgs()
         a.num_experts, a.k, a.n = shape
         a.x_dtype = code
@@ -393,7 +396,7 @@ def npu_grouped_matmul_swiglu_quant(x, weight, group_list, weight_scale, x_scale
         wstr = (0, 0, 0)
     elif wshape[1] != K:
         raise _shape_error(api, "weight is %s: its K must equal x's K = %d", list(wshape), K)
-    lib = _library("grouped_matmul_packed_entry") if packed is not None else \
+    lib = _packed_library() if packed is not None else \
         _library("grouped_matmul_swiglu_quant", "GroupedMatmulSwigluQuantArgs")
     a = lib.GroupedMatmulSwigluQuantArgs()
     wsk, a.weight_scale, a.weight_scale_dtype = _dense(

@@ -715,11 +715,8 @@ static moeroute_status mr_native_gmm(moeroute_context *ctx, const char *api, con
     st = mr_gmm_plan_init(&plan, &d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
     if (st != MOEROUTE_OK) return st;
     if (pack) return mr_gmm_pack_weights(&plan, v, pool, pack_out, api);
-    void *ws = NULL;
-    st = mr_native_scratch(ctx, api, plan.ws_size, &ws);
-    if (st == MOEROUTE_OK) st = mr_gmm_run_packed(&plan, v, packed, ws, plan.ws_size, pool, api);
-    if (!ctx) mr_free(ws);
-    return st;
+    plan.packed = packed;
+    return mr_native_run_ws(ctx, api, mr_gmm_run, &plan, v, plan.ws_size, pool);
 }
 
 moeroute_status moeroute_grouped_matmul(moeroute_context *ctx, const moeroute_grouped_matmul_args *args)
@@ -957,11 +954,8 @@ static moeroute_status mr_native_gmmsq(moeroute_context *ctx, const char *api,
     mr_gmmsq_plan plan;
     st = mr_gmmsq_plan_init(&plan, &d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
     if (st != MOEROUTE_OK) return st;
-    void *ws = NULL;
-    st = mr_native_scratch(ctx, api, plan.ws_size, &ws);
-    if (st == MOEROUTE_OK) st = mr_gmmsq_run_packed(&plan, v, packed, ws, plan.ws_size, pool, api);
-    if (!ctx) mr_free(ws);
-    return st;
+    plan.gmm.packed = packed;
+    return mr_native_run_ws(ctx, api, mr_gmmsq_run, &plan, v, plan.ws_size, pool);
 }
 
 moeroute_status moeroute_grouped_matmul_swiglu_quant(moeroute_context *ctx,

@@ -407,13 +407,9 @@ static moeroute_status mr_gmm_check_appended(const mr_gmm_desc *d, const mr_view
 moeroute_status mr_gmm_run(const void *plan, const mr_view *v, void *workspace, size_t workspace_size, mr_pool *pool,
                            const char *api)
 {
-    return mr_gmm_run_packed(plan, v, NULL, workspace, workspace_size, pool, api);
-}
-
-moeroute_status mr_gmm_run_packed(const mr_gmm_plan *p, const mr_view *v, const mr_gmm_packed *packed, void *workspace,
-                                  size_t workspace_size, mr_pool *pool, const char *api)
-{
+    const mr_gmm_plan *p = plan;
     const mr_gmm_desc *d = &p->d;
+    const mr_gmm_packed *packed = p->packed;
     moeroute_status st;
     if (packed && (packed->gemm != p->gemm || packed->kc != p->kc || packed->nc != p->nc || packed->k != d->k ||
                    packed->n != d->n || packed->e != d->e || packed->xtype != d->xtype))

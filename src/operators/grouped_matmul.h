@@ -44,6 +44,8 @@ typedef struct mr_gmm_desc {
                              * (V1/V2's host aclIntArray; mr_gmm_plan_bytes); MR_GMM_GROUPS stays empty      */
 } mr_gmm_desc;
 
+typedef struct mr_gmm_packed mr_gmm_packed; /* below */
+
 typedef struct mr_gmm_plan {
     mr_gmm_desc d;
     const mr_gemm_config *gemm; /* static config: stays valid in an executor's copy of the plan */
@@ -52,6 +54,8 @@ typedef struct mr_gmm_plan {
     size_t ncp;                 /* nc rounded up to the kernel's nr                               */
     size_t thread_bytes;        /* per-thread scratch: packed B, packed A, C tile, column sums    */
     size_t ws_size;             /* threads * thread_bytes + the group table                       */
+    const mr_gmm_packed *packed; /* NULL (mr_gmm_plan_init): runs pack the weight views; set by a native
+                                  * packed call: runs read these B blocks instead, the weight views unread */
 } mr_gmm_plan;
 
 /* View slots of the run: x [m, k], weight [e, k, n] (any strides; NZ: see w_nz), bias / scale [e, n], per-token scale [m],
@@ -88,7 +92,8 @@ static inline size_t mr_gmm_plan_bytes(const mr_gmm_plan *p)
     return sizeof *p + (p->d.host_list ? (size_t)p->d.groups * sizeof(int64_t) : 0u);
 }
 
-/* Run (mr_op_run_fn). Errors before anything is written: NULL data, aliasing, workspace too small,
+/* Run (mr_op_run_fn). Errors before anything is written: plan.packed made for another plan
+ * (MOEROUTE_ERR_INVALID_VALUE), NULL data, aliasing, workspace too small,
  * MOEROUTE_ERR_INVALID_VALUE for a bad group list (negative count, decreasing cumsum, total above m, expert id
  * outside [0, e)) -- layer decision 13. MOEROUTE_POISON_UNWRITTEN=1 fills the rows past the last group with NaN
  * (float outputs) or 0x7F bytes (int32). */
@@ -98,8 +103,9 @@ moeroute_status mr_gmm_run(const void *plan, const mr_view *views, void *workspa
 /* Weights packed once for a plan's kernels (moeroute_grouped_matmul_pack_weights; docs/operators/grouped_matmul.md
  * "Packed weights"): the B block of every (expert, column tile, k block) exactly as a run would pack it, and for
  * the U8 int8 format each (expert, tile)'s column sums over all of K. Valid for plans with the same kernel
- * config, k block, column tile, E, K, N and dtype (mr_gmm_run_packed checks). */
-typedef struct mr_gmm_packed {
+ * config, k block, column tile, E, K, N and dtype (mr_gmm_run checks); a run reads them through plan.packed,
+ * with the same bytes as packing itself. */
+struct mr_gmm_packed {
     const mr_gemm_config *gemm;
     mr_gemm_src_type xtype;
     int64_t k, n, e;
@@ -108,17 +114,12 @@ typedef struct mr_gmm_packed {
     char *blocks;                        /* [e][tiles][kblocks] blocks; NULL when there is nothing to pack  */
     int32_t *colsum;                     /* [e][tiles][ncp] (U8 format) inside the same allocation, or NULL  */
     size_t bytes;                        /* the allocation's size                                           */
-} mr_gmm_packed;
+};
 
 /* Pack the weight views of `views` (the slots mr_gmm_run reads) for plan p, the (expert, tile) units spread over
  * the pool. Errors: MOEROUTE_ERR_NULL_POINTER, MOEROUTE_ERR_TOO_LARGE, MOEROUTE_ERR_OUT_OF_MEMORY. */
 moeroute_status mr_gmm_pack_weights(const mr_gmm_plan *p, const mr_view *views, mr_pool *pool, mr_gmm_packed *out,
                                     const char *api);
 void mr_gmm_packed_free(mr_gmm_packed *pk);
-
-/* mr_gmm_run with the B blocks from `packed` (NULL: packed during the call, as mr_gmm_run); the weight views
- * are then not read. MOEROUTE_ERR_INVALID_VALUE when packed does not match the plan. Same bytes either way. */
-moeroute_status mr_gmm_run_packed(const mr_gmm_plan *p, const mr_view *views, const mr_gmm_packed *packed,
-                                  void *workspace, size_t workspace_size, mr_pool *pool, const char *api);
 
 #endif /* MR_OPERATORS_GROUPED_MATMUL_H */

@@ -7,7 +7,7 @@
  *   rows at and past groupList[G-1]: output and outputScale not written
  *
  * Two phases over the workspace: the grouped matmul (operators/grouped_matmul.c, ND or FRACTAL_NZ weights read
- * in place, or packed beforehand: mr_gmmsq_run_packed) writes the int32 sums of the grouped rows into a scratch
+ * in place, or packed beforehand: plan.gmm.packed) writes the int32 sums of the grouped rows into a scratch
  * [m, n]; then DequantSwigluQuant's row
  * epilogue (operators/dequant_swiglu_quant.c, flags ascale_first / group_ends / f16_recip) turns each row into
  * int8 and a scale. Both phases are bit-identical for every thread count and ISA, so the whole is. */
@@ -52,12 +52,7 @@ moeroute_status mr_gmmsq_plan_init(mr_gmmsq_plan *plan, const mr_gmmsq_desc *d, 
 moeroute_status mr_gmmsq_run(const void *plan, const mr_view *v, void *workspace, size_t workspace_size, mr_pool *pool,
                              const char *api)
 {
-    return mr_gmmsq_run_packed(plan, v, NULL, workspace, workspace_size, pool, api);
-}
-
-moeroute_status mr_gmmsq_run_packed(const mr_gmmsq_plan *p, const mr_view *v, const mr_gmm_packed *packed,
-                                    void *workspace, size_t workspace_size, mr_pool *pool, const char *api)
-{
+    const mr_gmmsq_plan *p = plan;
     const mr_gmm_desc *d = &p->gmm.d;
     moeroute_status st;
     if ((st = mr_views_check_data(api, v, mr_gmmsq_names, MR_GMMSQ_COUNT)) != MOEROUTE_OK ||
@@ -78,7 +73,7 @@ moeroute_status mr_gmmsq_run_packed(const mr_gmmsq_plan *p, const mr_view *v, co
     g[MR_GMM_W] = v[MR_GMMSQ_W];
     g[MR_GMM_GROUPS] = v[MR_GMMSQ_GROUPS];
     g[MR_GMM_OUT] = acc;
-    if ((st = mr_gmm_run_packed(&p->gmm, g, packed, gws, p->gmm.ws_size, pool, api)) != MOEROUTE_OK) return st;
+    if ((st = mr_gmm_run(&p->gmm, g, gws, p->gmm.ws_size, pool, api)) != MOEROUTE_OK) return st;
     if (p->dsq.groups == 0) return MOEROUTE_OK; /* no group: no row is written (spec 9.4) */
     /* phase 2: dequant, SwiGLU and the int8 rows */
     mr_view q[MR_DSQ_COUNT];

@@ -19,7 +19,7 @@ typedef struct mr_gmmsq_desc {
 } mr_gmmsq_desc;
 
 typedef struct mr_gmmsq_plan {
-    mr_gmm_plan gmm;   /* x . W -> int32 [m, n] scratch                      */
+    mr_gmm_plan gmm;   /* x . W -> int32 [m, n] scratch (gmm.packed: weights packed beforehand) */
     mr_dsq_plan dsq;   /* scratch -> dequant -> SwiGLU -> int8 rows            */
     size_t acc_bytes;  /* the int32 scratch, 64-byte aligned size             */
     size_t ws_size;    /* 64 (alignment slack) + acc + gmm + dsq workspaces    */
@@ -38,10 +38,5 @@ moeroute_status mr_gmmsq_plan_init(mr_gmmsq_plan *plan, const mr_gmmsq_desc *des
  * cumsum entry are not written (MOEROUTE_POISON_UNWRITTEN=1: output 0x7F, outputScale NaN). */
 moeroute_status mr_gmmsq_run(const void *plan, const mr_view *views, void *workspace, size_t workspace_size,
                              mr_pool *pool, const char *api);
-
-/* mr_gmmsq_run with the weights packed beforehand (mr_gmm_pack_weights for an int8 plan of the same e, k, n and
- * kernels; NULL: as mr_gmmsq_run); the weight view is then not read. Same bytes. */
-moeroute_status mr_gmmsq_run_packed(const mr_gmmsq_plan *p, const mr_view *views, const mr_gmm_packed *packed,
-                                    void *workspace, size_t workspace_size, mr_pool *pool, const char *api);
 
 #endif /* MR_OPERATORS_GROUPED_MATMUL_SWIGLU_QUANT_H */
