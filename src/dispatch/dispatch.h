@@ -39,10 +39,10 @@ const mr_select_config *mr_dispatch_select(moeroute_isa resolved);
 const mr_mlp_config *mr_dispatch_mlp(moeroute_isa resolved);
 
 /* GEMM family (kernels/gemm/gemm.h): besides the level, the AVX2 entry needs FMA, the int8 VNNI entry
- * AVX512-VNNI and the AArch64 sdot entry the dot product (mr_cpu_has_fma / mr_cpu_has_avx512_vnni /
- * mr_cpu_has_asimd_dotprod). */
-/* int8 = 0 (a float plan): configs that differ from the next one only in their int8 kernel (AMX) are passed
- * over, so a float-only process never asks the OS for the AMX tiles. */
+ * AVX512-VNNI, the AMX entry AMX-INT8 granted by the OS (and MOEROUTE_AMX not 0) and the AArch64 sdot entry the
+ * dot product (mr_cpu_has_fma / mr_cpu_has_avx512_vnni / mr_cpu_has_amx_int8 / mr_cpu_has_asimd_dotprod).
+ * int8 = 0 (a float plan): the AMX entry, which differs from the next one only in its int8 kernel, is passed
+ * over, so a float-only process never asks the OS for the tiles. */
 const mr_gemm_config *mr_dispatch_gemm(moeroute_isa resolved, int int8);
 /* Every GEMM config this build compiled and this CPU runs, best first (for kernel tests and benchmarks). */
 size_t mr_dispatch_gemm_usable(const mr_gemm_config **out, size_t max);
