@@ -162,7 +162,6 @@ typedef struct mr_gmm_ctx {
     mr_gmm_groups gr;
     size_t tiles;
     const mr_view *w, *bias, *scale; /* the first weight / bias / scale view (fixed or appended slots) */
-    const mr_gmm_packed *packed;     /* B blocks packed before the call, or NULL: pack them here       */
 } mr_gmm_ctx;
 
 /* Element (e, n) of a bias or scale: [e, n] in one view, or element n of expert e's own [n] view. */
@@ -327,7 +326,7 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
     void *cbuf = (char *)ap + mr_align64(mr_gmm_ablock_bytes(p));
     int32_t *colsum = (int32_t *)((char *)cbuf + mr_align64(p->mch * ldc * 4u));
     const int offset_a = i8 && gc->i8_a_fmt == MR_GEMM_U8;
-    const mr_gmm_packed *pk = x->packed;
+    const mr_gmm_packed *pk = p->packed; /* B blocks packed before the call, or NULL: pack them here */
     const mr_gemm_mat A = mr_gmm_a(d, &x->v[MR_GMM_X]), B = pk ? A : mr_gmm_b(d, x->w, e); /* B: unused if pk */
     if (d->k == 0) memset(cbuf, 0, rows * ldc * 4u); /* an empty sum: +0.0f and int 0 are both zero bytes */
     if (offset_a && !pk) memset(colsum, 0, p->ncp * 4u);
@@ -427,7 +426,7 @@ moeroute_status mr_gmm_run(const void *plan, const mr_view *v, void *workspace, 
         return mr_fail(MOEROUTE_ERR_WORKSPACE, "%s: the workspace has %zu bytes, the call needs %zu", api,
                        workspace ? workspace_size : (size_t)0, p->ws_size);
     mr_gmm_ctx x = {p, v, workspace, {0}, mr_ceil_div((size_t)d->n, p->nc), &v[mr_gmm_slot_w(d)],
-                    &v[mr_gmm_slot_bias(d)], &v[mr_gmm_slot_scale(d)], packed};
+                    &v[mr_gmm_slot_bias(d)], &v[mr_gmm_slot_scale(d)]};
     /* V1/V2: the host group list the plan carries after its struct */
     const mr_view hl = mr_view_contiguous(d->host_list ? (const char *)p + sizeof *p : NULL, 8, 1, &d->groups);
     const mr_view *list = d->host_list ? &hl : &v[MR_GMM_GROUPS];
@@ -459,14 +458,14 @@ static void mr_gmm_pack_task(void *ctxp, size_t task, size_t worker)
     const mr_gmm_pack_ctx *x = ctxp;
     const mr_gmm_plan *p = x->p;
     mr_gmm_packed *pk = x->pk;
-    const int64_t e = (int64_t)(task / pk->tiles), n0 = (int64_t)(task % pk->tiles * p->nc);
+    const size_t tile = task % pk->tiles;
+    const int64_t e = (int64_t)(task / pk->tiles), n0 = (int64_t)(tile * p->nc);
     const size_t cols = (size_t)(p->d.n - n0) < p->nc ? (size_t)(p->d.n - n0) : p->nc;
     const mr_gemm_mat B = mr_gmm_b(&p->d, x->w, e);
-    int32_t *colsum = pk->colsum ? (int32_t *)mr_gmm_packed_colsum(pk, e, task % pk->tiles) : NULL;
+    int32_t *colsum = pk->colsum ? (int32_t *)mr_gmm_packed_colsum(pk, e, tile) : NULL;
     for (int64_t kb = 0; kb < p->d.k; kb += (int64_t)p->kc) {
         const size_t kc = (size_t)(p->d.k - kb) < p->kc ? (size_t)(p->d.k - kb) : p->kc;
-        mr_gmm_pack_b(p, &B, n0, cols, kb, kc, (char *)mr_gmm_packed_block(pk, e, task % pk->tiles, (size_t)kb / p->kc),
-                      colsum);
+        mr_gmm_pack_b(p, &B, n0, cols, kb, kc, (char *)mr_gmm_packed_block(pk, e, tile, (size_t)kb / p->kc), colsum);
     }
 }
 
