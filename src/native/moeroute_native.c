@@ -591,12 +591,15 @@ moeroute_status moeroute_gating_top_k_softmax(moeroute_context *ctx, const moero
     return mr_native_gate(ctx, api, &d, v);
 }
 
-/* GroupedMatmul: the semantic rules of the MoE subset, then the plan of operators/grouped_matmul.h. */
-static moeroute_status mr_native_gmm_types(const char *api, const moeroute_grouped_matmul_args *a, mr_gmm_desc *d)
+/* GroupedMatmul: the semantic rules of the MoE subset, then the plan of operators/grouped_matmul.h. x_dtype gives
+ * d->xtype; unless weights_only (packing, which reads no other field), the other dtypes give the epilogue's. */
+static moeroute_status mr_native_gmm_types(const char *api, const moeroute_grouped_matmul_args *a, mr_gmm_desc *d,
+                                           int weights_only)
 {
     const moeroute_dtype xt = a->x_dtype, ot = a->out_dtype;
     if (xt == MOEROUTE_DTYPE_INT8) {
         d->xtype = MR_GEMM_SRC_I8;
+        if (weights_only) return MOEROUTE_OK;
         d->bias = a->bias ? MR_GMM_E_I32 : MR_GMM_E_NONE;
         if (a->scale) {
             if (a->scale_dtype != MOEROUTE_DTYPE_BFLOAT16 && a->scale_dtype != MOEROUTE_DTYPE_FLOAT32)
@@ -621,12 +624,13 @@ static moeroute_status mr_native_gmm_types(const char *api, const moeroute_group
     mr_xtype x = MR_X_F32;
     moeroute_status st = mr_native_xtype(api, xt, &x);
     if (st != MOEROUTE_OK) return st;
+    d->xtype = x == MR_X_F16 ? MR_GEMM_SRC_F16 : x == MR_X_BF16 ? MR_GEMM_SRC_BF16 : MR_GEMM_SRC_F32;
+    if (weights_only) return MOEROUTE_OK;
     if (a->scale || a->per_token_scale)
         return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: scale and per_token_scale belong to INT8 x", api);
     if (ot != xt)
         return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: out_dtype must equal x_dtype (%d) for float x, got %d", api,
                        (int)xt, (int)ot);
-    d->xtype = x == MR_X_F16 ? MR_GEMM_SRC_F16 : x == MR_X_BF16 ? MR_GEMM_SRC_BF16 : MR_GEMM_SRC_F32;
     d->out = x == MR_X_F16 ? MR_GMM_OUT_F16 : x == MR_X_BF16 ? MR_GMM_OUT_BF16 : MR_GMM_OUT_F32;
     d->bias = !a->bias ? MR_GMM_E_NONE : x == MR_X_F16 ? MR_GMM_E_F16 : MR_GMM_E_F32;
     return MOEROUTE_OK;
@@ -650,26 +654,16 @@ static mr_view mr_native_gmm_weight(const void *w, size_t es, int64_t E, int64_t
 }
 
 /* moeroute_grouped_matmul and its packed-weight pair (moeroute.h "Packed weights"): one validation and plan.
- * MR_GMM_PACK reads only the weight fields (x_dtype, k, n, num_experts, the weight and its layout) and packs into
- * *pack_out; MR_GMM_PREPACKED runs with `packed` instead of args->weight. */
-typedef enum mr_native_gmm_mode { MR_GMM_CALL, MR_GMM_PACK, MR_GMM_PREPACKED } mr_native_gmm_mode;
-
+ * pack_out: read only the weight fields (x_dtype, k, n, num_experts, the weight and its layout) and pack them
+ * into *pack_out; packed: run with those blocks instead of args->weight; neither: the plain call. */
 static moeroute_status mr_native_gmm(moeroute_context *ctx, const char *api, const moeroute_grouped_matmul_args *a,
-                                     mr_native_gmm_mode mode, const mr_gmm_packed *packed, mr_gmm_packed *pack_out)
+                                     const mr_gmm_packed *packed, mr_gmm_packed *pack_out)
 {
-    const int pack = mode == MR_GMM_PACK;
+    const int pack = pack_out != NULL;
     mr_gmm_desc d = {.m = pack ? 0 : a->num_rows, .k = a->k, .n = a->n, .e = a->num_experts,
                      .groups = pack ? 0 : a->num_groups, .list_type = a->group_list_type};
-    moeroute_status st;
-    if (!pack) {
-        if ((st = mr_native_gmm_types(api, a, &d)) != MOEROUTE_OK) return st;
-    } else if (a->x_dtype == MOEROUTE_DTYPE_INT8) {
-        d.xtype = MR_GEMM_SRC_I8;
-    } else {
-        mr_xtype x = MR_X_F32;
-        if ((st = mr_native_xtype(api, a->x_dtype, &x)) != MOEROUTE_OK) return st;
-        d.xtype = x == MR_X_F16 ? MR_GEMM_SRC_F16 : x == MR_X_BF16 ? MR_GEMM_SRC_BF16 : MR_GEMM_SRC_F32;
-    }
+    moeroute_status st = mr_native_gmm_types(api, a, &d, pack);
+    if (st != MOEROUTE_OK) return st;
     const int64_t M = d.m, K = d.k, N = d.n, E = d.e, G = d.groups;
     if (M < 0 || K < 0 || N < 0 || E < 1 || G < 0)
         return MR_SHAPE_FAIL("%s: need num_rows, k, n, num_groups >= 0 and num_experts >= 1 (got %lld, %lld, %lld, "
@@ -697,7 +691,7 @@ static moeroute_status mr_native_gmm(moeroute_context *ctx, const char *api, con
         return mr_fail(MOEROUTE_ERR_INVALID_DTYPE, "%s: weight_format must be 0 (strided) or 29 (FRACTAL_NZ, INT8 "
                        "x only), got %d", api, (int)a->weight_format);
     d.w_nz = a->weight_format == 29;
-    if (mode == MR_GMM_PREPACKED) /* not read: an empty view, so no check of its address */
+    if (packed) /* not read: an empty view, so no check of its address */
         v[MR_GMM_W] = mr_view_contiguous(NULL, xs, 1, &none);
     else
         v[MR_GMM_W] = mr_native_gmm_weight(a->weight, xs, E, K, N, a->weight_expert_stride, a->weight_k_stride,
@@ -723,7 +717,7 @@ moeroute_status moeroute_grouped_matmul(moeroute_context *ctx, const moeroute_gr
 {
     static const char api[] = "moeroute_grouped_matmul";
     MR_CHECK_ARGS(api, args, moeroute_grouped_matmul_args);
-    return mr_native_gmm(ctx, api, args, MR_GMM_CALL, NULL, NULL);
+    return mr_native_gmm(ctx, api, args, NULL, NULL);
 }
 
 struct moeroute_gmm_weights {
@@ -738,7 +732,7 @@ moeroute_status moeroute_grouped_matmul_pack_weights(moeroute_context *ctx, cons
     if (!weights) return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: weights is NULL", api);
     moeroute_gmm_weights *w = mr_calloc(1, sizeof *w);
     if (!w) return mr_fail(MOEROUTE_ERR_OUT_OF_MEMORY, "%s: out of memory", api);
-    const moeroute_status st = mr_native_gmm(ctx, api, args, MR_GMM_PACK, NULL, &w->p);
+    const moeroute_status st = mr_native_gmm(ctx, api, args, NULL, &w->p);
     if (st != MOEROUTE_OK) {
         mr_gmm_packed_free(&w->p);
         mr_free(w);
@@ -754,7 +748,7 @@ moeroute_status moeroute_grouped_matmul_packed(moeroute_context *ctx, const moer
     static const char api[] = "moeroute_grouped_matmul_packed";
     MR_CHECK_ARGS(api, args, moeroute_grouped_matmul_args);
     if (!weights) return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: weights is NULL", api);
-    return mr_native_gmm(ctx, api, args, MR_GMM_PREPACKED, &weights->p, NULL);
+    return mr_native_gmm(ctx, api, args, &weights->p, NULL);
 }
 
 size_t moeroute_gmm_weights_bytes(const moeroute_gmm_weights *weights) { return weights ? weights->p.bytes : 0u; }
