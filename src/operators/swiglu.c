@@ -6,11 +6,15 @@
  *       out[.., j, ..] = RNE(r[j] -> dtype)
  *
  * With dim the last dim (and x's rows contiguous) a line is a row, done in one fused pass (mlp.h's swiglu_x:
- * widen, SiLU, multiply, narrow per element); any other line goes through the running thread's fp32 scratch. */
+ * widen, SiLU, multiply, narrow per element; for fp16 / bf16 the SiLU comes from operators/silu_table.h, and
+ * outputs beyond the cache are stored non-temporally); any other line goes through the running thread's fp32
+ * scratch. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "kernels/accumulate/accumulate.h"
+#include "operators/silu_table.h"
 #include "operators/swiglu.h"
 
 static const char *const mr_swg_names[MR_SWG_COUNT] = {"x", "out"};
@@ -26,6 +30,9 @@ moeroute_status mr_swiglu_plan_init(mr_swiglu_plan *p, uint32_t ndim, const int6
             return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: x has more elements than int64 holds", api);
     }
     mr_backend_init(&p->backend, isa, threads);
+    p->silu = mr_silu_table(xtype);
+    /* half of x's bytes (size_t arithmetic: only a policy, so a wrap in an absurd shape would cost no more) */
+    p->stream = mr_backend_stream_output((size_t)p->outer * (size_t)p->half * (size_t)p->inner * mr_xtype_size(xtype));
     return mr_mlp_ws_init(&p->ws, p->backend.threads, 2 * p->half, 0, api);
 }
 
@@ -51,7 +58,7 @@ static void mr_swg_lines(const void *ctx, int64_t begin, int64_t end, float *buf
         const mr_mlp_config *k = p->backend.mlp;
         char *dst = out + (o * n * p->inner + i) * es;
         if (sd == 1 && p->inner == 1) { /* a row: one fused pass, each element read once */
-            k->swiglu_x[p->xtype](xa, xa + n * es, dst, (size_t)n);
+            k->swiglu_x[p->xtype](xa, xa + n * es, p->silu, dst, (size_t)n, p->stream);
             continue;
         }
         if (sd == 1) {
@@ -69,6 +76,7 @@ static void mr_swg_lines(const void *ctx, int64_t begin, int64_t end, float *buf
                 mr_acc_store__scalar(dst + e * p->inner * es, a + e, 1, p->xtype, MR_ACC_BF16_RNE);
         }
     }
+    if (p->stream) atomic_thread_fence(memory_order_seq_cst); /* orders this task's streaming stores */
 }
 
 moeroute_status mr_swiglu_run(const void *plan, const mr_view *views, void *workspace, size_t workspace_size,

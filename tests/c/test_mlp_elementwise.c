@@ -11,6 +11,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "harness.h"
 #include "moeroute.h"
 #include "operators/dynamic_quant.h"
+#include "operators/silu_table.h"
 
 static aclnnStatus call_dq(tspec x, tspec smooth, tspec y, tspec scale)
 {
@@ -619,6 +621,49 @@ static void test_kernels(uint64_t *rng)
     }
 }
 
+/* The fp16 / bf16 row pass of SwiGlu (mlp.h's swiglu_x: SiLU from the table, gathers and non-temporal stores
+ * on x86) at every ISA level against the formula evaluated here: every a bit pattern with random b bits (NaN and
+ * inf included), cached and streaming stores, rows starting off the 64-byte grid, nothing written past the row.
+ * The tables themselves: mr_siluf of every bit pattern. */
+static void test_swiglu_rows(uint64_t *rng)
+{
+    enum { N = 1 << 16, PAD = 64 };
+    static uint16_t a[N], b[N], d[N + PAD];
+    for (uint32_t i = 0; i < N; i++) a[i] = (uint16_t)i, b[i] = (uint16_t)mr_test_rand(rng);
+    for (int f16 = 0; f16 < 2; f16++) {
+        const float *t = mr_silu_table(f16 ? MR_X_F16 : MR_X_BF16);
+        int bad = 0;
+        for (uint32_t u = 0; u < N; u++)
+            bad += bits(t[u]) != bits(mr_siluf(f16 ? mr_f16_to_f32((uint16_t)u) : mr_bf16_to_f32((uint16_t)u)));
+        CHECK(bad == 0 && mr_silu_table(MR_X_F32) == NULL, "%s SiLU table: %d entries differ", f16 ? "fp16" : "bf16",
+              bad);
+        const moeroute_isa levels[4] = {MOEROUTE_ISA_SCALAR, MOEROUTE_ISA_AVX2, MOEROUTE_ISA_AVX512,
+                                        MOEROUTE_ISA_NEON};
+        for (int l = 0; l < 4; l++) {
+            const mr_mlp_config *k = mr_dispatch_mlp(levels[l]);
+            for (int v = 0; v < 6; v++) {
+                const size_t off = (size_t)(v / 2) * 5, n = N - off - 2 * (size_t)(v / 2); /* rows 0, 5, 10 in */
+                memset(d, SENT, sizeof d);
+                k->swiglu_x[f16 ? MR_X_F16 : MR_X_BF16](a + off, b + off, t, d + off, n, v % 2);
+                atomic_thread_fence(memory_order_seq_cst);
+                int wrong = 0, outside = 0;
+                for (size_t i = 0; i < N + PAD; i++) {
+                    if (i < off || i >= off + n) {
+                        outside += d[i] != (uint16_t)(SENT * 0x101);
+                        continue;
+                    }
+                    float r = f16 ? mr_siluf(mr_f16_to_f32(a[i])) * mr_f16_to_f32(b[i])
+                                  : mr_siluf(mr_bf16_to_f32(a[i])) * mr_bf16_to_f32(b[i]);
+                    if (isnan(r)) r = mr_f32_from_bits(0x7FC00000u);
+                    wrong += d[i] != (f16 ? mr_f32_to_f16(r) : mr_f32_to_bf16(r));
+                }
+                CHECK(wrong == 0 && outside == 0, "isa %d %s swiglu_x (offset %zu, stream %d): %d wrong, %d outside",
+                      k->isa, f16 ? "fp16" : "bf16", off, v % 2, wrong, outside);
+            }
+        }
+    }
+}
+
 /* The same bytes for 1 and 4 threads and every ISA level, on inputs large enough to be split into tasks (also
  * the ThreadSanitizer case of this file). */
 static void test_threads_and_isas(uint64_t *rng)
@@ -689,6 +734,7 @@ int main(int argc, char **argv)
     test_dsq_hand();
     test_threads_and_isas(&rng);
     test_kernels(&rng);
+    test_swiglu_rows(&rng);
     acl_teardown();
     return mr_test_finish();
 }

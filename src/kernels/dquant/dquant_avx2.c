@@ -24,8 +24,10 @@ MR_INLINE float mr_absmax(const void *x, const float *smooth, size_t n, mr_xtype
 {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
+    const size_t es = mr_xtype_size(t);
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
+        mr_dq_prefetch(x, i * es, 16 * es);
         __m256 v0 = mr_load8(x, i, t), v1 = mr_load8(x, i + 8, t);
         if (smooth) v0 = _mm256_mul_ps(v0, _mm256_loadu_ps(smooth + i)), v1 = _mm256_mul_ps(v1, _mm256_loadu_ps(smooth + i + 8));
         m0 = _mm256_max_ps(_mm256_and_ps(v0, abs_mask), m0);

@@ -25,7 +25,9 @@ MR_INLINE float mr_absmax(const void *x, const float *smooth, size_t n, mr_xtype
     const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
     __m512 m0 = _mm512_setzero_ps(), m1 = _mm512_setzero_ps();
     size_t i = 0;
+    const size_t es = mr_xtype_size(t);
     for (; i + 32 <= n; i += 32) {
+        mr_dq_prefetch(x, i * es, 32 * es);
         __m512 v0 = mr_load16(x, i, t), v1 = mr_load16(x, i + 16, t);
         if (smooth) v0 = _mm512_mul_ps(v0, _mm512_loadu_ps(smooth + i)), v1 = _mm512_mul_ps(v1, _mm512_loadu_ps(smooth + i + 16));
         /* vmaxps keeps the second operand when the first is NaN, like the scalar compare */

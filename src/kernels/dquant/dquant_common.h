@@ -3,9 +3,22 @@
 #ifndef MR_KERNELS_DQUANT_COMMON_H
 #define MR_KERNELS_DQUANT_COMMON_H
 
+#include <stdint.h>
+
 #include "common/fp16.h"
 #include "kernels/int8_round.h"
 #include "kernels/kernels.h"
+
+/* A software prefetch MR_DQ_PREFETCH_BYTES ahead of the absmax pass's read of bytes [at, at + bytes) of a row,
+ * running past the row's end: the next row usually follows (DynamicQuant), or another token's row that a later
+ * destination reads (the routing family). The hardware prefetcher alone left the pass well below the copy
+ * limit: +10-20 % (docs/performance.md). A hint: it never faults, so the address may lie anywhere. */
+#define MR_DQ_PREFETCH_BYTES 2048u
+static inline void mr_dq_prefetch(const void *x, size_t at, size_t bytes)
+{
+    const uintptr_t p = (uintptr_t)x + at + MR_DQ_PREFETCH_BYTES;
+    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch((const void *)(p + b));
+}
 
 /* x[i] widened exactly to fp32 */
 static inline float mr_dq_load1(const void *x, size_t i, mr_xtype t)

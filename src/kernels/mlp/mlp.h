@@ -35,9 +35,12 @@ typedef void (*mr_mlp_narrow_fn)(const float *s, void *d, size_t n);
 /* Fused row passes over contiguous rows of one mr_xtype, each element read once (the operators' fast paths):
  * quant_x: y[i] = to_i8_rne(v * f) with v = f32(x[i]), times s[i] when s is not NULL (one fp32 multiply) --
  *   quant_mul's bits.
- * swiglu_x: d[i] = RNE(f32(mr_siluf(f32(a[i])) * f32(b[i])) -> mr_xtype) -- widen, swiglu, narrow's bits. */
+ * swiglu_x: d[i] = RNE(f32(mr_siluf(f32(a[i])) * f32(b[i])) -> mr_xtype) -- widen, swiglu, narrow's bits. For
+ *   fp16 and bf16 the SiLU is read from silu[bits of a[i]] (operators/silu_table.h: mr_siluf of every bit
+ *   pattern, the same values); fp32 evaluates it and ignores silu. With stream set, an ISA file may store d with
+ *   non-temporal stores, which the caller fences (as for the copy family, kernels.h). */
 typedef void (*mr_mlp_quant_x_fn)(const void *x, const float *s, float f, int8_t *y, size_t n);
-typedef void (*mr_mlp_swiglu_x_fn)(const void *a, const void *b, void *d, size_t n);
+typedef void (*mr_mlp_swiglu_x_fn)(const void *a, const void *b, const float *silu, void *d, size_t n, int stream);
 
 typedef struct mr_mlp_config {
     int isa;
@@ -71,9 +74,12 @@ typedef struct mr_mlp_config {
     void mr_f16_quant_x_i8__##isa(const void *x, const float *s, float f, int8_t *y, size_t n);              \
     void mr_bf16_quant_x_i8__##isa(const void *x, const float *s, float f, int8_t *y, size_t n);             \
     void mr_f32_quant_x_i8__##isa(const void *x, const float *s, float f, int8_t *y, size_t n);              \
-    void mr_f16_swiglu_x__##isa(const void *a, const void *b, void *d, size_t n);                            \
-    void mr_bf16_swiglu_x__##isa(const void *a, const void *b, void *d, size_t n);                           \
-    void mr_f32_swiglu_x__##isa(const void *a, const void *b, void *d, size_t n);
+    void mr_f16_swiglu_x__##isa(const void *a, const void *b, const float *silu, void *d, size_t n,           \
+                                int stream);                                                                  \
+    void mr_bf16_swiglu_x__##isa(const void *a, const void *b, const float *silu, void *d, size_t n,          \
+                                 int stream);                                                                 \
+    void mr_f32_swiglu_x__##isa(const void *a, const void *b, const float *silu, void *d, size_t n,           \
+                                int stream);
 MR_MLP_DECLARE(scalar)
 MR_MLP_DECLARE(avx2)
 MR_MLP_DECLARE(avx512)

@@ -31,5 +31,36 @@ static inline void mr_mlp_quant16(const float *v, float f, int div, int8_t *y)
     _mm256_storeu_si256((__m256i *)(void *)(h),                                                               \
                         _mm512_cvtps_ph(_mm512_loadu_ps(s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
 
+/* SwiGlu of 16 fp16 / bf16 elements: SiLU gathered from the table by a's bits, b widened exactly (F16C; bf16
+ * by a shift), one multiply, a NaN made the canonical quiet NaN, then the narrowing: F16C with ties to even, or
+ * bf16's ties-to-even integer rounding (the canonical NaN gives 0x7FC0 by it too): the element loop's bits. */
+static inline __m256i mr_mlp_swiglu16(int f16, const float *silu, const uint16_t *a, const uint16_t *b)
+{
+    const __m512i ia = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)a));
+    const __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)b);
+    const __m512 vb = f16 ? _mm512_cvtph_ps(hb) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hb), 16));
+    const __m512 qnan = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000));
+    __m512 r = _mm512_mul_ps(_mm512_i32gather_ps(ia, silu, 4), vb);
+    r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(r, r, _CMP_UNORD_Q), qnan);
+    if (f16) return _mm512_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i u = _mm512_castps_si512(r);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i rne = _mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rne, 16));
+}
+
+static inline void mr_mlp_swiglu32(int f16, const float *silu, const uint16_t *a, const uint16_t *b, uint16_t *d,
+                                   int stream)
+{
+    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(mr_mlp_swiglu16(f16, silu, a, b)),
+                                         mr_mlp_swiglu16(f16, silu, a + 16, b + 16), 1);
+    if (stream)
+        _mm512_stream_si512((void *)d, v);
+    else
+        _mm512_storeu_si512((void *)d, v);
+}
+#define MR_MLP_SWIGLU_STREAM 1
+#define MR_MLP_SWIGLU_BLOCK(f16, silu, a, b, d, stream) mr_mlp_swiglu32(f16, silu, a, b, d, stream)
+
 #define MR_MLP_ISA avx512
 #include "kernels/mlp/mlp_loops.h"

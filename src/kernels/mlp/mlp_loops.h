@@ -40,11 +40,12 @@ static inline uint16_t mr_mlp_f32_to_bf16(float f)
 /* silu(a) * b in fp32, a NaN result stored as the one canonical quiet NaN: with NaN in both a and b, which NaN a
  * multiply passes on depends on the operand order the compiler chose (scalar and vector code differ), so the
  * same bits on every path need one NaN (docs/operators/swiglu.md). */
-static inline float mr_mlp_swiglu1(float a, float b)
+static inline float mr_mlp_swiglu_s(float silu_a, float b)
 {
-    const float r = mr_siluf(a) * b;
+    const float r = silu_a * b;
     return r != r ? mr_f32_from_bits(0x7FC00000u) : r;
 }
+static inline float mr_mlp_swiglu1(float a, float b) { return mr_mlp_swiglu_s(mr_siluf(a), b); }
 
 #define MR_MLP_CAT2(a, b) a##__##b
 #define MR_MLP_CAT(a, b) MR_MLP_CAT2(a, b)
@@ -174,29 +175,60 @@ void MR_MLP_CAT(mr_f32_quant_x_i8, MR_MLP_ISA)(const void *x, const float *s, fl
     }
 }
 
-/* One loop per dtype: widen both halves, SiLU, multiply, narrow (the compiler vectorizes it whole; fp16 below). */
-#define MR_MLP_SWIGLU_X(name, T, WIDEN, NARROW)                                                               \
-    void MR_MLP_CAT(name, MR_MLP_ISA)(const void *a, const void *b, void *d, size_t n)                        \
-    {                                                                                                         \
-        const T *restrict pa = a, *restrict pb = b;                                                           \
-        T *restrict pd = d;                                                                                   \
-        for (size_t i = 0; i < n; i++) pd[i] = NARROW(mr_mlp_swiglu1(WIDEN(pa[i]), WIDEN(pb[i])));            \
-    }
-#define MR_MLP_SAME(v) (v)
-MR_MLP_SWIGLU_X(mr_bf16_swiglu_x, uint16_t, MR_MLP_WIDEN_BF16, mr_mlp_f32_to_bf16)
-MR_MLP_SWIGLU_X(mr_f32_swiglu_x, float, MR_MLP_SAME, MR_MLP_SAME)
-#undef MR_MLP_QUANT_X
-#undef MR_MLP_SWIGLU_X
-
-/* fp16: the fp32 results of a block into a stack buffer, then the narrowing (whose rounding has branches) */
-void MR_MLP_CAT(mr_f16_swiglu_x, MR_MLP_ISA)(const void *a, const void *b, void *d, size_t n)
+void MR_MLP_CAT(mr_f32_swiglu_x, MR_MLP_ISA)(const void *a, const void *b, const float *silu, void *d, size_t n,
+                                            int stream)
 {
-    const uint16_t *restrict pa = a, *restrict pb = b;
-    float buf[MR_MLP_ROW_BLOCK];
-    for (size_t i = 0; i < n; i += MR_MLP_ROW_BLOCK) {
-        const size_t m = n - i < MR_MLP_ROW_BLOCK ? n - i : MR_MLP_ROW_BLOCK;
-        for (size_t j = 0; j < m; j++)
-            buf[j] = mr_mlp_swiglu1(mr_mlp_f16_to_f32(pa[i + j]), mr_mlp_f16_to_f32(pb[i + j]));
-        MR_MLP_CAT(mr_f32_narrow_f16, MR_MLP_ISA)(buf, (uint16_t *)d + i, m);
-    }
+    const float *restrict pa = a, *restrict pb = b;
+    float *restrict pd = d;
+    (void)silu, (void)stream;
+    for (size_t i = 0; i < n; i++) pd[i] = mr_mlp_swiglu1(pa[i], pb[i]);
 }
+
+/* fp16 and bf16: SiLU looked up in silu[] by the bits of a (a load instead of the double evaluation), then one
+ * multiply and the narrowing. Software prefetches run ahead of the two streams of a row, which the hardware
+ * prefetcher alone left at ~10 GB/s per core: in the row pass b follows a, and the next row follows b, so each
+ * step prefetches b MR_MLP_PREFETCH_BYTES ahead and the same place in the next row's a, (b - a) further on
+ * (a sweep over fixed distances found no one distance good for both DeepSeek-V3's and Qwen3's rows; this rule
+ * was within a few % of the best of each: docs/performance.md). fp16 prefetches into L2 only: its table lookups
+ * spread over more of the table than L1 holds and evicted lines prefetched into L1 before their use (DeepSeek-V3
+ * fp16 0.30 -> 0.52 of the copy limit). An ISA file may define
+ * MR_MLP_SWIGLU_BLOCK(f16, silu, a, b, d, stream) for 32 elements (64 bytes of d, aligned when stream; then a
+ * non-temporal store) with gathers and its conversions: the same bits as the element loop. */
+#define MR_MLP_PREFETCH_BYTES 1024u
+#define MR_MLP_SWIGLU_STEP 32
+static inline void MR_MLP_CAT(mr_mlp_prefetch, MR_MLP_ISA)(const void *p, uintptr_t ahead, int l2)
+{
+    if (l2) /* a hint: never faults */
+        __builtin_prefetch((const void *)((uintptr_t)p + ahead), 0, 2);
+    else
+        __builtin_prefetch((const void *)((uintptr_t)p + ahead), 0, 3);
+}
+#define MR_MLP_SWIGLU_LUT(name, f16, WIDEN, NARROW)                                                           \
+    void MR_MLP_CAT(name, MR_MLP_ISA)(const void *a, const void *b, const float *silu, void *d, size_t n,     \
+                                      int stream)                                                             \
+    {                                                                                                         \
+        const uint16_t *restrict pa = a, *restrict pb = b;                                                    \
+        uint16_t *restrict pd = d;                                                                            \
+        const uintptr_t next_a = (uintptr_t)pb - (uintptr_t)pa + MR_MLP_PREFETCH_BYTES;                       \
+        size_t i = 0;                                                                                         \
+        stream = MR_MLP_SWIGLU_STREAM && stream && ((uintptr_t)pd & 1u) == 0;                                 \
+        for (; stream && i < n && ((uintptr_t)(pd + i) & 63u) != 0; i++)                                      \
+            pd[i] = NARROW(mr_mlp_swiglu_s(silu[pa[i]], WIDEN(pb[i])));                                      \
+        for (; i + MR_MLP_SWIGLU_STEP <= n; i += MR_MLP_SWIGLU_STEP) {                                        \
+            MR_MLP_CAT(mr_mlp_prefetch, MR_MLP_ISA)(pb + i, MR_MLP_PREFETCH_BYTES, f16);                      \
+            MR_MLP_CAT(mr_mlp_prefetch, MR_MLP_ISA)(pb + i, next_a, f16);                                     \
+            MR_MLP_SWIGLU_BLOCK(f16, silu, pa + i, pb + i, pd + i, stream);                                   \
+        }                                                                                                     \
+        for (; i < n; i++) pd[i] = NARROW(mr_mlp_swiglu_s(silu[pa[i]], WIDEN(pb[i])));                        \
+    }
+#ifndef MR_MLP_SWIGLU_BLOCK
+#define MR_MLP_SWIGLU_STREAM 0
+#define MR_MLP_SWIGLU_BLOCK(f16, silu, a, b, d, stream)                                                       \
+    for (size_t j = 0; j < MR_MLP_SWIGLU_STEP; j++)                                                           \
+        (d)[j] = (f16) ? mr_f32_to_f16(mr_mlp_swiglu_s((silu)[(a)[j]], mr_mlp_f16_to_f32((b)[j])))             \
+                       : mr_mlp_f32_to_bf16(mr_mlp_swiglu_s((silu)[(a)[j]], MR_MLP_WIDEN_BF16((b)[j])))
+#endif
+MR_MLP_SWIGLU_LUT(mr_f16_swiglu_x, 1, mr_mlp_f16_to_f32, mr_f32_to_f16)
+MR_MLP_SWIGLU_LUT(mr_bf16_swiglu_x, 0, MR_MLP_WIDEN_BF16, mr_mlp_f32_to_bf16)
+#undef MR_MLP_SWIGLU_LUT
+#undef MR_MLP_QUANT_X
