@@ -8,8 +8,9 @@
  *
  * Per row: the maximum by the dynamic-quant family's absmax on x's own dtype (with the smooth multiply), then
  * the MLP family's fused quant_x (widen, smooth multiply, quantize in L1-sized blocks), so a contiguous row is
- * read from memory once and from cache once more; a strided row is widened into the running thread's fp32 scratch
- * first. */
+ * read from memory once and from cache once more (the next row's maximum taken in chunks between this row's, so
+ * the read stream runs on during the quantization); a strided row is widened into the running thread's fp32
+ * scratch first. */
 #include <string.h>
 
 #include "common/error.h"
@@ -21,6 +22,9 @@ static const char *const mr_dyq_names[MR_DYQ_COUNT] = {"x", "smoothScalesOptiona
 /* Unified-buffer bytes of an A2/A3 AI core (layer spec 16 OQ 3: assumed) and the tiling's per-element factors. */
 #define MR_DYQ_UB 196608
 #define MR_DYQ_UB_RESERVED 4416
+
+/* Elements per chunk of the pipelined row pass (below; 256 to 2048 measured alike). */
+#define MR_DYQ_CHUNK 512u
 
 mr_dyq_template mr_dynamic_quant_device_template(int64_t rows, int64_t h, int has_smooth, int has_group,
                                                  mr_dyq_out out)
@@ -88,6 +92,9 @@ static void mr_dyq_rows(const void *ctx, int64_t begin, int64_t end, float *buf)
     for (int64_t r = begin; r < end && h == 0; r++) scale[r] = 0.0f; /* a = 0: both formulas give +0 */
     int64_t last_g = -1; /* the smooth row in sm (rows of a task mostly share their group) */
     const float *sm = NULL;
+    const mr_dq_absmax_fn absmax = p->backend.dquant->absmax[p->xtype];
+    float next_a = 0.0f;
+    int have_next = 0; /* next_a is row r's maximum, taken while row r - 1 was quantized */
     for (int64_t r = begin; r < end && h > 0; r++) {
         /* a contiguous row is read in its own dtype: from memory by the maximum, from cache by the quantization;
            any other is widened into v first */
@@ -100,10 +107,28 @@ static void mr_dyq_rows(const void *ctx, int64_t begin, int64_t end, float *buf)
             if (g != last_g) sm = mr_mlp_load_row(k, &j->v[MR_DYQ_SMOOTH], g, p->xtype, s, h);
             last_g = g;
         }
-        const float a = p->backend.dquant->absmax[t](x, sm, h);
+        const float a = have_next ? next_a : p->backend.dquant->absmax[t](x, sm, h);
         const float f = qmax / a;
         char *yr = y + (size_t)r * row_bytes;
-        k->quant_x[t](x, sm, f, int4 ? q : (int8_t *)(void *)yr, h);
+        int8_t *dst = int4 ? q : (int8_t *)(void *)yr;
+        /* The next row's maximum in step with this row's quantization when both are contiguous and share the
+           smooth row: the maximum reads memory while the quantization works from L1, so the read stream does not
+           wait for it. The maximum of the chunks' maxima is the row's (all >= 0, NaN skipped in each). */
+        const void *xn = NULL;
+        if (t == p->xtype && r + 1 < end &&
+            (!p->has_smooth || !p->groups || mr_mlp_group_of(j->ends, p->groups, r + 1) == last_g)) {
+            int64_t csn;
+            xn = mr_view_row(&j->v[MR_DYQ_X], r + 1, &csn);
+            if (csn != 1) xn = NULL;
+        }
+        have_next = xn != NULL;
+        if (!xn) k->quant_x[t](x, sm, f, dst, h);
+        for (size_t c = 0, es = mr_xtype_size(t); xn && c < h; c += MR_DYQ_CHUNK) {
+            const size_t len = h - c < MR_DYQ_CHUNK ? h - c : MR_DYQ_CHUNK;
+            const float m = absmax((const char *)xn + c * es, sm ? sm + c : NULL, len);
+            next_a = c == 0 || m > next_a ? m : next_a;
+            k->quant_x[t]((const char *)x + c * es, sm ? sm + c : NULL, f, dst + c, len);
+        }
         if (int4) mr_dyq_pack_int4(q, h, p->out, yr);
         scale[r] = p->tmpl == MR_DYQ_B ? a * inv_q : 1.0f / f;
     }

@@ -33,12 +33,13 @@ MR_INLINE float mr_absmax(const void *x, const float *smooth, size_t n, mr_xtype
         m0 = _mm256_max_ps(_mm256_and_ps(v0, abs_mask), m0);
         m1 = _mm256_max_ps(_mm256_and_ps(v1, abs_mask), m1);
     }
-    float lanes[16], m = 0.0f;
-    _mm256_storeu_ps(lanes, m0);
-    _mm256_storeu_ps(lanes + 8, m1);
-    for (int j = 0; j < 16; j++)
-        if (lanes[j] > m) m = lanes[j];
-    return mr_dq_absmax_tail(x, smooth, i, n, t, m);
+    /* every lane is a maximum of values >= +0 without NaN, so any order of reduction gives the same value (as in
+       dquant_avx512.c) */
+    __m256 m8 = _mm256_max_ps(m0, m1);
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    return mr_dq_absmax_tail(x, smooth, i, n, t, _mm_cvtss_f32(m4));
 }
 
 /* round half away from zero of exact quantities, saturated; NaN -> 0 (as mr_i8_rha in dquant_scalar.c) */

@@ -34,12 +34,9 @@ MR_INLINE float mr_absmax(const void *x, const float *smooth, size_t n, mr_xtype
         m0 = _mm512_max_ps(_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v0), _mm512_castps_si512(abs_mask))), m0);
         m1 = _mm512_max_ps(_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v1), _mm512_castps_si512(abs_mask))), m1);
     }
-    float lanes[32], m = 0.0f;
-    _mm512_storeu_ps(lanes, m0);
-    _mm512_storeu_ps(lanes + 16, m1);
-    for (int j = 0; j < 32; j++)
-        if (lanes[j] > m) m = lanes[j];
-    return mr_dq_absmax_tail(x, smooth, i, n, t, m);
+    /* every lane is a maximum of values >= +0 without NaN, so any order of reduction gives the same value; a tree
+       of vector maxima instead of a chain of 32 scalar ones after a store (which cost as much as 512 elements) */
+    return mr_dq_absmax_tail(x, smooth, i, n, t, _mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
 }
 
 /* round half away from zero of exact quantities, saturated; NaN -> 0 (as mr_i8_rha in dquant_scalar.c) */

@@ -34,12 +34,8 @@ static inline float mr_absmax(const void *x, const float *smooth, size_t n, mr_x
         m0 = vbslq_f32(vcgtq_f32(a0, m0), a0, m0);
         m1 = vbslq_f32(vcgtq_f32(a1, m1), a1, m1);
     }
-    float lanes[8], m = 0.0f;
-    vst1q_f32(lanes, m0);
-    vst1q_f32(lanes + 4, m1);
-    for (int j = 0; j < 8; j++)
-        if (lanes[j] > m) m = lanes[j];
-    return mr_dq_absmax_tail(x, smooth, i, n, t, m);
+    /* lanes are maxima of values >= +0 without NaN: any order of reduction gives the same value */
+    return mr_dq_absmax_tail(x, smooth, i, n, t, vmaxvq_f32(vmaxq_f32(m0, m1)));
 }
 
 static inline void mr_quant(const void *x, const float *smooth, size_t n, float sc, int8_t *y, mr_xtype t)
