@@ -56,8 +56,10 @@ moeroute_status mr_dist_plan_init(mr_dist_plan *p, const char *group, const mr_d
     p->moe_local = l.L;
     p->local_experts = rank < l.R ? 1 : l.L;
     mr_backend_init(&p->backend, MOEROUTE_ISA_AUTO, 1);
-    /* workspace: int64 cursors and counts, then two fp32 rows, 64-byte aligned */
-    const int64_t ints = combine ? l.E + l.S + 1 : 2 * p->local_experts * l.W;
+    /* workspace: int64 cursors and counts (combine: then a token's term list, mr_cmb_sum), then two fp32 rows,
+       64-byte aligned */
+    const int64_t ints = combine ? l.E + l.S + 1 + (a->k + l.S + 1) * (int64_t)(sizeof(mr_cmb_src) / 8)
+                                 : 2 * p->local_experts * l.W;
     int64_t bytes;
     if (mr_mul_i64(ints, 8, &bytes) || mr_add_i64(bytes, 8 * a->h + 128, &bytes) || (uint64_t)bytes > SIZE_MAX)
         return mr_fail(MOEROUTE_ERR_TOO_LARGE, "%s: the workspace does not fit in memory", api);
@@ -523,38 +525,45 @@ static moeroute_status mr_cmb_check(const mr_dist_round *rd, const mr_dist_plan 
     return MOEROUTE_OK;
 }
 
-/* acc = acc + f32(f32(row) * scale) (has_scale) or acc + f32(row), element by element (spec 11.4): the backend's
- * vector widen, multiply and add for a contiguous row (the same IEEE fp32 operations, so the same bytes), the
- * accumulate family's scalar term otherwise. tmp: H floats. */
-static void mr_cmb_term(const mr_dist_plan *p, float *acc, float *tmp, const char *row, int64_t cs, int has_scale,
-                        float scale)
+/* acc[0..n) = acc + f32(f32(row) * scale) (has_scale) or acc + f32(row), element by element (spec 11.4): the
+ * backend's vector widen, multiply and add for a contiguous row (the same IEEE fp32 operations, so the same bytes),
+ * the accumulate family's scalar term otherwise. tmp: n floats. */
+static void mr_cmb_term(const mr_dist_plan *p, float *acc, float *tmp, const mr_cmb_src *t, size_t c, size_t n)
 {
-    const size_t H = (size_t)p->a.h;
     const mr_mlp_config *k = p->backend.mlp;
-    if (cs != 1) {
-        mr_acc_widen__scalar(tmp, row, cs, H, (mr_xtype)p->a.xtype);
-        mr_acc_term__scalar(acc, tmp, NULL, 0, has_scale, scale, 0, H, MR_ACC_F32);
+    const mr_xtype xt = (mr_xtype)p->a.xtype;
+    const char *row = t->row + (int64_t)c * t->cs * (int64_t)mr_xtype_size(xt);
+    if (t->cs != 1) {
+        mr_acc_widen__scalar(tmp, row, t->cs, n, xt);
+        mr_acc_term__scalar(acc, tmp, NULL, 0, t->has_scale, t->scale, 0, n, MR_ACC_F32);
         return;
     }
-    k->widen[p->a.xtype](row, tmp, H);
-    if (has_scale) k->affine(tmp, scale, 0, 0.0f, H);
-    k->add(acc, tmp, acc, H);
+    k->widen[xt](row, tmp, n);
+    if (t->has_scale) k->affine(tmp, t->scale, 0, 0.0f, n);
+    k->add(acc, tmp, acc, n);
 }
 
-void mr_cmb_sum(const mr_dist_round *rd, const mr_dist_plan *p, const mr_view *v, int64_t *cursor, float *acc,
-                float *tmp, const mr_cmb_fetch *f)
+/* Elements per chunk of a token's sum: acc and tmp chunks stay in L1, and while a row's chunk is summed its next
+ * chunk is prefetched (the rows are short, scattered streams that the hardware prefetcher picks up late). 256 was
+ * the best of 128 to 2048 in moeroute_ep_bench, both transports (docs/performance.md). */
+#define MR_CMB_CHUNK 256u
+
+void mr_cmb_sum(const mr_dist_round *rd, const mr_dist_plan *p, const mr_view *v, int64_t *cursor,
+                const mr_cmb_fetch *f)
 {
     const mr_dist_layout l = mr_dist_layout_of(&p->a);
     const int64_t me = p->rank, K = p->a.k, H = p->a.h;
+    const size_t es = mr_xtype_size((mr_xtype)p->a.xtype);
+    mr_cmb_src *list = (mr_cmb_src *)(void *)(cursor + l.E + l.S + 1); /* workspace: mr_dist_plan_init */
+    float *acc = (float *)(void *)(list + K + l.S + 1), *tmp = acc + H;
     const mr_view *ids = &v[MR_CMB_IDS], *mask = &v[MR_CMB_MASK];
     memset(cursor, 0, (size_t)(l.E + l.S) * sizeof *cursor);
     for (int64_t t = 0; t < p->bs; t++) {
         if (!mr_token_active(mask, t, K)) continue;
-        memset(acc, 0, (size_t)H * sizeof *acc); /* acc = +0 */
+        size_t n = 0; /* the token's terms in the order of spec 11.4 */
         for (int64_t j = 0; j <= K + (l.R > 0 ? l.S : 0) - 1; j++) {
             int64_t owner, le, index, cs = 1;
             if (!mr_cmb_slot(&l, ids, mask, me, t, j, K, cursor, &owner, &le, &index)) continue;
-            const float scale = j < K ? mr_f32_at(&v[MR_CMB_ESCALES], t, j) : 1.0f;
             const char *src;
             if (!f->staging)
                 src = mr_view_row(&mr_peer(rd, owner)->v[MR_CMB_EXPX], mr_cmb_row(rd, &l, me, t, j, owner, le, index),
@@ -563,14 +572,23 @@ void mr_cmb_sum(const mr_dist_round *rd, const mr_dist_plan *p, const mr_view *v
                 src = f->self_rows + (size_t)(f->self_start[le * l.W + me] + index) * f->row_bytes;
             else
                 src = f->staging + (size_t)(f->offset[le * l.W + owner] + index) * f->row_bytes;
-            mr_cmb_term(p, acc, tmp, src, cs, j < K, scale);
+            list[n++] = (mr_cmb_src){src, cs, j < K ? mr_f32_at(&v[MR_CMB_ESCALES], t, j) : 1.0f, j < K};
         }
         if (v[MR_CMB_SHARED].data) {
             int64_t cs;
             const char *sx = mr_view_row(&v[MR_CMB_SHARED], t, &cs);
-            mr_cmb_term(p, acc, tmp, sx, cs, 0, 1.0f);
+            list[n++] = (mr_cmb_src){sx, cs, 1.0f, 0};
         }
-        const size_t es = mr_xtype_size((mr_xtype)p->a.xtype);
+        memset(acc, 0, (size_t)H * sizeof *acc); /* acc = +0 */
+        for (size_t c = 0; c < (size_t)H; c += MR_CMB_CHUNK) { /* each element's terms in order, chunk by chunk */
+            const size_t len = (size_t)H - c < MR_CMB_CHUNK ? (size_t)H - c : MR_CMB_CHUNK;
+            const size_t next = c + len, next_len = (size_t)H - next < MR_CMB_CHUNK ? (size_t)H - next : MR_CMB_CHUNK;
+            for (size_t i = 0; i < n; i++) {
+                if (list[i].cs == 1) /* hints: they never fault */
+                    for (size_t b = 0; b < next_len * es; b += 64) __builtin_prefetch(list[i].row + next * es + b);
+                mr_cmb_term(p, acc + c, tmp, &list[i], c, len);
+            }
+        }
         mr_acc_store__scalar(v[MR_CMB_OUT].data + t * H * (int64_t)es, acc, (size_t)H, (mr_xtype)p->a.xtype,
                              MR_ACC_BF16_RNE);
     }
@@ -593,11 +611,10 @@ moeroute_status mr_combine_run(const void *plan, const mr_view *views, void *wor
     if (st != MOEROUTE_OK) return st;
     const mr_dist_layout l = mr_dist_layout_of(&p->a);
     int64_t *cursor = (int64_t *)(void *)mr_dist_ws_base(workspace);
-    float *acc = (float *)(void *)(cursor + l.E + l.S + 1), *tmp = acc + p->a.h;
     const mr_cmb_fetch in_process = {NULL, NULL, 0, -1, NULL, NULL};
     /* the verdict, from the posts alone: every rank checks every rank's tokens against the bookkeeping */
     st = mr_dist_check_uniform_bs(&rd, p, api);
     for (int64_t s = 0; s < l.W && st == MOEROUTE_OK; s++) st = mr_cmb_check(&rd, p, s, cursor, api);
-    if (st == MOEROUTE_OK) mr_cmb_sum(&rd, p, v, cursor, acc, tmp, &in_process);
+    if (st == MOEROUTE_OK) mr_cmb_sum(&rd, p, v, cursor, &in_process);
     return mr_dist_end(&rd, st, api);
 }

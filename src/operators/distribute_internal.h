@@ -119,9 +119,17 @@ typedef struct mr_cmb_fetch {
     const char *self_rows;    /* its expandX */
     const int64_t *self_start; /* [L * W]: first row of its block (le, s) */
 } mr_cmb_fetch;
-/* Accumulate and store this rank's tokens (rows located as f says; their bookkeeping already checked). */
-void mr_cmb_sum(const mr_dist_round *rd, const mr_dist_plan *p, const mr_view *v, int64_t *cursor, float *acc,
-                float *tmp, const mr_cmb_fetch *f);
+/* One term of a token's combine sum: a row (its element stride cs) and its expert scale. */
+typedef struct mr_cmb_src {
+    const char *row;
+    int64_t cs;
+    float scale;
+    int has_scale;
+} mr_cmb_src;
+/* Accumulate and store this rank's tokens (rows located as f says; their bookkeeping already checked). cursor:
+ * the start of the combine's workspace (mr_dist_plan_init: cursors, a token's terms, two fp32 rows). */
+void mr_cmb_sum(const mr_dist_round *rd, const mr_dist_plan *p, const mr_view *v, int64_t *cursor,
+                const mr_cmb_fetch *f);
 
 /* The network path (distribute_net.c): g is the plan's group, with a reference the callee releases. */
 moeroute_status mr_dispatch_net(const mr_dist_plan *p, mr_view *v, mr_hccl_group *g, moeroute_status local,

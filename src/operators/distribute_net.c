@@ -579,9 +579,8 @@ moeroute_status mr_combine_net(const mr_dist_plan *p, mr_view *v, mr_hccl_group 
     }
     if (st == MOEROUTE_OK) {
         int64_t *cur = (int64_t *)(void *)mr_dist_ws_base(workspace);
-        float *acc = (float *)(void *)(cur + l.E + l.S + 1), *tmp = acc + p->a.h;
         const mr_cmb_fetch f = {staging, offset, row_bytes, me, v[MR_CMB_EXPX].data, cursor};
-        mr_cmb_sum(&nc.rd, p, v, cur, acc, tmp, &f);
+        mr_cmb_sum(&nc.rd, p, v, cur, &f);
     }
     mr_free(ints);
     mr_free(verdicts);

@@ -164,6 +164,9 @@ int main(int argc, char **argv)
         {8, 12, 1, 2, 2, 16, 0, 0, 0, 0, 1, 0, {4, 4, 4, 4, 4, 4, 4, 4}, ACL_BF16, FAULT_NONE},
         {8, 16, 2, 4, 3, 40, 2, 1, 2, 48, 0, 1, {6, 1, 3, 6, 0, 2, 5, 4}, ACL_FLOAT16, FAULT_NONE},
         {8, 64, 0, 0, 8, 64, 2, 0, 1, 0, 1, 0, {12, 12, 12, 12, 12, 12, 12, 12}, ACL_BF16, FAULT_NONE},
+        /* rows of several of the combine sum's chunks (256 elements) and a tail */
+        {4, 8, 0, 0, 3, 2056, 0, 0, 0, 0, 1, 0, {3, 3, 3, 3}, ACL_BF16, FAULT_NONE},
+        {8, 12, 1, 2, 2, 1100, 2, 1, 1, 16, 1, 1, {2, 1, 2, 0, 2, 1, 2, 2}, ACL_FLOAT16, FAULT_NONE},
     };
     char label[64];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
