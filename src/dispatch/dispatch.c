@@ -89,7 +89,8 @@ static const mr_act_config *const mr_act_configs[] = {
      {mr_f16_widen_f32__##isa, mr_bf16_widen_f32__##isa, mr_f32_widen_f32__##isa},                            \
      {mr_f32_narrow_f16__##isa, mr_f32_narrow_bf16__##isa, mr_f32_narrow_f32__##isa},                         \
      {mr_f16_quant_x_i8__##isa, mr_bf16_quant_x_i8__##isa, mr_f32_quant_x_i8__##isa},                         \
-     {mr_f16_swiglu_x__##isa, mr_bf16_swiglu_x__##isa, mr_f32_swiglu_x__##isa}}
+     {mr_f16_swiglu_x__##isa, mr_bf16_swiglu_x__##isa, mr_f32_swiglu_x__##isa},                               \
+     {mr_f16_acc_x__##isa, mr_bf16_acc_x__##isa, mr_f32_acc_x__##isa}}
 static const mr_mlp_config mr_mlp_scalar = MR_MLP_CONFIG(MOEROUTE_ISA_SCALAR, scalar);
 #ifdef MR_HAVE_AVX2_KERNELS
 static const mr_mlp_config mr_mlp_avx2 = MR_MLP_CONFIG(MOEROUTE_ISA_AVX2, avx2);

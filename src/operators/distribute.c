@@ -526,21 +526,18 @@ static moeroute_status mr_cmb_check(const mr_dist_round *rd, const mr_dist_plan 
 }
 
 /* acc[0..n) = acc + f32(f32(row) * scale) (has_scale) or acc + f32(row), element by element (spec 11.4): the
- * backend's vector widen, multiply and add for a contiguous row (the same IEEE fp32 operations, so the same bytes),
- * the accumulate family's scalar term otherwise. tmp: n floats. */
+ * backend's fused vector term for a contiguous row (the same IEEE fp32 operations, so the same bytes), the
+ * accumulate family's scalar term otherwise. tmp: n floats. */
 static void mr_cmb_term(const mr_dist_plan *p, float *acc, float *tmp, const mr_cmb_src *t, size_t c, size_t n)
 {
-    const mr_mlp_config *k = p->backend.mlp;
     const mr_xtype xt = (mr_xtype)p->a.xtype;
     const char *row = t->row + (int64_t)c * t->cs * (int64_t)mr_xtype_size(xt);
-    if (t->cs != 1) {
-        mr_acc_widen__scalar(tmp, row, t->cs, n, xt);
-        mr_acc_term__scalar(acc, tmp, NULL, 0, t->has_scale, t->scale, 0, n, MR_ACC_F32);
+    if (t->cs == 1) {
+        p->backend.mlp->acc_x[xt](acc, row, t->scale, t->has_scale, n);
         return;
     }
-    k->widen[xt](row, tmp, n);
-    if (t->has_scale) k->affine(tmp, t->scale, 0, 0.0f, n);
-    k->add(acc, tmp, acc, n);
+    mr_acc_widen__scalar(tmp, row, t->cs, n, xt);
+    mr_acc_term__scalar(acc, tmp, NULL, 0, t->has_scale, t->scale, 0, n, MR_ACC_F32);
 }
 
 /* Elements per chunk of a token's sum: acc and tmp chunks stay in L1, and while a row's chunk is summed its next
@@ -589,8 +586,7 @@ void mr_cmb_sum(const mr_dist_round *rd, const mr_dist_plan *p, const mr_view *v
                 mr_cmb_term(p, acc + c, tmp, &list[i], c, len);
             }
         }
-        mr_acc_store__scalar(v[MR_CMB_OUT].data + t * H * (int64_t)es, acc, (size_t)H, (mr_xtype)p->a.xtype,
-                             MR_ACC_BF16_RNE);
+        p->backend.mlp->narrow[p->a.xtype](acc, v[MR_CMB_OUT].data + t * H * (int64_t)es, (size_t)H); /* RNE */
     }
 }
 

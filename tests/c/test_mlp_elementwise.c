@@ -11,7 +11,6 @@
  */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -618,6 +617,21 @@ static void test_kernels(uint64_t *rng)
             bs += bits(r[i]) != bits(want) && !(isnan(r[i]) && isnan(want));
         }
         CHECK(bs == 0, "isa %d: %d SwiGLU values differ from mr_siluf(a) * b", k->isa, bs);
+        /* the combine's fused term against widen, multiply and add, every dtype, with and without the scale */
+        int bt = 0;
+        for (int xt = 0; xt < MR_X_COUNT; xt++)
+            for (int sc = 0; sc < 2; sc++) {
+                const void *x = xt == MR_X_F32 ? (const void *)v : (const void *)h;
+                const float s = 0.37f + (float)xt;
+                memcpy(r, a, sizeof r);
+                k->acc_x[xt](r, x, s, sc, N);
+                for (uint32_t i = 0; i < N; i++) {
+                    const float wv = xt == MR_X_F32 ? v[i] : xt == MR_X_F16 ? mr_f16_to_f32(h[i]) : mr_bf16_to_f32(h[i]);
+                    const float want = a[i] + (sc ? wv * s : wv);
+                    bt += bits(r[i]) != bits(want) && !(isnan(r[i]) && isnan(want));
+                }
+            }
+        CHECK(bt == 0, "isa %d: %d combine terms differ from widen, multiply and add", k->isa, bt);
     }
 }
 
@@ -645,7 +659,6 @@ static void test_swiglu_rows(uint64_t *rng)
                 const size_t off = (size_t)(v / 2) * 5, n = N - off - 2 * (size_t)(v / 2); /* rows 0, 5, 10 in */
                 memset(d, SENT, sizeof d);
                 k->swiglu_x[f16 ? MR_X_F16 : MR_X_BF16](a + off, b + off, t, d + off, n, v % 2);
-                atomic_thread_fence(memory_order_seq_cst);
                 int wrong = 0, outside = 0;
                 for (size_t i = 0; i < N + PAD; i++) {
                     if (i < off || i >= off + n) {

@@ -40,6 +40,9 @@ typedef void (*mr_mlp_narrow_fn)(const float *s, void *d, size_t n);
  *   pattern, the same values); fp32 evaluates it and ignores silu. With stream set, an ISA file may store d with
  *   non-temporal stores, which the caller fences (as for the copy family, kernels.h). */
 typedef void (*mr_mlp_quant_x_fn)(const void *x, const float *s, float f, int8_t *y, size_t n);
+/* acc[i] = acc[i] + f32(f32(x[i]) * s) (has_scale) or acc[i] + f32(x[i]): a term of the combine's sum (layer spec
+ * 11.4), one rounding per operation -- widen, affine and add's bits in one pass. */
+typedef void (*mr_mlp_acc_x_fn)(float *acc, const void *x, float s, int has_scale, size_t n);
 typedef void (*mr_mlp_swiglu_x_fn)(const void *a, const void *b, const float *silu, void *d, size_t n, int stream);
 
 typedef struct mr_mlp_config {
@@ -55,6 +58,7 @@ typedef struct mr_mlp_config {
     mr_mlp_narrow_fn narrow[MR_X_COUNT];
     mr_mlp_quant_x_fn quant_x[MR_X_COUNT];
     mr_mlp_swiglu_x_fn swiglu_x[MR_X_COUNT];
+    mr_mlp_acc_x_fn acc_x[MR_X_COUNT];
 } mr_mlp_config;
 
 #define MR_MLP_DECLARE(isa)                                                                                   \
@@ -74,6 +78,9 @@ typedef struct mr_mlp_config {
     void mr_f16_quant_x_i8__##isa(const void *x, const float *s, float f, int8_t *y, size_t n);              \
     void mr_bf16_quant_x_i8__##isa(const void *x, const float *s, float f, int8_t *y, size_t n);             \
     void mr_f32_quant_x_i8__##isa(const void *x, const float *s, float f, int8_t *y, size_t n);              \
+    void mr_f16_acc_x__##isa(float *acc, const void *x, float s, int has_scale, size_t n);                    \
+    void mr_bf16_acc_x__##isa(float *acc, const void *x, float s, int has_scale, size_t n);                   \
+    void mr_f32_acc_x__##isa(float *acc, const void *x, float s, int has_scale, size_t n);                    \
     void mr_f16_swiglu_x__##isa(const void *a, const void *b, const float *silu, void *d, size_t n,           \
                                 int stream);                                                                  \
     void mr_bf16_swiglu_x__##isa(const void *a, const void *b, const float *silu, void *d, size_t n,          \

@@ -161,8 +161,24 @@ void MR_MLP_CAT(mr_f32_narrow_f32, MR_MLP_ISA)(const float *restrict s, void *re
         }                                                                                                     \
     }
 #define MR_MLP_WIDEN_BF16(u) mr_f32_from_bits((uint32_t)(u) << 16)
+#define MR_MLP_SAME(v) (v)
 MR_MLP_QUANT_X(mr_f16_quant_x_i8, uint16_t, mr_mlp_f16_to_f32)
 MR_MLP_QUANT_X(mr_bf16_quant_x_i8, uint16_t, MR_MLP_WIDEN_BF16)
+
+/* the combine's term: the product rounded, then the sum (-ffp-contract=off keeps them two operations) */
+#define MR_MLP_ACC_X(name, T, WIDEN)                                                                          \
+    void MR_MLP_CAT(name, MR_MLP_ISA)(float *restrict acc, const void *x, float s, int has_scale, size_t n)   \
+    {                                                                                                         \
+        const T *restrict p = x;                                                                              \
+        if (has_scale)                                                                                        \
+            for (size_t i = 0; i < n; i++) acc[i] = acc[i] + WIDEN(p[i]) * s;                                 \
+        else                                                                                                  \
+            for (size_t i = 0; i < n; i++) acc[i] = acc[i] + WIDEN(p[i]);                                     \
+    }
+MR_MLP_ACC_X(mr_f16_acc_x, uint16_t, mr_mlp_f16_to_f32)
+MR_MLP_ACC_X(mr_bf16_acc_x, uint16_t, MR_MLP_WIDEN_BF16)
+MR_MLP_ACC_X(mr_f32_acc_x, float, MR_MLP_SAME)
+#undef MR_MLP_ACC_X
 
 void MR_MLP_CAT(mr_f32_quant_x_i8, MR_MLP_ISA)(const void *x, const float *s, float f, int8_t *y, size_t n)
 {
