@@ -82,6 +82,31 @@ static const mr_act_config *const mr_act_configs[] = {
     &mr_act_scalar,
 };
 
+/* ---- accumulate family (kernels/accumulate/accumulate.h): the same loops at each vector width --------------- */
+#define MR_ACC_CONFIG(level, isa) {level, mr_acc_init__##isa, mr_acc_term__##isa, mr_acc_bf16_rha__##isa}
+static const mr_acc_config mr_acc_scalar = MR_ACC_CONFIG(MOEROUTE_ISA_SCALAR, scalar);
+#ifdef MR_HAVE_AVX2_KERNELS
+static const mr_acc_config mr_acc_avx2 = MR_ACC_CONFIG(MOEROUTE_ISA_AVX2, avx2);
+#endif
+#ifdef MR_HAVE_AVX512_KERNELS
+static const mr_acc_config mr_acc_avx512 = MR_ACC_CONFIG(MOEROUTE_ISA_AVX512, avx512);
+#endif
+#ifdef MR_HAVE_NEON_KERNELS
+static const mr_acc_config mr_acc_neon = MR_ACC_CONFIG(MOEROUTE_ISA_NEON, neon);
+#endif
+static const mr_acc_config *const mr_acc_configs[] = {
+#ifdef MR_HAVE_AVX512_KERNELS
+    &mr_acc_avx512,
+#endif
+#ifdef MR_HAVE_AVX2_KERNELS
+    &mr_acc_avx2,
+#endif
+#ifdef MR_HAVE_NEON_KERNELS
+    &mr_acc_neon,
+#endif
+    &mr_acc_scalar,
+};
+
 /* ---- element-wise MLP family (kernels/mlp/mlp.h): the same loops at each vector width ------------------------ */
 #define MR_MLP_CONFIG(level, isa)                                                                             \
     {level, mr_f32_mul__##isa, mr_f32_add__##isa, mr_f32_affine__##isa, mr_f32_swiglu__##isa,                 \
@@ -250,6 +275,7 @@ const mr_sort_config *mr_dispatch_sort(moeroute_isa resolved) { MR_PICK(mr_sort_
 const mr_act_config *mr_dispatch_act(moeroute_isa resolved) { MR_PICK(mr_act_configs, resolved); }
 const mr_select_config *mr_dispatch_select(moeroute_isa resolved) { MR_PICK(mr_select_configs, resolved); }
 const mr_mlp_config *mr_dispatch_mlp(moeroute_isa resolved) { MR_PICK(mr_mlp_configs, resolved); }
+const mr_acc_config *mr_dispatch_acc(moeroute_isa resolved) { MR_PICK(mr_acc_configs, resolved); }
 
 /* ---- GEMM family (kernels/gemm/gemm.h) ------------------------------------------------------------------------ */
 static const mr_gemm_config mr_gemm_scalar = {MOEROUTE_ISA_SCALAR, "scalar", 4, 16, mr_gemm_f32_4x16__scalar,

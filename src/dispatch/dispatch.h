@@ -4,6 +4,7 @@
 #ifndef MR_DISPATCH_H
 #define MR_DISPATCH_H
 
+#include "kernels/accumulate/accumulate.h"
 #include "kernels/act/act.h"
 #include "kernels/select/select.h"
 #include "kernels/gemm/gemm.h"
@@ -37,6 +38,7 @@ const mr_sort_config *mr_dispatch_sort(moeroute_isa resolved);
 const mr_act_config *mr_dispatch_act(moeroute_isa resolved);
 const mr_select_config *mr_dispatch_select(moeroute_isa resolved);
 const mr_mlp_config *mr_dispatch_mlp(moeroute_isa resolved);
+const mr_acc_config *mr_dispatch_acc(moeroute_isa resolved);
 
 /* GEMM family (kernels/gemm/gemm.h): besides the level, the AVX2 entry needs FMA, the int8 VNNI entry
  * AVX512-VNNI, the AMX entry AMX-INT8 granted by the OS (and MOEROUTE_AMX not 0) and the AArch64 sdot entry the

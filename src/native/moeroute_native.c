@@ -345,7 +345,8 @@ moeroute_status moeroute_token_unpermute(moeroute_context *ctx, const moeroute_t
     static const char api[] = "moeroute_token_unpermute";
     MR_CHECK_ARGS(api, args, moeroute_token_unpermute_args);
     const moeroute_token_unpermute_args *a = args;
-    mr_unpermute_plan plan = {a->num_tokens, a->k, a->hidden, a->permuted_rows, MR_X_F32, MR_X_F32, a->probs != NULL};
+    mr_unpermute_plan plan = {a->num_tokens, a->k, a->hidden, a->permuted_rows, MR_X_F32, MR_X_F32, a->probs != NULL,
+                              ctx ? ctx->isa : MOEROUTE_ISA_AUTO};
     moeroute_status st = mr_native_float(api, "tokens_dtype", a->tokens_dtype, &plan.tokens);
     if (st == MOEROUTE_OK && plan.has_probs) st = mr_native_float(api, "probs_dtype", a->probs_dtype, &plan.probs);
     if (st != MOEROUTE_OK) return st;
@@ -379,7 +380,8 @@ moeroute_status moeroute_finalize_routing(moeroute_context *ctx, const moeroute_
         return MR_SHAPE_FAIL("%s: version must be 1 (MoeFinalizeRouting) or 2 (MoeFinalizeRoutingV2), got %d", api,
                              (int)a->version);
     const int v2 = a->version == 2;
-    mr_finalize_plan plan = {.v2 = v2, .n = a->num_rows, .k = a->k, .h = a->hidden, .m = a->expanded_rows};
+    mr_finalize_plan plan = {.v2 = v2, .n = a->num_rows, .k = a->k, .h = a->hidden, .m = a->expanded_rows,
+                             .isa = ctx ? ctx->isa : MOEROUTE_ISA_AUTO};
     moeroute_status st = mr_native_float(api, "x_dtype", a->x_dtype, &plan.xtype);
     if (st != MOEROUTE_OK) return st;
     const int has_scales = !v2 || a->scales;

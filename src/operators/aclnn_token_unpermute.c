@@ -56,7 +56,7 @@ aclnnStatus aclnnMoeTokenUnpermuteGetWorkspaceSize(const aclTensor *permutedToke
         return mr_aclnn_tiling(&c, "out must be [T, H] = [%lld, %lld], got %s", (long long)T, (long long)H,
                                mr_aclnn_shape_str(out, sh, sizeof sh));
     mr_unpermute_plan plan = {T, k, H, M, mr_up_xtype(permutedTokens->dtype),
-                              probs ? mr_up_xtype(probs->dtype) : MR_X_F32, probs != NULL};
+                              probs ? mr_up_xtype(probs->dtype) : MR_X_F32, probs != NULL, MOEROUTE_ISA_AUTO};
     return mr_aclnn_finish(&c, &plan, sizeof plan, 0);
 }
 

@@ -19,6 +19,7 @@
 
 #include "common/alloc.h"
 #include "common/error.h"
+#include "common/fp16.h"
 #include "hccl/hccl_internal.h"
 #include "kernels/accumulate/accumulate.h"
 #include "operators/distribute_internal.h"
@@ -586,6 +587,9 @@ void mr_cmb_sum(const mr_dist_round *rd, const mr_dist_plan *p, const mr_view *v
                 mr_cmb_term(p, acc + c, tmp, &list[i], c, len);
             }
         }
+        /* a NaN as the canonical quiet NaN: which of two NaNs an add passes on differs between scalar and vector
+           code (as in the accumulate step) */
+        for (int64_t e = 0; e < H; e++) acc[e] = acc[e] != acc[e] ? mr_f32_from_bits(0x7FC00000u) : acc[e];
         p->backend.mlp->narrow[p->a.xtype](acc, v[MR_CMB_OUT].data + t * H * (int64_t)es, (size_t)H); /* RNE */
     }
 }

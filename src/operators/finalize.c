@@ -54,6 +54,7 @@ moeroute_status mr_finalize_run(const void *plan, const mr_view *v, void *worksp
         .bf16_round = p->v2 ? MR_ACC_BF16_RNE : MR_ACC_BF16_RHA,
         .out = v[MR_FIN_OUT].data, .out_row = p->h,
     };
+    mr_accumulate_kernels(&a, p->isa);
     if ((st = mr_accumulate_check(&a, api)) != MOEROUTE_OK) return st;
     mr_accumulate_run(&a, pool);
     return MOEROUTE_OK;

@@ -19,6 +19,7 @@ typedef struct mr_finalize_plan {
     mr_xtype xtype;    /* expandedX, x1, x2, bias, out                                             */
     mr_xtype stype;    /* scales (FLOAT with BFLOAT16 expandedX in V2, else xtype)                 */
     int has_x1, has_x2, has_bias, has_scales;
+    moeroute_isa isa;  /* requested kernels (AUTO: the CPU's best within MOEROUTE_ISA)                    */
 } mr_finalize_plan;
 
 /* View slots of the run (absent optional arguments: zero views). */

@@ -33,6 +33,7 @@ moeroute_status mr_unpermute_run(const void *plan, const mr_view *v, void *works
         .out_type = p->tokens, .bf16_round = MR_ACC_BF16_RNE,
         .out = v[MR_UP_OUT].data, .out_row = p->h,
     };
+    mr_accumulate_kernels(&a, p->isa);
     if ((st = mr_accumulate_check(&a, api)) != MOEROUTE_OK) return st;
     mr_accumulate_run(&a, pool);
     return MOEROUTE_OK;

@@ -16,6 +16,7 @@ typedef struct mr_unpermute_plan {
     mr_xtype tokens;   /* dtype of permutedTokens and out                          */
     mr_xtype probs;    /* dtype of probs (any float type)                          */
     int has_probs;
+    moeroute_isa isa;  /* requested kernels (AUTO: the CPU's best within MOEROUTE_ISA)                  */
 } mr_unpermute_plan;
 
 /* View slots of the run. sortedIndices is 1-D [t*k], probs 2-D [t, k] (absent: zero view), out [t, h]. */

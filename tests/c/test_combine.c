@@ -26,6 +26,7 @@
 #include "aclnnop/aclnn_moe_finalize_routing_v2.h"
 #include "aclnnop/aclnn_moe_token_unpermute.h"
 #include "common/fp16.h"
+#include "dispatch/dispatch.h"
 #include "harness.h"
 #include "kernels/accumulate/accumulate.h"
 #include "operators/steps/accumulate.h"
@@ -134,6 +135,61 @@ static void test_f16_step_exact(uint64_t *rng)
     }
     CHECK(bad_add == 0, "fp16 add through fp32 is correctly rounded for every fp16 a and %d b (%ld wrong)", NB, bad_add);
     CHECK(bad_mul == 0, "fp16 multiply through fp32 is correctly rounded (%ld wrong)", bad_mul);
+}
+
+/* The SIMD accumulate kernels of every ISA level (kernels/accumulate/accumulate_loops.h) against the scalar
+ * reference, byte for byte but for NaN payloads (an add of two NaNs passes either; the step stores every NaN as
+ * the canonical one): init and term in both arithmetic modes with every combination of bias, +0, scale and
+ * first over every fp16 value (so fp16 subnormals, the overflow edge 65504 and inf / NaN), and the ties-away
+ * bf16 narrowing over random bit patterns and ties. The operators at each level go through the golden suites
+ * (tests/python, MOEROUTE_ISA). */
+static bool same_floats(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], 4) != 0 && !(isnan(a[i]) && isnan(b[i]))) return false;
+    return true;
+}
+
+static void test_simd_kernels(uint64_t *rng)
+{
+    enum { N = 65536 };
+    static float row[N], bias[N], acc0[N], want[N], got[N], wide[N];
+    static uint16_t hw[N], hg[N];
+    for (uint32_t i = 0; i < N; i++) {
+        row[i] = mr_f16_to_f32((uint16_t)i);
+        bias[i] = mr_f16_to_f32((uint16_t)mr_test_rand(rng));
+        acc0[i] = mr_f16_to_f32((uint16_t)mr_test_rand(rng));
+        uint32_t u = (uint32_t)mr_test_rand(rng);
+        if (i % 4 == 1) u = (u & 0xFFFF0000u) | 0x8000u; /* bf16 ties */
+        memcpy(&wide[i], &u, 4);
+    }
+    const moeroute_isa levels[4] = {MOEROUTE_ISA_SCALAR, MOEROUTE_ISA_AVX2, MOEROUTE_ISA_AVX512, MOEROUTE_ISA_NEON};
+    for (int l = 0; l < 4; l++) {
+        const mr_acc_config *k = mr_dispatch_acc(levels[l]);
+        long bad = 0;
+        for (int arith = 0; arith < 2; arith++) {
+            const mr_acc_arith ar = arith ? MR_ACC_F16 : MR_ACC_F32;
+            for (int b = 0; b < 2; b++) {
+                mr_acc_init__scalar(want, acc0, b ? bias : NULL, N, ar);
+                k->init(got, acc0, b ? bias : NULL, N, ar);
+                bad += !same_floats(want, got, N);
+            }
+            for (int m = 0; m < 16; m++) { /* bias, plus_zero, has_scale, first */
+                const int has_bias = m & 1, plus_zero = (m >> 1) & 1, has_scale = (m >> 2) & 1, first = m >> 3;
+                const float scale = arith ? 0.3332519531f : 1.7f; /* an fp16 value for the fp16 mode */
+                memcpy(want, acc0, sizeof want);
+                memcpy(got, acc0, sizeof got);
+                mr_acc_term__scalar(want, row, has_bias ? bias : NULL, plus_zero, has_scale, scale, first, N, ar);
+                k->term(got, row, has_bias ? bias : NULL, plus_zero, has_scale, scale, first, N, ar);
+                if (!same_floats(want, got, N) && bad++ < 3)
+                    fprintf(stderr, "  isa %d term mode %d flags %d differs\n", k->isa, arith, m);
+            }
+        }
+        for (uint32_t i = 0; i < N; i++) hw[i] = mr_f32_to_bf16_rha(wide[i]);
+        k->bf16_rha(hg, wide, N);
+        bad += memcmp(hw, hg, sizeof hw) != 0;
+        CHECK(bad == 0, "isa %d: the accumulate kernels give the scalar bytes (%ld cases differ)", k->isa, bad);
+    }
 }
 
 static void test_bf16_store(void)
@@ -889,6 +945,7 @@ int main(int argc, char **argv)
     acl_setup();
 
     test_f16_step_exact(&rng);
+    test_simd_kernels(&rng);
     test_bf16_store();
     test_unpermute_basic();
     test_unpermute_skips_and_zeros();

@@ -1,7 +1,9 @@
 /* Accumulate family: the arithmetic of the combine operators (MoeFinalizeRouting, MoeFinalizeRoutingV2,
  * MoeTokenUnpermute; docs/operators/finalize_routing.md "The accumulate step"). Pure functions on short
  * contiguous float chunks: the step widens every operand to float first (exact for fp16, bf16 and fp32), so
- * one kernel serves every dtype and the two arithmetic modes below. Scalar only; a SIMD variant must give the same bytes.
+ * one kernel serves every dtype and the two arithmetic modes below. accumulate_scalar.c is the reference; the
+ * config below (mr_acc_config) adds SIMD variants of init, term and the ties-away bf16 narrowing, compiled per ISA
+ * from accumulate_loops.h, which give its bytes (tests/c/test_combine.c compares every level).
  *
  * Arithmetic modes:
  *   MR_ACC_F32  plain binary32 with round-to-nearest-even after every + and x (no FMA: the library is built
@@ -45,5 +47,30 @@ void mr_acc_store__scalar(void *dst, const float *acc, size_t n, mr_xtype t, mr_
 
 /* fp32 -> bfloat16 with ties away from zero; NaN kept quiet, overflow to +-inf. */
 uint16_t mr_f32_to_bf16_rha(float f);
+
+/* SIMD variants: the same contracts as the scalar functions above (contiguous float arrays). */
+typedef void (*mr_acc_init_fn)(float *acc, const float *a, const float *b, size_t n, mr_acc_arith arith);
+typedef void (*mr_acc_term_fn)(float *acc, const float *row, const float *bias, int plus_zero, int has_scale,
+                               float scale, int first, size_t n, mr_acc_arith arith);
+/* d[i] = mr_f32_to_bf16_rha(acc[i]) */
+typedef void (*mr_acc_bf16_rha_fn)(void *d, const float *acc, size_t n);
+
+typedef struct mr_acc_config {
+    int isa;
+    mr_acc_init_fn init;
+    mr_acc_term_fn term;
+    mr_acc_bf16_rha_fn bf16_rha;
+} mr_acc_config;
+
+#define MR_ACC_DECLARE(isa)                                                                                   \
+    void mr_acc_init__##isa(float *acc, const float *a, const float *b, size_t n, mr_acc_arith arith);         \
+    void mr_acc_term__##isa(float *acc, const float *row, const float *bias, int plus_zero, int has_scale,    \
+                            float scale, int first, size_t n, mr_acc_arith arith);                            \
+    void mr_acc_bf16_rha__##isa(void *d, const float *acc, size_t n);
+void mr_acc_bf16_rha__scalar(void *d, const float *acc, size_t n);
+MR_ACC_DECLARE(avx2)
+MR_ACC_DECLARE(avx512)
+MR_ACC_DECLARE(neon)
+#undef MR_ACC_DECLARE
 
 #endif /* MR_KERNELS_ACCUMULATE_H */

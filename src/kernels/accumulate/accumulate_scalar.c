@@ -70,6 +70,12 @@ void mr_acc_term__scalar(float *acc, const float *row, const float *bias, int pl
     }
 }
 
+void mr_acc_bf16_rha__scalar(void *d, const float *acc, size_t n)
+{
+    uint16_t *h = (uint16_t *)d;
+    for (size_t i = 0; i < n; i++) h[i] = mr_f32_to_bf16_rha(acc[i]);
+}
+
 void mr_acc_store__scalar(void *dst, const float *acc, size_t n, mr_xtype t, mr_acc_bf16_round bf16_round)
 {
     if (t == MR_X_F32) {

@@ -114,21 +114,38 @@ typedef struct mr_acc_job {
     int64_t rows_per_task;
 } mr_acc_job;
 
+void mr_accumulate_kernels(mr_accumulate *s, moeroute_isa isa)
+{
+    const moeroute_isa resolved = mr_dispatch_resolve_isa(isa);
+    s->kern = mr_dispatch_acc(resolved);
+    s->mlp = mr_dispatch_mlp(resolved);
+}
+
+/* len elements of operand src from (r, c) as floats: the MLP family's vector widening for a contiguous row */
+static void mr_acc_load(const mr_accumulate *s, float *dst, const mr_acc_src *src, int64_t r, int64_t c, size_t len)
+{
+    const char *p = mr_src_at(src, r, c);
+    if (src->s_col == 1 && s->mlp) s->mlp->widen[src->type](p, dst, len);
+    else mr_acc_widen__scalar(dst, p, src->s_col, len, src->type);
+}
+
 static void mr_acc_row(const mr_accumulate *s, int64_t i)
 {
     float acc[MR_ACC_CHUNK], a[MR_ACC_CHUNK], b[MR_ACC_CHUNK];
     const size_t out_es = mr_xtype_size(s->out_type);
+    const mr_acc_init_fn init = s->kern ? s->kern->init : mr_acc_init__scalar;
+    const mr_acc_term_fn term = s->kern ? s->kern->term : mr_acc_term__scalar;
     for (int64_t c = 0; c < s->h; c += MR_ACC_CHUNK) {
         const size_t len = (size_t)(s->h - c < MR_ACC_CHUNK ? s->h - c : MR_ACC_CHUNK);
         switch (s->init) {
         case MR_ACC_INIT_SUM:
-            mr_acc_widen__scalar(acc, mr_src_at(&s->x1, i, c), s->x1.s_col, len, s->x1.type);
-            mr_acc_widen__scalar(a, mr_src_at(&s->x2, i, c), s->x2.s_col, len, s->x2.type);
-            mr_acc_init__scalar(acc, acc, a, len, s->arith);
+            mr_acc_load(s, acc, &s->x1, i, c, len);
+            mr_acc_load(s, a, &s->x2, i, c, len);
+            init(acc, acc, a, len, s->arith);
             break;
         case MR_ACC_INIT_PLUS_ZERO:
-            mr_acc_widen__scalar(acc, mr_src_at(&s->x1, i, c), s->x1.s_col, len, s->x1.type);
-            mr_acc_init__scalar(acc, acc, NULL, len, s->arith);
+            mr_acc_load(s, acc, &s->x1, i, c, len);
+            init(acc, acc, NULL, len, s->arith);
             break;
         default:
             for (size_t e = 0; e < len; e++) acc[e] = 0.0f;
@@ -138,17 +155,31 @@ static void mr_acc_row(const mr_accumulate *s, int64_t i)
             int32_t r;
             float scale;
             if (!mr_slot_kept(s, i, j, &r, &scale)) continue;
-            mr_acc_widen__scalar(a, mr_src_at(&s->rows, r, c), s->rows.s_col, len, s->rows.type);
+            if (s->rows.s_col == 1 && c + MR_ACC_CHUNK < s->h) { /* the row's next chunk, while this one is added */
+                const char *next = mr_src_at(&s->rows, r, c + MR_ACC_CHUNK);
+                const size_t bytes = (size_t)(s->h - c - MR_ACC_CHUNK < MR_ACC_CHUNK ? s->h - c - MR_ACC_CHUNK
+                                                                                        : MR_ACC_CHUNK) *
+                                     mr_xtype_size(s->rows.type);
+                for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(next + o);
+            }
+            mr_acc_load(s, a, &s->rows, r, c, len);
             const float *bias = NULL;
             if (s->bias.data) {
                 int32_t e = mr_index_at(&s->expert_idx, i, j);
-                mr_acc_widen__scalar(b, mr_src_at(&s->bias, e, c), s->bias.s_col, len, s->bias.type);
+                mr_acc_load(s, b, &s->bias, e, c, len);
                 bias = b;
             }
-            mr_acc_term__scalar(acc, a, bias, s->bias_plus_zero, s->scales.data != NULL, scale,
-                                s->init == MR_ACC_INIT_FIRST && j == 0, len, s->arith);
+            term(acc, a, bias, s->bias_plus_zero, s->scales.data != NULL, scale, s->init == MR_ACC_INIT_FIRST && j == 0,
+                 len, s->arith);
         }
-        mr_acc_store__scalar(s->out + (i * s->out_row + c) * (int64_t)out_es, acc, len, s->out_type, s->bf16_round);
+        /* a NaN is stored as the canonical quiet NaN: with NaNs in both operands of an add, which one passes on
+           depends on the operand order the compiler picked, which differs between scalar and vector code */
+        for (size_t e = 0; e < len; e++) acc[e] = acc[e] != acc[e] ? mr_f32_from_bits(0x7FC00000u) : acc[e];
+        char *dst = s->out + (i * s->out_row + c) * (int64_t)out_es;
+        if (s->kern && s->out_type == MR_X_BF16 && s->bf16_round == MR_ACC_BF16_RHA) s->kern->bf16_rha(dst, acc, len);
+        else if (s->mlp && (s->out_type != MR_X_BF16 || s->bf16_round == MR_ACC_BF16_RNE))
+            s->mlp->narrow[s->out_type](acc, dst, len); /* ties to even */
+        else mr_acc_store__scalar(dst, acc, len, s->out_type, s->bf16_round);
     }
 }
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "common/view.h"
+#include "dispatch/dispatch.h"
 #include "kernels/accumulate/accumulate.h"
 #include "threadpool/threadpool.h"
 
@@ -77,7 +78,13 @@ typedef struct mr_accumulate {
     mr_acc_bf16_round bf16_round;
     char *out;              /* row i at out + i * out_row * esize, h contiguous elements                */
     int64_t out_row;
+    const mr_acc_config *kern; /* init, term, ties-away bf16 (mr_accumulate_kernels; NULL: the scalar ones) */
+    const mr_mlp_config *mlp;  /* contiguous widening and ties-to-even narrowing (NULL: scalar)           */
 } mr_accumulate;
+
+/* The kernels of an ISA request (MOEROUTE_ISA_AUTO: the CPU's best within MOEROUTE_ISA): every level gives the
+ * scalar functions' bytes. */
+void mr_accumulate_kernels(mr_accumulate *s, moeroute_isa isa);
 
 /* The data checks, in slot order (i, then j): every kept slot's row index in [0, m) and, when expert_idx is
  * given, its expert id in [0, experts). MOEROUTE_ERR_INVALID_VALUE with a message naming the first offending position
