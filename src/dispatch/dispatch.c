@@ -7,33 +7,36 @@
 #include "dispatch/cpu.h"
 #include "dispatch/dispatch.h"
 
+/* The arguments of one ISA level where this build compiled it (MR_HAVE_*_KERNELS), nothing otherwise. */
+#ifdef MR_HAVE_AVX2_KERNELS
+#define MR_AVX2(...) __VA_ARGS__
+#else
+#define MR_AVX2(...)
+#endif
+#ifdef MR_HAVE_AVX512_KERNELS
+#define MR_AVX512(...) __VA_ARGS__
+#else
+#define MR_AVX512(...)
+#endif
+#ifdef MR_HAVE_NEON_KERNELS
+#define MR_NEON(...) __VA_ARGS__
+#else
+#define MR_NEON(...)
+#endif
+
+/* A family with a config on every level, built by CFG(level, isa suffix): fam_scalar, fam_avx2, ... and
+ * fam_configs, best first, ending in scalar. */
+#define MR_FAMILY(T, fam, CFG)                                                                                \
+    static const T fam##_scalar = CFG(MOEROUTE_ISA_SCALAR, scalar);                                           \
+    MR_AVX2(static const T fam##_avx2 = CFG(MOEROUTE_ISA_AVX2, avx2);)                                        \
+    MR_AVX512(static const T fam##_avx512 = CFG(MOEROUTE_ISA_AVX512, avx512);)                                \
+    MR_NEON(static const T fam##_neon = CFG(MOEROUTE_ISA_NEON, neon);)                                        \
+    static const T *const fam##_configs[] = {MR_AVX512(&fam##_avx512, ) MR_AVX2(&fam##_avx2, )                \
+                                                 MR_NEON(&fam##_neon, ) &fam##_scalar}
+
 /* ---- quant family (static int8, spec 1.4) ---------------------------------------------------------------- */
-static const mr_quant_config mr_quant_scalar = {
-    MOEROUTE_ISA_SCALAR, {mr_f16_quant_i8__scalar, mr_bf16_quant_i8__scalar, mr_f32_quant_i8__scalar}};
-#ifdef MR_HAVE_AVX2_KERNELS
-static const mr_quant_config mr_quant_avx2 = {
-    MOEROUTE_ISA_AVX2, {mr_f16_quant_i8__avx2, mr_bf16_quant_i8__avx2, mr_f32_quant_i8__avx2}};
-#endif
-#ifdef MR_HAVE_AVX512_KERNELS
-static const mr_quant_config mr_quant_avx512 = {
-    MOEROUTE_ISA_AVX512, {mr_f16_quant_i8__avx512, mr_bf16_quant_i8__avx512, mr_f32_quant_i8__avx512}};
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-static const mr_quant_config mr_quant_neon = {
-    MOEROUTE_ISA_NEON, {mr_f16_quant_i8__neon, mr_bf16_quant_i8__neon, mr_f32_quant_i8__neon}};
-#endif
-static const mr_quant_config *const mr_quant_configs[] = {
-#ifdef MR_HAVE_AVX512_KERNELS
-    &mr_quant_avx512,
-#endif
-#ifdef MR_HAVE_AVX2_KERNELS
-    &mr_quant_avx2,
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-    &mr_quant_neon,
-#endif
-    &mr_quant_scalar,
-};
+#define MR_QUANT_CONFIG(level, isa) {level, {mr_f16_quant_i8__##isa, mr_bf16_quant_i8__##isa, mr_f32_quant_i8__##isa}}
+MR_FAMILY(mr_quant_config, mr_quant, MR_QUANT_CONFIG);
 
 /* ---- copy family: the plain copy is glibc's memcpy on every level (measured faster than our loops on cached
  * rows); only the streaming copy has SIMD variants. ------------------------------------------------------------ */
@@ -55,57 +58,14 @@ static const mr_copy_config *const mr_copy_configs[] = {
 };
 
 /* ---- activation family (exp, sigmoid, SiLU; kernels/act/act.h): the same loops at each vector width ---------- */
-static const mr_act_config mr_act_scalar = {MOEROUTE_ISA_SCALAR, mr_f32_exp_shift__scalar, mr_f32_sigmoid__scalar,
-                                            mr_f32_silu__scalar};
-#ifdef MR_HAVE_AVX2_KERNELS
-static const mr_act_config mr_act_avx2 = {MOEROUTE_ISA_AVX2, mr_f32_exp_shift__avx2, mr_f32_sigmoid__avx2,
-                                          mr_f32_silu__avx2};
-#endif
-#ifdef MR_HAVE_AVX512_KERNELS
-static const mr_act_config mr_act_avx512 = {MOEROUTE_ISA_AVX512, mr_f32_exp_shift__avx512, mr_f32_sigmoid__avx512,
-                                            mr_f32_silu__avx512};
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-static const mr_act_config mr_act_neon = {MOEROUTE_ISA_NEON, mr_f32_exp_shift__neon, mr_f32_sigmoid__neon,
-                                          mr_f32_silu__neon};
-#endif
-static const mr_act_config *const mr_act_configs[] = {
-#ifdef MR_HAVE_AVX512_KERNELS
-    &mr_act_avx512,
-#endif
-#ifdef MR_HAVE_AVX2_KERNELS
-    &mr_act_avx2,
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-    &mr_act_neon,
-#endif
-    &mr_act_scalar,
-};
+#define MR_ACT_CONFIG(level, isa) {level, mr_f32_exp_shift__##isa, mr_f32_sigmoid__##isa, mr_f32_silu__##isa}
+MR_FAMILY(mr_act_config, mr_act, MR_ACT_CONFIG);
 
 /* ---- accumulate family (kernels/accumulate/accumulate.h): the same loops at each vector width --------------- */
-#define MR_ACC_CONFIG(level, isa) {level, mr_acc_init__##isa, mr_acc_term__##isa, mr_acc_bf16_rha__##isa}
-static const mr_acc_config mr_acc_scalar = MR_ACC_CONFIG(MOEROUTE_ISA_SCALAR, scalar);
-#ifdef MR_HAVE_AVX2_KERNELS
-static const mr_acc_config mr_acc_avx2 = MR_ACC_CONFIG(MOEROUTE_ISA_AVX2, avx2);
-#endif
-#ifdef MR_HAVE_AVX512_KERNELS
-static const mr_acc_config mr_acc_avx512 = MR_ACC_CONFIG(MOEROUTE_ISA_AVX512, avx512);
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-static const mr_acc_config mr_acc_neon = MR_ACC_CONFIG(MOEROUTE_ISA_NEON, neon);
-#endif
-static const mr_acc_config *const mr_acc_configs[] = {
-#ifdef MR_HAVE_AVX512_KERNELS
-    &mr_acc_avx512,
-#endif
-#ifdef MR_HAVE_AVX2_KERNELS
-    &mr_acc_avx2,
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-    &mr_acc_neon,
-#endif
-    &mr_acc_scalar,
-};
+#define MR_ACC_CONFIG(level, isa)                                                                             \
+    {level, mr_acc_init__##isa, mr_acc_term__##isa, mr_acc_bf16_rha__##isa,                                   \
+     {mr_f16_acc_term_x__##isa, mr_bf16_acc_term_x__##isa, mr_f32_acc_term_x__##isa}}
+MR_FAMILY(mr_acc_config, mr_acc, MR_ACC_CONFIG);
 
 /* ---- element-wise MLP family (kernels/mlp/mlp.h): the same loops at each vector width ------------------------ */
 #define MR_MLP_CONFIG(level, isa)                                                                             \
@@ -116,97 +76,21 @@ static const mr_acc_config *const mr_acc_configs[] = {
      {mr_f16_quant_x_i8__##isa, mr_bf16_quant_x_i8__##isa, mr_f32_quant_x_i8__##isa},                         \
      {mr_f16_swiglu_x__##isa, mr_bf16_swiglu_x__##isa, mr_f32_swiglu_x__##isa},                               \
      {mr_f16_acc_x__##isa, mr_bf16_acc_x__##isa, mr_f32_acc_x__##isa}}
-static const mr_mlp_config mr_mlp_scalar = MR_MLP_CONFIG(MOEROUTE_ISA_SCALAR, scalar);
-#ifdef MR_HAVE_AVX2_KERNELS
-static const mr_mlp_config mr_mlp_avx2 = MR_MLP_CONFIG(MOEROUTE_ISA_AVX2, avx2);
-#endif
-#ifdef MR_HAVE_AVX512_KERNELS
-static const mr_mlp_config mr_mlp_avx512 = MR_MLP_CONFIG(MOEROUTE_ISA_AVX512, avx512);
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-static const mr_mlp_config mr_mlp_neon = MR_MLP_CONFIG(MOEROUTE_ISA_NEON, neon);
-#endif
-static const mr_mlp_config *const mr_mlp_configs[] = {
-#ifdef MR_HAVE_AVX512_KERNELS
-    &mr_mlp_avx512,
-#endif
-#ifdef MR_HAVE_AVX2_KERNELS
-    &mr_mlp_avx2,
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-    &mr_mlp_neon,
-#endif
-    &mr_mlp_scalar,
-};
+MR_FAMILY(mr_mlp_config, mr_mlp, MR_MLP_CONFIG);
 
 /* ---- selection family (top-k keys, kernels/select/select.h): integer passes, exact on every level ---------- */
-#define MR_SELECT_CONFIG(name, level, isa)                                                                    \
-    static const mr_select_config name = {level, mr_f32_sel_keys__##isa, mr_f32_sel_max__##isa,              \
-                                          mr_u32_sel_bound__##isa, mr_u32_sel_scan__##isa,                    \
-                                          mr_u32_sel_top2__##isa}
-MR_SELECT_CONFIG(mr_select_scalar, MOEROUTE_ISA_SCALAR, scalar);
-#ifdef MR_HAVE_AVX2_KERNELS
-MR_SELECT_CONFIG(mr_select_avx2, MOEROUTE_ISA_AVX2, avx2);
-#endif
-#ifdef MR_HAVE_AVX512_KERNELS
-MR_SELECT_CONFIG(mr_select_avx512, MOEROUTE_ISA_AVX512, avx512);
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-MR_SELECT_CONFIG(mr_select_neon, MOEROUTE_ISA_NEON, neon);
-#endif
-static const mr_select_config *const mr_select_configs[] = {
-#ifdef MR_HAVE_AVX512_KERNELS
-    &mr_select_avx512,
-#endif
-#ifdef MR_HAVE_AVX2_KERNELS
-    &mr_select_avx2,
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-    &mr_select_neon,
-#endif
-    &mr_select_scalar,
-};
+#define MR_SELECT_CONFIG(level, isa)                                                                          \
+    {level, mr_f32_sel_keys__##isa, mr_f32_sel_max__##isa, mr_u32_sel_bound__##isa, mr_u32_sel_scan__##isa,   \
+     mr_u32_sel_top2__##isa}
+MR_FAMILY(mr_select_config, mr_select, MR_SELECT_CONFIG);
 
-/* ---- dynamic quant family ----------------------------------------------------------------------------------- */
-static const mr_dquant_config mr_dquant_scalar = {
-    MOEROUTE_ISA_SCALAR,
-    {mr_f16_absmax__scalar, mr_bf16_absmax__scalar, mr_f32_absmax__scalar},
-    {mr_f16_dquant_i8__scalar, mr_bf16_dquant_i8__scalar, mr_f32_dquant_i8__scalar},
-    {mr_f16_dquant_odd_i8__scalar, mr_bf16_dquant_odd_i8__scalar, mr_f32_dquant_odd_i8__scalar}};
-/* the round-to-odd recipe (one decode shape, spec 5.4) stays scalar on every level */
-#ifdef MR_HAVE_AVX2_KERNELS
-static const mr_dquant_config mr_dquant_avx2 = {
-    MOEROUTE_ISA_AVX2,
-    {mr_f16_absmax__avx2, mr_bf16_absmax__avx2, mr_f32_absmax__avx2},
-    {mr_f16_dquant_i8__avx2, mr_bf16_dquant_i8__avx2, mr_f32_dquant_i8__avx2},
-    {mr_f16_dquant_odd_i8__scalar, mr_bf16_dquant_odd_i8__scalar, mr_f32_dquant_odd_i8__scalar}};
-#endif
-#ifdef MR_HAVE_AVX512_KERNELS
-static const mr_dquant_config mr_dquant_avx512 = {
-    MOEROUTE_ISA_AVX512,
-    {mr_f16_absmax__avx512, mr_bf16_absmax__avx512, mr_f32_absmax__avx512},
-    {mr_f16_dquant_i8__avx512, mr_bf16_dquant_i8__avx512, mr_f32_dquant_i8__avx512},
-    {mr_f16_dquant_odd_i8__scalar, mr_bf16_dquant_odd_i8__scalar, mr_f32_dquant_odd_i8__scalar}};
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-static const mr_dquant_config mr_dquant_neon = {
-    MOEROUTE_ISA_NEON,
-    {mr_f16_absmax__neon, mr_bf16_absmax__neon, mr_f32_absmax__neon},
-    {mr_f16_dquant_i8__neon, mr_bf16_dquant_i8__neon, mr_f32_dquant_i8__neon},
-    {mr_f16_dquant_odd_i8__scalar, mr_bf16_dquant_odd_i8__scalar, mr_f32_dquant_odd_i8__scalar}};
-#endif
-static const mr_dquant_config *const mr_dquant_configs[] = {
-#ifdef MR_HAVE_AVX512_KERNELS
-    &mr_dquant_avx512,
-#endif
-#ifdef MR_HAVE_AVX2_KERNELS
-    &mr_dquant_avx2,
-#endif
-#ifdef MR_HAVE_NEON_KERNELS
-    &mr_dquant_neon,
-#endif
-    &mr_dquant_scalar,
-};
+/* ---- dynamic quant family: the round-to-odd recipe (one decode shape, spec 5.4) stays scalar on every level -- */
+#define MR_DQUANT_CONFIG(level, isa)                                                                          \
+    {level,                                                                                                   \
+     {mr_f16_absmax__##isa, mr_bf16_absmax__##isa, mr_f32_absmax__##isa},                                     \
+     {mr_f16_dquant_i8__##isa, mr_bf16_dquant_i8__##isa, mr_f32_dquant_i8__##isa},                            \
+     {mr_f16_dquant_odd_i8__scalar, mr_bf16_dquant_odd_i8__scalar, mr_f32_dquant_odd_i8__scalar}}
+MR_FAMILY(mr_dquant_config, mr_dquant, MR_DQUANT_CONFIG);
 
 /* ---- sort family -------------------------------------------------------------------------------------------- */
 static const mr_sort_config mr_sort_scalar = {MOEROUTE_ISA_SCALAR, mr_i32_minmax__scalar, mr_i32_histogram__scalar,

@@ -140,8 +140,8 @@ static void test_f16_step_exact(uint64_t *rng)
 /* The SIMD accumulate kernels of every ISA level (kernels/accumulate/accumulate_loops.h) against the scalar
  * reference, byte for byte but for NaN payloads (an add of two NaNs passes either; the step stores every NaN as
  * the canonical one): init and term in both arithmetic modes with every combination of bias, +0, scale and
- * first over every fp16 value (so fp16 subnormals, the overflow edge 65504 and inf / NaN), and the ties-away
- * bf16 narrowing over random bit patterns and ties. The operators at each level go through the golden suites
+ * first over every fp16 value (so fp16 subnormals, the overflow edge 65504 and inf / NaN), the one-pass fp32 term
+ * from every fp16 / bf16 bit pattern and random fp32 bits, and the ties-away bf16 narrowing over random bit patterns and ties. The operators at each level go through the golden suites
  * (tests/python, MOEROUTE_ISA). */
 static bool same_floats(const float *a, const float *b, size_t n)
 {
@@ -154,8 +154,9 @@ static void test_simd_kernels(uint64_t *rng)
 {
     enum { N = 65536 };
     static float row[N], bias[N], acc0[N], want[N], got[N], wide[N];
-    static uint16_t hw[N], hg[N];
+    static uint16_t hw[N], hg[N], hbits[N];
     for (uint32_t i = 0; i < N; i++) {
+        hbits[i] = (uint16_t)i;
         row[i] = mr_f16_to_f32((uint16_t)i);
         bias[i] = mr_f16_to_f32((uint16_t)mr_test_rand(rng));
         acc0[i] = mr_f16_to_f32((uint16_t)mr_test_rand(rng));
@@ -185,6 +186,18 @@ static void test_simd_kernels(uint64_t *rng)
                     fprintf(stderr, "  isa %d term mode %d flags %d differs\n", k->isa, arith, m);
             }
         }
+        for (int xt = 0; xt < MR_X_COUNT; xt++) /* the one-pass fp32 term straight from each type */
+            for (int m = 0; m < 8; m++) {
+                const int plus_zero = m & 1, has_scale = (m >> 1) & 1, first = m >> 2;
+                const void *x = xt == MR_X_F32 ? (const void *)wide : (const void *)hbits;
+                mr_acc_widen__scalar(got, x, 1, N, (mr_xtype)xt); /* got: the widened row for the reference */
+                memcpy(want, acc0, sizeof want);
+                mr_acc_term__scalar(want, got, NULL, plus_zero, has_scale, 1.7f, first, N, MR_ACC_F32);
+                memcpy(got, acc0, sizeof got);
+                k->term_x[xt](got, x, plus_zero, has_scale, 1.7f, first, N);
+                if (!same_floats(want, got, N) && bad++ < 3)
+                    fprintf(stderr, "  isa %d term_x type %d flags %d differs\n", k->isa, xt, m);
+            }
         for (uint32_t i = 0; i < N; i++) hw[i] = mr_f32_to_bf16_rha(wide[i]);
         k->bf16_rha(hg, wide, N);
         bad += memcmp(hw, hg, sizeof hw) != 0;

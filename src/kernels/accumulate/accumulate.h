@@ -54,20 +54,32 @@ typedef void (*mr_acc_term_fn)(float *acc, const float *row, const float *bias, 
                                float scale, int first, size_t n, mr_acc_arith arith);
 /* d[i] = mr_f32_to_bf16_rha(acc[i]) */
 typedef void (*mr_acc_bf16_rha_fn)(void *d, const float *acc, size_t n);
+/* The fp32-mode term without a bias, reading a contiguous row of x's own type (widened exactly):
+ *   t = f32(x[i]) (+ (+0) when plus_zero) (* scale when has_scale);  acc[i] = first ? t : acc[i] + t
+ * -- widen then term's bytes, in one pass. */
+typedef void (*mr_acc_term_x_fn)(float *acc, const void *x, int plus_zero, int has_scale, float scale, int first,
+                                 size_t n);
 
 typedef struct mr_acc_config {
     int isa;
     mr_acc_init_fn init;
     mr_acc_term_fn term;
     mr_acc_bf16_rha_fn bf16_rha;
+    mr_acc_term_x_fn term_x[MR_X_COUNT]; /* indexed by mr_xtype */
 } mr_acc_config;
 
 #define MR_ACC_DECLARE(isa)                                                                                   \
     void mr_acc_init__##isa(float *acc, const float *a, const float *b, size_t n, mr_acc_arith arith);         \
     void mr_acc_term__##isa(float *acc, const float *row, const float *bias, int plus_zero, int has_scale,    \
                             float scale, int first, size_t n, mr_acc_arith arith);                            \
-    void mr_acc_bf16_rha__##isa(void *d, const float *acc, size_t n);
-void mr_acc_bf16_rha__scalar(void *d, const float *acc, size_t n);
+    void mr_acc_bf16_rha__##isa(void *d, const float *acc, size_t n);                                         \
+    void mr_f16_acc_term_x__##isa(float *acc, const void *x, int plus_zero, int has_scale, float scale,        \
+                                  int first, size_t n);                                                       \
+    void mr_bf16_acc_term_x__##isa(float *acc, const void *x, int plus_zero, int has_scale, float scale,       \
+                                   int first, size_t n);                                                      \
+    void mr_f32_acc_term_x__##isa(float *acc, const void *x, int plus_zero, int has_scale, float scale,        \
+                                  int first, size_t n);
+MR_ACC_DECLARE(scalar)
 MR_ACC_DECLARE(avx2)
 MR_ACC_DECLARE(avx512)
 MR_ACC_DECLARE(neon)

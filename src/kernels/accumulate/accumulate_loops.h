@@ -63,6 +63,30 @@ void MR_ACC_CAT(mr_acc_term, MR_ACC_ISA)(float *acc, const float *row, const flo
     }
 }
 
+/* The fp32-mode term read straight from x's type: v + (-0) is v for every v, so one loop serves plus_zero or
+ * not; first and the scale pick the loop. */
+#define MR_ACC_TERM_X(name, T, WIDEN)                                                                         \
+    void MR_ACC_CAT(name, MR_ACC_ISA)(float *restrict acc, const void *x, int plus_zero, int has_scale,        \
+                                      float scale, int first, size_t n)                                       \
+    {                                                                                                         \
+        const T *restrict p = x;                                                                              \
+        const float z = plus_zero ? 0.0f : -0.0f;                                                             \
+        if (has_scale && first)                                                                               \
+            for (size_t i = 0; i < n; i++) acc[i] = (WIDEN(p[i]) + z) * scale;                                \
+        else if (has_scale)                                                                                   \
+            for (size_t i = 0; i < n; i++) acc[i] = acc[i] + (WIDEN(p[i]) + z) * scale;                       \
+        else if (first)                                                                                       \
+            for (size_t i = 0; i < n; i++) acc[i] = WIDEN(p[i]) + z;                                          \
+        else                                                                                                  \
+            for (size_t i = 0; i < n; i++) acc[i] = acc[i] + (WIDEN(p[i]) + z);                               \
+    }
+#define MR_ACC_WIDEN_BF16(u) mr_f32_from_bits((uint32_t)(u) << 16)
+#define MR_ACC_SAME(v) (v)
+MR_ACC_TERM_X(mr_f16_acc_term_x, uint16_t, mr_f16_to_f32_flat)
+MR_ACC_TERM_X(mr_bf16_acc_term_x, uint16_t, MR_ACC_WIDEN_BF16)
+MR_ACC_TERM_X(mr_f32_acc_term_x, float, MR_ACC_SAME)
+#undef MR_ACC_TERM_X
+
 /* mr_f32_to_bf16_rha without a branch: NaN kept quiet, else half an ulp added (ties away from zero) */
 void MR_ACC_CAT(mr_acc_bf16_rha, MR_ACC_ISA)(void *d, const float *acc, size_t n)
 {

@@ -70,6 +70,28 @@ void mr_acc_term__scalar(float *acc, const float *row, const float *bias, int pl
     }
 }
 
+/* widen, then the term: the reference composition, a chunk at a time */
+static void mr_acc_term_x(float *acc, const void *x, mr_xtype t, int plus_zero, int has_scale, float scale, int first,
+                          size_t n)
+{
+    float row[256];
+    const size_t es = t == MR_X_F32 ? 4u : 2u;
+    for (size_t o = 0; o < n; o += 256) {
+        const size_t m = n - o < 256 ? n - o : 256;
+        mr_acc_widen__scalar(row, (const char *)x + o * es, 1, m, t);
+        mr_acc_term__scalar(acc + o, row, NULL, plus_zero, has_scale, scale, first, m, MR_ACC_F32);
+    }
+}
+#define MR_ACC_TERM_X_SCALAR(T, XT)                                                                           \
+    void mr_##T##_acc_term_x__scalar(float *acc, const void *x, int plus_zero, int has_scale, float scale,     \
+                                     int first, size_t n)                                                     \
+    {                                                                                                         \
+        mr_acc_term_x(acc, x, XT, plus_zero, has_scale, scale, first, n);                                     \
+    }
+MR_ACC_TERM_X_SCALAR(f16, MR_X_F16)
+MR_ACC_TERM_X_SCALAR(bf16, MR_X_BF16)
+MR_ACC_TERM_X_SCALAR(f32, MR_X_F32)
+
 void mr_acc_bf16_rha__scalar(void *d, const float *acc, size_t n)
 {
     uint16_t *h = (uint16_t *)d;

@@ -16,16 +16,8 @@
 
 #ifndef MR_MLP_LOOPS_ONCE
 #define MR_MLP_LOOPS_ONCE
-/* binary16 bits -> binary32: the exponent and mantissa moved into place and scaled by 2^112 (exact, subnormals
- * included); inf / NaN get the all-ones exponent */
-static inline float mr_mlp_f16_to_f32(uint16_t h)
-{
-    const uint32_t em = (uint32_t)(h & 0x7FFFu) << 13;
-    float f = mr_f32_from_bits(em) * 0x1p112f;
-    uint32_t r = mr_f32_bits(f);
-    r = (h & 0x7C00u) == 0x7C00u ? (em | 0x7F800000u) : r;
-    return mr_f32_from_bits(r | ((uint32_t)(h & 0x8000u) << 16));
-}
+/* binary16 bits -> binary32 without a branch (common/fp16.h) */
+static inline float mr_mlp_f16_to_f32(uint16_t h) { return mr_f16_to_f32_flat(h); }
 
 /* binary32 -> bfloat16, ties to even, NaN kept quiet (mr_f32_to_bf16) */
 static inline uint16_t mr_mlp_f32_to_bf16(float f)

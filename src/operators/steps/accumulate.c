@@ -162,6 +162,12 @@ static void mr_acc_row(const mr_accumulate *s, int64_t i)
                                      mr_xtype_size(s->rows.type);
                 for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(next + o);
             }
+            const int first = s->init == MR_ACC_INIT_FIRST && j == 0;
+            if (s->kern && s->arith == MR_ACC_F32 && !s->bias.data && s->rows.s_col == 1) { /* one pass */
+                s->kern->term_x[s->rows.type](acc, mr_src_at(&s->rows, r, c), s->bias_plus_zero,
+                                              s->scales.data != NULL, scale, first, len);
+                continue;
+            }
             mr_acc_load(s, a, &s->rows, r, c, len);
             const float *bias = NULL;
             if (s->bias.data) {
@@ -169,8 +175,7 @@ static void mr_acc_row(const mr_accumulate *s, int64_t i)
                 mr_acc_load(s, b, &s->bias, e, c, len);
                 bias = b;
             }
-            term(acc, a, bias, s->bias_plus_zero, s->scales.data != NULL, scale, s->init == MR_ACC_INIT_FIRST && j == 0,
-                 len, s->arith);
+            term(acc, a, bias, s->bias_plus_zero, s->scales.data != NULL, scale, first, len, s->arith);
         }
         /* a NaN is stored as the canonical quiet NaN: with NaNs in both operands of an add, which one passes on
            depends on the operand order the compiler picked, which differs between scalar and vector code */
