@@ -349,12 +349,14 @@ static void test_copy(const mr_kernel_table *t, guarded *gs, guarded *gd)
             for (size_t sm = 0; sm < 8; sm++)
                 for (size_t dm = 0; dm < 8; dm++)
                     cmp_copy(t, stream, dst, 300 + 8 + 2 * GUARD, dm, src, sm, n);
-        static const size_t sizes[] = {511, 512, 513, 1000, 4095, 4096, 4097, 65553, (1u << 20) + 3};
+        /* the streaming copies go four slabs at a time from 4 KiB on (slabs of 1-4 KiB) */
+        static const size_t sizes[] = {511, 512, 513, 1000, 4095, 4096, 4097, 6000, 14336, 16639, 20000, 65553,
+                                       (1u << 20) + 3};
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             for (size_t dm = 0; dm < 64; dm += (sizes[s] > 5000 ? 7 : 1))
                 cmp_copy(t, stream, dst, sizes[s] + 64 + 2 * GUARD, dm, src, dm * 5 % 64, sizes[s]);
         /* Source and destination flush with PROT_NONE pages. */
-        for (size_t n = 0; n <= 1100; n += (n < 300 ? 1 : 37)) {
+        for (size_t n = 0; n <= 20000; n += (n < 300 ? 1 : n < 1100 ? 37 : 1201)) {
             unsigned char *s_end = gs->end - n, *d_end = gd->end - n;
             memcpy(s_end, src, n);
             snprintf(g_case, sizeof g_case, "%s %s n=%zu flush with a PROT_NONE page",
@@ -464,7 +466,7 @@ int main(int argc, char **argv)
     build_f32();
 
     guarded gx = guarded_alloc(MAX_LEN * 4 + 64), gy = guarded_alloc(MAX_LEN);
-    guarded gs = guarded_alloc(1200), gd = guarded_alloc(1200);
+    guarded gs = guarded_alloc(20000), gd = guarded_alloc(20000);
 
     printf("detected %s\n", isa_name(mr_dispatch_detected_isa()));
     for (int l = MOEROUTE_ISA_AVX2; l <= MOEROUTE_ISA_NEON; l++) {
