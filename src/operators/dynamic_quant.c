@@ -111,11 +111,13 @@ static void mr_dyq_rows(const void *ctx, int64_t begin, int64_t end, float *buf)
         const float f = qmax / a;
         char *yr = y + (size_t)r * row_bytes;
         int8_t *dst = int4 ? q : (int8_t *)(void *)yr;
-        /* The next row's maximum in step with this row's quantization when both are contiguous and share the
-           smooth row: the maximum reads memory while the quantization works from L1, so the read stream does not
-           wait for it. The maximum of the chunks' maxima is the row's (all >= 0, NaN skipped in each). */
+        /* The next row's maximum in step with this row's quantization when both are contiguous fp16 / bf16 rows
+           and share the smooth row: the maximum reads memory while the quantization works from L1, so the read
+           stream does not wait for it. The maximum of the chunks' maxima is the row's (all >= 0, NaN skipped in
+           each). fp32 rows go one after the other: interleaved they measured slower (0.46-0.50 of the copy limit
+           against 0.55-0.58; docs/performance.md). */
         const void *xn = NULL;
-        if (t == p->xtype && r + 1 < end &&
+        if (t == p->xtype && t != MR_X_F32 && r + 1 < end &&
             (!p->has_smooth || !p->groups || mr_mlp_group_of(j->ends, p->groups, r + 1) == last_g)) {
             int64_t csn;
             xn = mr_view_row(&j->v[MR_DYQ_X], r + 1, &csn);
