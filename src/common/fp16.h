@@ -39,6 +39,11 @@ static inline float mr_f16_to_f32_flat(uint16_t h)
     return mr_f32_from_bits(r | ((uint32_t)(h & 0x8000u) << 16));
 }
 
+/* v, or the one canonical quiet NaN (0x7FC00000) when v is a NaN: which of two NaN operands an operation passes
+ * on depends on the operand order the compiler chose, which differs between scalar and vector code, so results
+ * that must have the same bytes on every path store this NaN (docs/numerics.md). */
+static inline float mr_f32_canonical_nan(float v) { return v != v ? mr_f32_from_bits(0x7FC00000u) : v; }
+
 /* binary32 -> binary16, round to nearest, ties to even; overflow gives +-inf, NaN stays NaN (quiet). */
 static inline uint16_t mr_f32_to_f16(float f)
 {

@@ -20,6 +20,7 @@
 #include "common/alloc.h"
 #include "common/error.h"
 #include "common/fp16.h"
+#include "common/prefetch.h"
 #include "hccl/hccl_internal.h"
 #include "kernels/accumulate/accumulate.h"
 #include "operators/distribute_internal.h"
@@ -582,14 +583,13 @@ void mr_cmb_sum(const mr_dist_round *rd, const mr_dist_plan *p, const mr_view *v
             const size_t len = (size_t)H - c < MR_CMB_CHUNK ? (size_t)H - c : MR_CMB_CHUNK;
             const size_t next = c + len, next_len = (size_t)H - next < MR_CMB_CHUNK ? (size_t)H - next : MR_CMB_CHUNK;
             for (size_t i = 0; i < n; i++) {
-                if (list[i].cs == 1) /* hints: they never fault */
-                    for (size_t b = 0; b < next_len * es; b += 64) __builtin_prefetch(list[i].row + next * es + b);
+                if (list[i].cs == 1) mr_prefetch_bytes(list[i].row, next * es, next_len * es);
                 mr_cmb_term(p, acc + c, tmp, &list[i], c, len);
             }
         }
         /* a NaN as the canonical quiet NaN: which of two NaNs an add passes on differs between scalar and vector
            code (as in the accumulate step) */
-        for (int64_t e = 0; e < H; e++) acc[e] = acc[e] != acc[e] ? mr_f32_from_bits(0x7FC00000u) : acc[e];
+        for (int64_t e = 0; e < H; e++) acc[e] = mr_f32_canonical_nan(acc[e]);
         p->backend.mlp->narrow[p->a.xtype](acc, v[MR_CMB_OUT].data + t * H * (int64_t)es, (size_t)H); /* RNE */
     }
 }

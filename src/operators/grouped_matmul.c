@@ -222,8 +222,7 @@ static void mr_gmm_epilogue(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t r
                     acc = acc + mr_gmm_etype_f32(d->bias, mr_gmm_en(d, bias, e, n0 + (int64_t)j));
                 /* which NaN operand an FMA passes on differs between fmaf and the x86 FMA instructions: a NaN
                  * result is stored as the one canonical quiet NaN, so the bytes are the same on every ISA */
-                if (acc != acc) acc = mr_f32_from_bits(0x7FC00000u);
-                mr_gmm_store(d->out, dst, j, acc);
+                mr_gmm_store(d->out, dst, j, mr_f32_canonical_nan(acc));
             }
             continue;
         }

@@ -3,9 +3,8 @@
 #ifndef MR_KERNELS_DQUANT_COMMON_H
 #define MR_KERNELS_DQUANT_COMMON_H
 
-#include <stdint.h>
-
 #include "common/fp16.h"
+#include "common/prefetch.h"
 #include "kernels/int8_round.h"
 #include "kernels/kernels.h"
 
@@ -16,8 +15,7 @@
 #define MR_DQ_PREFETCH_BYTES 2048u
 static inline void mr_dq_prefetch(const void *x, size_t at, size_t bytes)
 {
-    const uintptr_t p = (uintptr_t)x + at + MR_DQ_PREFETCH_BYTES;
-    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch((const void *)(p + b));
+    mr_prefetch_bytes(x, at + MR_DQ_PREFETCH_BYTES, bytes);
 }
 
 /* x[i] widened exactly to fp32 */

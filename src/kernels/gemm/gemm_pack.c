@@ -8,6 +8,7 @@
 #endif
 
 #include "common/fp16.h"
+#include "common/prefetch.h"
 
 static inline const char *mr_gemm_at(const mr_gemm_mat *s, int64_t r, int64_t k, size_t esize)
 {
@@ -19,8 +20,7 @@ static inline const char *mr_gemm_at(const mr_gemm_mat *s, int64_t r, int64_t k,
 #define MR_GEMM_PREFETCH_ROWS 8
 static inline void mr_gemm_prefetch_row(const char *p, size_t bytes, int inside)
 {
-    if (!inside) return;
-    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
+    if (inside) mr_prefetch_bytes(p, 0, bytes);
 }
 
 /* One source row r (elements k0 .. k0+kc-1, `step` bytes apart) widened to fp32 at dst[k * ld]. */

@@ -16,9 +16,6 @@
 
 #ifndef MR_MLP_LOOPS_ONCE
 #define MR_MLP_LOOPS_ONCE
-/* binary16 bits -> binary32 without a branch (common/fp16.h) */
-static inline float mr_mlp_f16_to_f32(uint16_t h) { return mr_f16_to_f32_flat(h); }
-
 /* binary32 -> bfloat16, ties to even, NaN kept quiet (mr_f32_to_bf16) */
 static inline uint16_t mr_mlp_f32_to_bf16(float f)
 {
@@ -32,11 +29,7 @@ static inline uint16_t mr_mlp_f32_to_bf16(float f)
 /* silu(a) * b in fp32, a NaN result stored as the one canonical quiet NaN: with NaN in both a and b, which NaN a
  * multiply passes on depends on the operand order the compiler chose (scalar and vector code differ), so the
  * same bits on every path need one NaN (docs/operators/swiglu.md). */
-static inline float mr_mlp_swiglu_s(float silu_a, float b)
-{
-    const float r = silu_a * b;
-    return r != r ? mr_f32_from_bits(0x7FC00000u) : r;
-}
+static inline float mr_mlp_swiglu_s(float silu_a, float b) { return mr_f32_canonical_nan(silu_a * b); }
 static inline float mr_mlp_swiglu1(float a, float b) { return mr_mlp_swiglu_s(mr_siluf(a), b); }
 
 #define MR_MLP_CAT2(a, b) a##__##b
@@ -97,7 +90,7 @@ void MR_MLP_CAT(mr_i32_widen_f32, MR_MLP_ISA)(const int32_t *restrict x, int64_t
 void MR_MLP_CAT(mr_f16_widen_f32, MR_MLP_ISA)(const void *restrict x, float *restrict d, size_t n)
 {
     const uint16_t *h = x;
-    for (size_t i = 0; i < n; i++) d[i] = mr_mlp_f16_to_f32(h[i]);
+    for (size_t i = 0; i < n; i++) d[i] = mr_f16_to_f32_flat(h[i]);
 }
 
 void MR_MLP_CAT(mr_bf16_widen_f32, MR_MLP_ISA)(const void *restrict x, float *restrict d, size_t n)
@@ -154,7 +147,7 @@ void MR_MLP_CAT(mr_f32_narrow_f32, MR_MLP_ISA)(const float *restrict s, void *re
     }
 #define MR_MLP_WIDEN_BF16(u) mr_f32_from_bits((uint32_t)(u) << 16)
 #define MR_MLP_SAME(v) (v)
-MR_MLP_QUANT_X(mr_f16_quant_x_i8, uint16_t, mr_mlp_f16_to_f32)
+MR_MLP_QUANT_X(mr_f16_quant_x_i8, uint16_t, mr_f16_to_f32_flat)
 MR_MLP_QUANT_X(mr_bf16_quant_x_i8, uint16_t, MR_MLP_WIDEN_BF16)
 
 /* the combine's term: the product rounded, then the sum (-ffp-contract=off keeps them two operations) */
@@ -167,7 +160,7 @@ MR_MLP_QUANT_X(mr_bf16_quant_x_i8, uint16_t, MR_MLP_WIDEN_BF16)
         else                                                                                                  \
             for (size_t i = 0; i < n; i++) acc[i] = acc[i] + WIDEN(p[i]);                                     \
     }
-MR_MLP_ACC_X(mr_f16_acc_x, uint16_t, mr_mlp_f16_to_f32)
+MR_MLP_ACC_X(mr_f16_acc_x, uint16_t, mr_f16_to_f32_flat)
 MR_MLP_ACC_X(mr_bf16_acc_x, uint16_t, MR_MLP_WIDEN_BF16)
 MR_MLP_ACC_X(mr_f32_acc_x, float, MR_MLP_SAME)
 #undef MR_MLP_ACC_X
@@ -233,10 +226,10 @@ static inline void MR_MLP_CAT(mr_mlp_prefetch, MR_MLP_ISA)(const void *p, uintpt
 #define MR_MLP_SWIGLU_STREAM 0
 #define MR_MLP_SWIGLU_BLOCK(f16, silu, a, b, d, stream)                                                       \
     for (size_t j = 0; j < MR_MLP_SWIGLU_STEP; j++)                                                           \
-        (d)[j] = (f16) ? mr_f32_to_f16(mr_mlp_swiglu_s((silu)[(a)[j]], mr_mlp_f16_to_f32((b)[j])))             \
+        (d)[j] = (f16) ? mr_f32_to_f16(mr_mlp_swiglu_s((silu)[(a)[j]], mr_f16_to_f32_flat((b)[j])))           \
                        : mr_mlp_f32_to_bf16(mr_mlp_swiglu_s((silu)[(a)[j]], MR_MLP_WIDEN_BF16((b)[j])))
 #endif
-MR_MLP_SWIGLU_LUT(mr_f16_swiglu_x, 1, mr_mlp_f16_to_f32, mr_f32_to_f16)
+MR_MLP_SWIGLU_LUT(mr_f16_swiglu_x, 1, mr_f16_to_f32_flat, mr_f32_to_f16)
 MR_MLP_SWIGLU_LUT(mr_bf16_swiglu_x, 0, MR_MLP_WIDEN_BF16, mr_mlp_f32_to_bf16)
 #undef MR_MLP_SWIGLU_LUT
 #undef MR_MLP_QUANT_X

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/fp16.h"
+#include "common/prefetch.h"
 #include "operators/steps/accumulate.h"
 
 /* Columns per step: the accumulator and two widened operands stay in L1 while the K terms are added. */
@@ -155,13 +156,11 @@ static void mr_acc_row(const mr_accumulate *s, int64_t i)
             int32_t r;
             float scale;
             if (!mr_slot_kept(s, i, j, &r, &scale)) continue;
-            if (s->rows.s_col == 1 && c + MR_ACC_CHUNK < s->h) { /* the row's next chunk, while this one is added */
-                const char *next = mr_src_at(&s->rows, r, c + MR_ACC_CHUNK);
-                const size_t bytes = (size_t)(s->h - c - MR_ACC_CHUNK < MR_ACC_CHUNK ? s->h - c - MR_ACC_CHUNK
-                                                                                        : MR_ACC_CHUNK) *
-                                     mr_xtype_size(s->rows.type);
-                for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(next + o);
-            }
+            const int64_t next = c + MR_ACC_CHUNK; /* the row's next chunk, while this one is added */
+            if (s->rows.s_col == 1 && next < s->h)
+                mr_prefetch_bytes(mr_src_at(&s->rows, r, next), 0,
+                                  (size_t)(s->h - next < MR_ACC_CHUNK ? s->h - next : MR_ACC_CHUNK) *
+                                      mr_xtype_size(s->rows.type));
             const int first = s->init == MR_ACC_INIT_FIRST && j == 0;
             if (s->kern && s->arith == MR_ACC_F32 && !s->bias.data && s->rows.s_col == 1) { /* one pass */
                 s->kern->term_x[s->rows.type](acc, mr_src_at(&s->rows, r, c), s->bias_plus_zero,
@@ -179,7 +178,7 @@ static void mr_acc_row(const mr_accumulate *s, int64_t i)
         }
         /* a NaN is stored as the canonical quiet NaN: with NaNs in both operands of an add, which one passes on
            depends on the operand order the compiler picked, which differs between scalar and vector code */
-        for (size_t e = 0; e < len; e++) acc[e] = acc[e] != acc[e] ? mr_f32_from_bits(0x7FC00000u) : acc[e];
+        for (size_t e = 0; e < len; e++) acc[e] = mr_f32_canonical_nan(acc[e]);
         char *dst = s->out + (i * s->out_row + c) * (int64_t)out_es;
         if (s->kern && s->out_type == MR_X_BF16 && s->bf16_round == MR_ACC_BF16_RHA) s->kern->bf16_rha(dst, acc, len);
         else if (s->mlp && (s->out_type != MR_X_BF16 || s->bf16_round == MR_ACC_BF16_RNE))
