@@ -12,7 +12,6 @@ void mr_backend_init(mr_backend *b, moeroute_isa isa, size_t threads)
     b->act = mr_dispatch_act(b->isa);
     b->select = mr_dispatch_select(b->isa);
     b->mlp = mr_dispatch_mlp(b->isa);
-    b->acc = mr_dispatch_acc(b->isa);
 }
 
 /* Outputs beyond this bypass the cache whatever the reported last-level cache: in virtual machines that size

@@ -22,7 +22,6 @@ typedef struct mr_backend {
     const mr_act_config *act;
     const mr_select_config *select;
     const mr_mlp_config *mlp;
-    const mr_acc_config *acc;
 } mr_backend;
 
 /* Resolve `isa` (AUTO honours MOEROUTE_ISA) and pick every family's config; threads as the pool has. */

@@ -126,7 +126,7 @@ void mr_accumulate_kernels(mr_accumulate *s, moeroute_isa isa)
 static void mr_acc_load(const mr_accumulate *s, float *dst, const mr_acc_src *src, int64_t r, int64_t c, size_t len)
 {
     const char *p = mr_src_at(src, r, c);
-    if (src->s_col == 1 && s->mlp) s->mlp->widen[src->type](p, dst, len);
+    if (src->s_col == 1) s->mlp->widen[src->type](p, dst, len);
     else mr_acc_widen__scalar(dst, p, src->s_col, len, src->type);
 }
 
@@ -134,19 +134,17 @@ static void mr_acc_row(const mr_accumulate *s, int64_t i)
 {
     float acc[MR_ACC_CHUNK], a[MR_ACC_CHUNK], b[MR_ACC_CHUNK];
     const size_t out_es = mr_xtype_size(s->out_type);
-    const mr_acc_init_fn init = s->kern ? s->kern->init : mr_acc_init__scalar;
-    const mr_acc_term_fn term = s->kern ? s->kern->term : mr_acc_term__scalar;
     for (int64_t c = 0; c < s->h; c += MR_ACC_CHUNK) {
         const size_t len = (size_t)(s->h - c < MR_ACC_CHUNK ? s->h - c : MR_ACC_CHUNK);
         switch (s->init) {
         case MR_ACC_INIT_SUM:
             mr_acc_load(s, acc, &s->x1, i, c, len);
             mr_acc_load(s, a, &s->x2, i, c, len);
-            init(acc, acc, a, len, s->arith);
+            s->kern->init(acc, acc, a, len, s->arith);
             break;
         case MR_ACC_INIT_PLUS_ZERO:
             mr_acc_load(s, acc, &s->x1, i, c, len);
-            init(acc, acc, NULL, len, s->arith);
+            s->kern->init(acc, acc, NULL, len, s->arith);
             break;
         default:
             for (size_t e = 0; e < len; e++) acc[e] = 0.0f;
@@ -162,7 +160,7 @@ static void mr_acc_row(const mr_accumulate *s, int64_t i)
                                   (size_t)(s->h - next < MR_ACC_CHUNK ? s->h - next : MR_ACC_CHUNK) *
                                       mr_xtype_size(s->rows.type));
             const int first = s->init == MR_ACC_INIT_FIRST && j == 0;
-            if (s->kern && s->arith == MR_ACC_F32 && !s->bias.data && s->rows.s_col == 1) { /* one pass */
+            if (s->arith == MR_ACC_F32 && !s->bias.data && s->rows.s_col == 1) { /* one pass */
                 s->kern->term_x[s->rows.type](acc, mr_src_at(&s->rows, r, c), s->bias_plus_zero,
                                               s->scales.data != NULL, scale, first, len);
                 continue;
@@ -174,16 +172,14 @@ static void mr_acc_row(const mr_accumulate *s, int64_t i)
                 mr_acc_load(s, b, &s->bias, e, c, len);
                 bias = b;
             }
-            term(acc, a, bias, s->bias_plus_zero, s->scales.data != NULL, scale, first, len, s->arith);
+            s->kern->term(acc, a, bias, s->bias_plus_zero, s->scales.data != NULL, scale, first, len, s->arith);
         }
         /* a NaN is stored as the canonical quiet NaN: with NaNs in both operands of an add, which one passes on
            depends on the operand order the compiler picked, which differs between scalar and vector code */
         for (size_t e = 0; e < len; e++) acc[e] = mr_f32_canonical_nan(acc[e]);
         char *dst = s->out + (i * s->out_row + c) * (int64_t)out_es;
-        if (s->kern && s->out_type == MR_X_BF16 && s->bf16_round == MR_ACC_BF16_RHA) s->kern->bf16_rha(dst, acc, len);
-        else if (s->mlp && (s->out_type != MR_X_BF16 || s->bf16_round == MR_ACC_BF16_RNE))
-            s->mlp->narrow[s->out_type](acc, dst, len); /* ties to even */
-        else mr_acc_store__scalar(dst, acc, len, s->out_type, s->bf16_round);
+        if (s->out_type == MR_X_BF16 && s->bf16_round == MR_ACC_BF16_RHA) s->kern->bf16_rha(dst, acc, len);
+        else s->mlp->narrow[s->out_type](acc, dst, len); /* ties to even */
     }
 }
 
@@ -199,6 +195,12 @@ static void mr_acc_task(void *ctx, size_t task, size_t worker)
 void mr_accumulate_run(const mr_accumulate *s, mr_pool *pool)
 {
     if (s->n <= 0 || s->h <= 0) return;
+    mr_accumulate scalar;
+    if (!s->kern) { /* no kernels chosen: the scalar ones, so a row has one code path */
+        scalar = *s;
+        mr_accumulate_kernels(&scalar, MOEROUTE_ISA_SCALAR);
+        s = &scalar;
+    }
     /* work ~ multiply-adds; saturating so absurd shapes cannot overflow the estimate */
     int64_t work = s->n, per_row;
     if (mr_mul_i64(s->k + 1, s->h, &per_row) || mr_mul_i64(work, per_row, &work)) work = INT64_MAX;

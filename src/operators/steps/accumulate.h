@@ -79,7 +79,7 @@ typedef struct mr_accumulate {
     char *out;              /* row i at out + i * out_row * esize, h contiguous elements                */
     int64_t out_row;
     const mr_acc_config *kern; /* init, term, ties-away bf16 (mr_accumulate_kernels; NULL: the scalar ones) */
-    const mr_mlp_config *mlp;  /* contiguous widening and ties-to-even narrowing (NULL: scalar)           */
+    const mr_mlp_config *mlp;  /* contiguous widening and ties-to-even narrowing (set with kern)           */
 } mr_accumulate;
 
 /* The kernels of an ISA request (MOEROUTE_ISA_AUTO: the CPU's best within MOEROUTE_ISA): every level gives the
