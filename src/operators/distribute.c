@@ -60,7 +60,7 @@ moeroute_status mr_dist_plan_init(mr_dist_plan *p, const char *group, const mr_d
     mr_backend_init(&p->backend, MOEROUTE_ISA_AUTO, 1);
     /* workspace: int64 cursors and counts (combine: then a token's term list, mr_cmb_sum), then two fp32 rows,
        64-byte aligned */
-    const int64_t ints = combine ? l.E + l.S + 1 + (a->k + l.S + 1) * (int64_t)(sizeof(mr_cmb_src) / 8)
+    const int64_t ints = combine ? l.E + l.S + 1 + (a->k + l.S + 1) * (int64_t)((sizeof(mr_cmb_src) + 7) / 8)
                                  : 2 * p->local_experts * l.W;
     int64_t bytes;
     if (mr_mul_i64(ints, 8, &bytes) || mr_add_i64(bytes, 8 * a->h + 128, &bytes) || (uint64_t)bytes > SIZE_MAX)

@@ -31,11 +31,12 @@ moeroute_status mr_swiglu_plan_init(mr_swiglu_plan *p, uint32_t ndim, const int6
     }
     mr_backend_init(&p->backend, isa, threads);
     p->silu = mr_silu_table(xtype);
-    /* half of x's bytes (size_t arithmetic: only a policy, so a wrap in an absurd shape would cost no more). Not
-       for fp16: its table lookups miss L1 and compete with the non-temporal stores for the line fill buffers
-       (measured: fp16 0.45 -> 0.52 of the copy limit with cached stores, bf16 0.59 -> 0.65 with streaming ones) */
+    /* half of x's bytes (size_t arithmetic: only a policy, so a wrap in an absurd shape would cost no more). bf16
+       only: fp16's table lookups miss L1 and compete with non-temporal stores for the line fill buffers
+       (measured: fp16 0.45 -> 0.52 of the copy limit with cached stores, bf16 0.59 -> 0.65 with streaming ones),
+       and the fp32 row pass has no streaming stores (so no fence is owed) */
     const size_t out_bytes = (size_t)p->outer * (size_t)p->half * (size_t)p->inner * mr_xtype_size(xtype);
-    p->stream = xtype != MR_X_F16 && mr_backend_stream_output(out_bytes);
+    p->stream = xtype == MR_X_BF16 && mr_backend_stream_output(out_bytes);
     return mr_mlp_ws_init(&p->ws, p->backend.threads, 2 * p->half, 0, api);
 }
 

@@ -19,7 +19,7 @@ typedef struct mr_swiglu_plan {
     int64_t outer, half, inner; /* products of the dims before dim, half of dim, product of the dims after   */
     mr_xtype xtype;
     const float *silu;     /* mr_silu_table(xtype): NULL for fp32                                            */
-    int stream;            /* the output bypasses the cache (mr_backend_stream_output)                       */
+    int stream;            /* bf16 rows bypass the cache (mr_backend_stream_output)                          */
     mr_backend backend;
     mr_mlp_ws ws;
 } mr_swiglu_plan;
