@@ -23,6 +23,7 @@
 #include "common/alloc.h"
 #include "common/error.h"
 #include "common/fp16.h"
+#include "common/prefetch.h"
 #include "dispatch/dispatch.h"
 
 #define MR_GMM_KC_F32 256u  /* k block of the float path: B block kc x nc fp32 = 2 MiB, B panel 32 KiB (L1) */
@@ -42,11 +43,28 @@ static const char *const mr_gmm_names[MR_GMM_COUNT] = {"x", "weight", "bias", "s
 
 static int mr_gmm_is_int8(const mr_gmm_desc *d) { return d->xtype == MR_GEMM_SRC_I8; }
 
+/* The kernel tile for x's dtype: the int8 kernel's, the bf16-pair kernel's (bf16 on a config that has one), or the
+ * fp32 kernel's. */
+static void mr_gmm_tile(const mr_gemm_config *g, mr_gemm_src_type t, size_t *mr, size_t *nr)
+{
+    if (t == MR_GEMM_SRC_I8) *mr = g->i8_mr, *nr = g->i8_nr;
+    else if (mr_gemm_uses_bf16x2(g, t)) *mr = g->bf16_mr, *nr = g->bf16_nr;
+    else *mr = g->f32_mr, *nr = g->f32_nr;
+}
+
+/* Bytes of one packed float B panel of nr columns and kc k: bf16 pairs or fp32. */
+static size_t mr_gmm_fpanel_bytes(const mr_gmm_plan *p, size_t nr, size_t kc)
+{
+    return mr_gemm_uses_bf16x2(p->gemm, p->d.xtype) ? mr_gemm_bf16x2_panel_elems(nr, kc) * 2u : nr * kc * 4u;
+}
+
 /* Bytes of one packed B block (k block x ncp columns) and one packed A block (k block x mch rows). */
 static size_t mr_gmm_bblock_bytes(const mr_gmm_plan *p)
 {
     const mr_gemm_config *g = p->gemm;
-    if (!mr_gmm_is_int8(&p->d)) return p->kc * p->ncp * sizeof(float);
+    size_t mr, nr;
+    mr_gmm_tile(g, p->d.xtype, &mr, &nr);
+    if (!mr_gmm_is_int8(&p->d)) return mr_gmm_fpanel_bytes(p, nr, p->kc) * (p->ncp / nr);
     return mr_gemm_i8_panel_bytes(g->i8_nr, mr_gemm_i8_kpad(g, p->kc), g->i8_kgroup, g->i8_b_fmt) * (p->ncp / g->i8_nr);
 }
 
@@ -63,10 +81,13 @@ moeroute_status mr_gmm_plan_init(mr_gmm_plan *plan, const mr_gmm_desc *desc, moe
 {
     memset(plan, 0, sizeof *plan);
     plan->d = *desc;
-    const mr_gemm_config *g = mr_dispatch_gemm(mr_dispatch_resolve_isa(isa), mr_gmm_is_int8(desc));
+    const moeroute_isa level = mr_dispatch_resolve_isa(isa);
+    const mr_gemm_config *g = mr_dispatch_gemm(level, mr_gmm_is_int8(desc));
     plan->gemm = g;
+    plan->mlp = mr_dispatch_mlp(level);
     const int i8 = mr_gmm_is_int8(desc);
-    const size_t mr = i8 ? g->i8_mr : g->f32_mr, nr = i8 ? g->i8_nr : g->f32_nr;
+    size_t mr, nr;
+    mr_gmm_tile(g, desc->xtype, &mr, &nr);
     plan->kc = i8 ? (g->i8_kc ? g->i8_kc : MR_GMM_KC_I8) : MR_GMM_KC_F32;
     /* small problems get tiles (and a workspace) no larger than they need; a k block that covers all of K is
      * the only one, so its size never matters to the results */
@@ -204,7 +225,30 @@ static void mr_gmm_store(mr_gmm_out t, char *dst, size_t j, float f)
 
 static size_t mr_gmm_out_size(mr_gmm_out t) { return t == MR_GMM_OUT_F16 || t == MR_GMM_OUT_BF16 ? 2u : 4u; }
 
-/* The epilogue of rows [m0, m0 + rows) x columns [n0, n0 + cols) from the scratch tile c (row stride ldc). */
+/* The float epilogue of rows [m0, m0 + rows) x columns [n0, n0 + cols), in place on the scratch tile c (row
+ * stride ldc): acc + f32(bias) (one fp32 add), a NaN made the one canonical quiet NaN (which NaN operand an FMA
+ * passes on differs between fmaf and the x86 FMA instructions, so the bytes are the same on every ISA), then
+ * the MLP family's narrowing to the output dtype (ties to even). bvec: cols floats of scratch for the bias. */
+static void mr_gmm_epilogue_float(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t rows, int64_t n0, size_t cols,
+                                  float *c, size_t ldc, float *bvec)
+{
+    const mr_gmm_desc *d = &x->p->d;
+    const mr_xtype ot = d->out == MR_GMM_OUT_F16 ? MR_X_F16 : d->out == MR_GMM_OUT_BF16 ? MR_X_BF16 : MR_X_F32;
+    const mr_mlp_narrow_fn narrow = x->p->mlp->narrow[ot];
+    const int has_bias = d->bias != MR_GMM_E_NONE;
+    for (size_t j = 0; has_bias && j < cols; j++)
+        bvec[j] = mr_gmm_etype_f32(d->bias, mr_gmm_en(d, x->bias, e, n0 + (int64_t)j));
+    for (size_t i = 0; i < rows; i++) {
+        float *ci = c + i * ldc;
+        if (has_bias)
+            for (size_t j = 0; j < cols; j++) ci[j] = ci[j] + bvec[j];
+        for (size_t j = 0; j < cols; j++) ci[j] = mr_f32_canonical_nan(ci[j]);
+        narrow(ci, x->v[MR_GMM_OUT].data + ((size_t)(m0 + (int64_t)i) * (size_t)d->n + (size_t)n0) * mr_xtype_size(ot),
+               cols);
+    }
+}
+
+/* The int8 epilogue of rows [m0, m0 + rows) x columns [n0, n0 + cols) from the scratch tile c (row stride ldc). */
 static void mr_gmm_epilogue(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t rows, int64_t n0, size_t cols,
                             const void *c, size_t ldc, const int32_t *colsum)
 {
@@ -214,18 +258,6 @@ static void mr_gmm_epilogue(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t r
     for (size_t i = 0; i < rows; i++) {
         const int64_t m = m0 + (int64_t)i;
         char *dst = x->v[MR_GMM_OUT].data + ((size_t)m * (size_t)d->n + (size_t)n0) * os;
-        if (!mr_gmm_is_int8(d)) {
-            const float *ci = (const float *)c + i * ldc;
-            for (size_t j = 0; j < cols; j++) {
-                float acc = ci[j];
-                if (d->bias != MR_GMM_E_NONE)
-                    acc = acc + mr_gmm_etype_f32(d->bias, mr_gmm_en(d, bias, e, n0 + (int64_t)j));
-                /* which NaN operand an FMA passes on differs between fmaf and the x86 FMA instructions: a NaN
-                 * result is stored as the one canonical quiet NaN, so the bytes are the same on every ISA */
-                mr_gmm_store(d->out, dst, j, mr_f32_canonical_nan(acc));
-            }
-            continue;
-        }
         const int32_t *ci = (const int32_t *)c + i * ldc;
         float tok = 1.0f;
         if (d->per_token) memcpy(&tok, pts->data + m * pts->strides[0] * 4, 4);
@@ -284,13 +316,24 @@ static void mr_gmm_prefetch_next_c(const void *c, size_t ldc, size_t rows, size_
         for (size_t b = 0; b < nr * 4u; b += 64) __builtin_prefetch(t + i * ldc * 4u + b, 1, 3);
 }
 
+/* The next B panel (q + 1) of a block, whose panels are `bytes` long: the r-th of this panel's `calls` kernel calls
+ * asks for its share of the lines, so the panel is in cache when its first call starts (packed weights come from
+ * DRAM, and each panel's first call would otherwise wait for all of it). */
+static void mr_gmm_prefetch_next_b(const char *block, size_t bytes, size_t q, size_t panels, size_t call, size_t calls)
+{
+    const size_t share = (bytes / calls + 63u) & ~(size_t)63u, at = call * share;
+    if (q + 1 < panels && at < bytes)
+        mr_prefetch_bytes(block, (q + 1) * bytes + at, share < bytes - at ? share : bytes - at);
+}
+
 /* The B block of columns [n0, n0 + cols) and k block [kb, kb + kc) of one weight, as the kernels read it; int8
  * in the U8 format also adds the block's column sums to colsum. */
 static void mr_gmm_pack_b(const mr_gmm_plan *p, const mr_gemm_mat *B, int64_t n0, size_t cols, int64_t kb, size_t kc,
                           void *dst, int32_t *colsum)
 {
     const mr_gemm_config *g = p->gemm;
-    if (!mr_gmm_is_int8(&p->d)) mr_gemm_pack_f32(B, n0, cols, g->f32_nr, kb, kc, dst);
+    if (mr_gemm_uses_bf16x2(g, p->d.xtype)) mr_gemm_pack_bf16x2(B, n0, cols, g->bf16_nr, kb, kc, dst);
+    else if (!mr_gmm_is_int8(&p->d)) mr_gemm_pack_f32(B, n0, cols, g->f32_nr, kb, kc, dst);
     else mr_gemm_pack_i8(B, n0, cols, g->i8_nr, kb, kc, mr_gemm_i8_kpad(g, kc), g->i8_kgroup, g->i8_b_fmt, dst, colsum);
 }
 
@@ -317,8 +360,9 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
     const size_t rows = (size_t)(x->gr.end[g] - m0 < (int64_t)p->mch ? x->gr.end[g] - m0 : (int64_t)p->mch);
     const int64_t e = x->gr.expert[g], n0 = (int64_t)(tile * p->nc);
     const size_t cols = (size_t)(d->n - n0) < p->nc ? (size_t)(d->n - n0) : p->nc;
-    const int i8 = mr_gmm_is_int8(d);
-    const size_t mr = i8 ? gc->i8_mr : gc->f32_mr, nr = i8 ? gc->i8_nr : gc->f32_nr;
+    const int i8 = mr_gmm_is_int8(d), pairs = mr_gemm_uses_bf16x2(gc, d->xtype);
+    size_t mr, nr;
+    mr_gmm_tile(gc, d->xtype, &mr, &nr);
     const size_t panels = mr_ceil_div(cols, nr), ldc = p->ncp + MR_GMM_CPAD;
     char *s = x->scratch + worker * p->thread_bytes;
     void *bp = s, *ap = s + mr_align64(mr_gmm_bblock_bytes(p));
@@ -340,11 +384,15 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
         if (!i8) {
             float *af = ap;
             mr_gemm_pack_f32(&A, m0, rows, mr, kb, kc, af);
+            const size_t bpanel = mr_gmm_fpanel_bytes(p, nr, kc), calls = mr_ceil_div(rows, mr);
             for (size_t q = 0; q < panels; q++)
                 for (size_t r = 0; r < rows; r += mr) {
                     mr_gmm_prefetch_next_c(cbuf, ldc, rows, panels, mr, nr, q, r);
-                    gc->f32(kc, af + r * kc, (const float *)bk + q * nr * kc, (float *)cbuf + r * ldc + q * nr, ldc,
-                            load_c);
+                    mr_gmm_prefetch_next_b(bk, bpanel, q, panels, r / mr, calls);
+                    float *ct = (float *)cbuf + r * ldc + q * nr;
+                    const void *bq = bk + q * bpanel;
+                    if (pairs) gc->bf16(kc, af + r * kc, bq, ct, ldc, load_c);
+                    else gc->f32(kc, af + r * kc, bq, ct, ldc, load_c);
                 }
         } else {
             const size_t kcp = mr_gemm_i8_kpad(gc, kc), kg = gc->i8_kgroup, kga = mr_gemm_i8_a_kgroup(gc);
@@ -360,6 +408,10 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
         }
     }
     if (i8 && gc->i8_leave) gc->i8_leave();
+    if (!i8) { /* the float path leaves the column-sum scratch unused: it holds the bias row */
+        mr_gmm_epilogue_float(x, e, m0, rows, n0, cols, cbuf, ldc, (float *)(void *)colsum);
+        return;
+    }
     const int32_t *cs = !offset_a ? NULL : pk ? mr_gmm_packed_colsum(pk, e, tile) : colsum;
     mr_gmm_epilogue(x, e, m0, rows, n0, cols, cbuf, ldc, cs);
 }

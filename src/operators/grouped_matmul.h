@@ -6,6 +6,7 @@
 
 #include "common/view.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/mlp/mlp.h"
 #include "threadpool/threadpool.h"
 
 /* Output element types. */
@@ -49,6 +50,7 @@ typedef struct mr_gmm_packed mr_gmm_packed; /* below */
 typedef struct mr_gmm_plan {
     mr_gmm_desc d;
     const mr_gemm_config *gemm; /* static config: stays valid in an executor's copy of the plan */
+    const mr_mlp_config *mlp;   /* the float epilogue's narrowing to the output dtype (same level)  */
     size_t threads;             /* workers the workspace is sized for                             */
     size_t kc, nc, mch;         /* k block, column tile, row chunk                                */
     size_t ncp;                 /* nc rounded up to the kernel's nr                               */

@@ -41,13 +41,14 @@ static size_t up(size_t v, size_t m) { return (v + m - 1) / m * m; }
 static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A, const void *B, size_t M, size_t K,
                      size_t N, size_t kc, void *C)
 {
-    const int i8 = t == MR_GEMM_SRC_I8;
-    const size_t mr = i8 ? g->i8_mr : g->f32_mr, nr = i8 ? g->i8_nr : g->f32_nr;
+    const int i8 = t == MR_GEMM_SRC_I8, pairs = mr_gemm_uses_bf16x2(g, t); /* bf16: the config's pair kernel */
+    const size_t mr = i8 ? g->i8_mr : pairs ? g->bf16_mr : g->f32_mr;
+    const size_t nr = i8 ? g->i8_nr : pairs ? g->bf16_nr : g->f32_nr;
     const size_t MP = up(M ? M : 1, mr), NP = up(N ? N : 1, nr), panels = NP / nr;
     const mr_gemm_mat am = {A, (int64_t)K, 1, t, 0}, bm = {B, 1, (int64_t)N, t, 0};
     const unsigned kga = mr_gemm_i8_a_kgroup(g);
     const size_t kcp = i8 ? mr_gemm_i8_kpad(g, kc) : kc;
-    const size_t bpanel = i8 ? mr_gemm_i8_panel_bytes(nr, kcp, g->i8_kgroup, g->i8_b_fmt) : kc * nr * 4;
+    const size_t bpanel = i8 ? mr_gemm_i8_panel_bytes(nr, kcp, g->i8_kgroup, g->i8_b_fmt) : kc * nr * 4; /* >= pairs' */
     char *bp = calloc(panels, bpanel), *ap = calloc(1, i8 ? mr_gemm_i8_panel_bytes(mr, kcp, kga, g->i8_a_fmt)
                                                              : kc * mr * 4);
     int32_t *cb = calloc(MP * NP, 4), *colsum = calloc(NP, 4);
@@ -55,9 +56,14 @@ static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A,
     if (i8 && g->i8_enter) g->i8_enter();
     for (size_t kb = 0; kb < K; kb += kc) {
         const size_t kk = K - kb < kc ? K - kb : kc, kkp = i8 ? mr_gemm_i8_kpad(g, kk) : kk;
-        const size_t bp_now = i8 ? mr_gemm_i8_panel_bytes(nr, kkp, g->i8_kgroup, g->i8_b_fmt) : kk * nr * 4;
+        const size_t bp_now = i8 ? mr_gemm_i8_panel_bytes(nr, kkp, g->i8_kgroup, g->i8_b_fmt)
+                                 : pairs ? mr_gemm_bf16x2_panel_elems(nr, kk) * 2 : kk * nr * 4;
         if (i8) /* all of B's panels in one call (the operator's way), or panel by panel: the same bytes */
             mr_gemm_pack_i8(&bm, 0, N, nr, (int64_t)kb, kk, kkp, g->i8_kgroup, g->i8_b_fmt, bp, off ? colsum : NULL);
+        else if (pairs) /* panel by panel here: the operator packs a whole block at once (same bytes) */
+            for (size_t q = 0; q < panels; q++)
+                mr_gemm_pack_bf16x2(&bm, (int64_t)(q * nr), N > q * nr ? (N - q * nr < nr ? N - q * nr : nr) : 0, nr,
+                                    (int64_t)kb, kk, (uint16_t *)(void *)(bp + q * bp_now));
         else
             for (size_t q = 0; q < panels; q++)
                 mr_gemm_pack_f32(&bm, (int64_t)(q * nr), N > q * nr ? (N - q * nr < nr ? N - q * nr : nr) : 0, nr,
@@ -71,6 +77,9 @@ static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A,
             for (size_t q = 0; q < panels; q++) {
                 if (i8)
                     g->i8(kkp / g->i8_kgroup, ap, bp + q * bp_now, cb + r * NP + q * nr, NP, kb > 0);
+                else if (pairs)
+                    g->bf16(kk, (float *)ap, (uint16_t *)(void *)(bp + q * bp_now), (float *)cb + r * NP + q * nr, NP,
+                            kb > 0);
                 else
                     g->f32(kk, (float *)ap, (float *)(bp + q * bp_now), (float *)cb + r * NP + q * nr, NP, kb > 0);
             }

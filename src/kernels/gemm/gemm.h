@@ -53,6 +53,15 @@ typedef enum mr_gemm_i8_fmt { MR_GEMM_I8, MR_GEMM_I16, MR_GEMM_U8 } mr_gemm_i8_f
 void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
                       float *dst);
 
+/* bf16 pairs (type MR_GEMM_SRC_BF16 only; the B panels of a config's bf16 kernel): panel p holds, for every pair
+ * of k, the two bf16 bit patterns of each row side by side: dst[p][kk][i][j] = bits(src(r0 + p*panel + i,
+ * k0 + 2*kk + j)) for j = 0, 1, i.e. one little-endian 32-bit word per row and pair whose high half is the odd k.
+ * kc odd: the last pair's second half is 0 (the kernel never multiplies it); rows past `rows` are 0. A panel
+ * holds mr_gemm_bf16x2_panel_elems(panel, kc) uint16 values. No rounding: the kernel widens exactly. */
+void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
+                         uint16_t *dst);
+static inline size_t mr_gemm_bf16x2_panel_elems(size_t panel, size_t kc) { return (kc + 1) / 2 * 2 * panel; }
+
 /* int8 (type MR_GEMM_SRC_I8) into `fmt` with groups of `kgroup` (a power of two) k, panels of
  * mr_gemm_i8_panel_bytes(panel, kcp, kgroup, fmt) bytes, where kcp >= kc is a multiple of kgroup (the kernel's
  * k padding, mr_gemm_i8_kpad): k positions in [kc, kcp) and rows past `rows` are zero bytes (in the U8 format
@@ -72,6 +81,10 @@ static inline size_t mr_gemm_i8_panel_bytes(size_t panel, size_t kc, unsigned kg
  * starts at +0 (float) / 0 (int); 1: at the values in C. */
 typedef void (*mr_gemm_f32_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
 typedef void (*mr_gemm_i8_fn)(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
+/* bf16 A and B: a = packed fp32 A panel [kc][mr] (mr_gemm_pack_f32), b = bf16-pair B panel (mr_gemm_pack_bf16x2).
+ * The same numbers as the f32 kernel on the widened operands (widening bf16 is exact): only the B panel is half
+ * the bytes, so packing writes half and packed weights take half the memory. */
+typedef void (*mr_gemm_bf16_fn)(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c);
 
 typedef struct mr_gemm_config {
     int isa;                  /* the moeroute_isa level                                               */
@@ -92,7 +105,17 @@ typedef struct mr_gemm_config {
     /* Optional: the int8 k block this kernel prefers (0: the operator's default). AMX: 4096, since a tile step
      * is so short that re-reading the int32 C tile at every k block would cost as much as the products. */
     unsigned i8_kc;
+    /* Optional (0 / NULL: bf16 runs on the f32 kernel with fp32 panels): a kernel for bf16 x bf16 on bf16-pair B
+     * panels, and its tile. */
+    unsigned bf16_mr, bf16_nr;
+    mr_gemm_bf16_fn bf16;
 } mr_gemm_config;
+
+/* Whether config g multiplies operands of type t with its bf16-pair kernel. */
+static inline int mr_gemm_uses_bf16x2(const mr_gemm_config *g, mr_gemm_src_type t)
+{
+    return t == MR_GEMM_SRC_BF16 && g->bf16 != NULL;
+}
 
 /* A's group of k, and a k block of kc padded as both panels of config g need it. */
 static inline unsigned mr_gemm_i8_a_kgroup(const mr_gemm_config *g) { return g->i8_a_kgroup ? g->i8_a_kgroup : g->i8_kgroup; }
@@ -107,6 +130,9 @@ void mr_gemm_i8_4x16__scalar(size_t kgroups, const void *a, const void *b, int32
 void mr_gemm_f32_6x16__avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
 void mr_gemm_i16_6x16__avx2(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
 void mr_gemm_f32_6x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
+/* 12 rows x 32 columns, 24 zmm accumulators: each 32-bit word of the B panel gives the even k's bf16 by a shift
+ * and the odd k's by a mask, so the widening costs one ALU operation per 24 FMAs. */
+void mr_gemm_bf16x2_12x32__avx512(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c);
 void mr_gemm_i16_6x32__avx512(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
 /* AMX-INT8 (gemm_amx.c): a 32 x 32 tile of C as four 16 x 16 int32 tiles; A panels with groups of 64 k (one tile
  * row), B panels with groups of 4 k (the VNNI layout tiles need), kgroups a multiple of 16. Between

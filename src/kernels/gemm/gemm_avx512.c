@@ -1,5 +1,6 @@
-/* AVX-512 GEMM micro-kernels (src/kernels/gemm/gemm.h): 6 rows x 32 columns, twelve zmm accumulators,
- * vectorized across columns; every accumulator element follows the scalar kernel's fma chain in ascending k.
+/* AVX-512 GEMM micro-kernels (src/kernels/gemm/gemm.h): 6 rows x 32 columns, twelve zmm accumulators (12 x 32,
+ * 24, for bf16 pairs), vectorized across columns; every accumulator element follows the scalar kernel's fma
+ * chain in ascending k.
  * int8 without VNNI runs as int16 pairs through vpmaddwd (exact). */
 #include <immintrin.h>
 #include <string.h>
@@ -23,6 +24,43 @@ void mr_gemm_f32_6x32__avx512(size_t kc, const float *a, const float *b, float *
         }
     }
     for (int i = 0; i < 6; i++) {
+        _mm512_storeu_ps(c + (size_t)i * ldc, c0[i]);
+        _mm512_storeu_ps(c + (size_t)i * ldc + 16, c1[i]);
+    }
+}
+
+/* Twelve rows of A times one B word vector: c[i] += a[i] * b for the two 16-column halves (the loops unrolled so
+ * the 24 accumulators stay in registers). */
+#define MR_BF16_ROWS 12
+static inline void mr_bf16x2_step(__m512 *c0, __m512 *c1, const float *a, __m512 b0, __m512 b1)
+{
+    _Pragma("GCC unroll 12") for (int i = 0; i < MR_BF16_ROWS; i++) {
+        const __m512 ai = _mm512_set1_ps(a[i]);
+        c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+        c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+    }
+}
+
+void mr_gemm_bf16x2_12x32__avx512(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c)
+{
+    __m512 c0[MR_BF16_ROWS], c1[MR_BF16_ROWS];
+    _Pragma("GCC unroll 12") for (int i = 0; i < MR_BF16_ROWS; i++) {
+        c0[i] = load_c ? _mm512_loadu_ps(c + (size_t)i * ldc) : _mm512_setzero_ps();
+        c1[i] = load_c ? _mm512_loadu_ps(c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
+    }
+    const __m512i odd = _mm512_set1_epi32((int)0xFFFF0000u);
+    size_t k = 0;
+    for (; k + 2 <= kc; k += 2, a += 2 * MR_BF16_ROWS, b += 64) {
+        const __m512i w0 = _mm512_loadu_si512(b), w1 = _mm512_loadu_si512(b + 32);
+        mr_bf16x2_step(c0, c1, a, _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)),
+                       _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16)));
+        mr_bf16x2_step(c0, c1, a + MR_BF16_ROWS, _mm512_castsi512_ps(_mm512_and_si512(w0, odd)),
+                       _mm512_castsi512_ps(_mm512_and_si512(w1, odd)));
+    }
+    if (k < kc) /* odd kc: the last pair holds one k */
+        mr_bf16x2_step(c0, c1, a, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(b), 16)),
+                       _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(b + 32), 16)));
+    _Pragma("GCC unroll 12") for (int i = 0; i < MR_BF16_ROWS; i++) {
         _mm512_storeu_ps(c + (size_t)i * ldc, c0[i]);
         _mm512_storeu_ps(c + (size_t)i * ldc + 16, c1[i]);
     }

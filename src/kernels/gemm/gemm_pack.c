@@ -5,6 +5,7 @@
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#include <xmmintrin.h>
 #endif
 
 #include "common/fp16.h"
@@ -55,6 +56,28 @@ static void mr_gemm_row_f32(const char *p, int64_t step, size_t kc, mr_gemm_src_
     }
 }
 
+#if defined(__SSE2__)
+/* Four bf16 or fp32 rows p[0..3], contiguous along k, for k < kc4 (a multiple of 4) into dst[k * ld + i]: four k
+ * of four rows widened (bf16: the bits as the high half of a zero word) and transposed in registers, where the
+ * scalar loop would store one element at a time at a stride of ld. */
+static void mr_gemm_rows4_f32(const char *const p[4], mr_gemm_src_type t, size_t kc4, float *dst, size_t ld)
+{
+    for (size_t k = 0; k < kc4; k += 4) {
+        __m128 v[4];
+        for (int i = 0; i < 4; i++) {
+            if (t != MR_GEMM_SRC_BF16) {
+                v[i] = _mm_loadu_ps((const float *)(const void *)(p[i] + 4 * k));
+                continue;
+            }
+            const __m128i h = _mm_loadl_epi64((const __m128i *)(const void *)(p[i] + 2 * k));
+            v[i] = _mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), h));
+        }
+        _MM_TRANSPOSE4_PS(v[0], v[1], v[2], v[3]);
+        for (int j = 0; j < 4; j++) _mm_storeu_ps(dst + (k + (size_t)j) * ld, v[j]);
+    }
+}
+#endif
+
 void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
                       float *dst)
 {
@@ -62,9 +85,27 @@ void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t pa
     const size_t pstride = panel * kc; /* floats per panel */
     if (rows < np * panel) memset(dst + (np - 1) * pstride, 0, pstride * sizeof(float));
     if (src->cs == 1 || rows == 1) { /* rows contiguous along k (x, a transposed weight): one row at a time */
-        for (size_t r = 0; r < rows; r++)
-            mr_gemm_row_f32(mr_gemm_at(src, r0 + (int64_t)r, k0, es), src->cs * (int64_t)es, kc, src->type,
-                            dst + r / panel * pstride + r % panel, panel);
+        for (size_t r = 0; r < rows;) {
+            float *d = dst + r / panel * pstride + r % panel;
+            const char *p = mr_gemm_at(src, r0 + (int64_t)r, k0, es);
+#if defined(__SSE2__)
+            /* four rows of one panel at once, bf16 and fp32 (fp16 needs the scalar conversion) */
+            const size_t i = r % panel;
+            if (src->cs == 1 && src->type != MR_GEMM_SRC_F16 && i % 4 == 0 && i + 4 <= panel && r + 4 <= rows) {
+                const char *const p4[4] = {p, mr_gemm_at(src, r0 + (int64_t)r + 1, k0, es),
+                                           mr_gemm_at(src, r0 + (int64_t)r + 2, k0, es),
+                                           mr_gemm_at(src, r0 + (int64_t)r + 3, k0, es)};
+                const size_t kc4 = kc & ~(size_t)3;
+                mr_gemm_rows4_f32(p4, src->type, kc4, d, panel);
+                for (size_t q = 0; q < 4 && kc4 < kc; q++)
+                    mr_gemm_row_f32(p4[q] + kc4 * es, (int64_t)es, kc - kc4, src->type, d + kc4 * panel + q, panel);
+                r += 4;
+                continue;
+            }
+#endif
+            mr_gemm_row_f32(p, src->cs * (int64_t)es, kc, src->type, d, panel);
+            r++;
+        }
         return;
     }
     /* columns contiguous along r (an ND weight: rs = 1): one k at a time, across every panel */
@@ -75,6 +116,55 @@ void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t pa
             mr_gemm_row_f32(mr_gemm_at(src, r0 + (int64_t)(p * panel), k0 + (int64_t)k, es), src->rs * (int64_t)es,
                             rows - p * panel < panel ? rows - p * panel : panel, src->type, dst + p * pstride + k * panel,
                             1);
+    }
+}
+
+/* d[2j] = p0[j], d[2j + 1] = p1[j] (0 when p1 is NULL) for j < n: two bf16 rows side by side, a 32-bit word per
+ * column. SSE2's word unpacks do exactly this, eight columns at a time. */
+static void mr_bf16_pairs(const char *p0, const char *p1, size_t n, uint16_t *d)
+{
+    size_t j = 0;
+#if defined(__SSE2__)
+    for (; j + 8 <= n; j += 8) {
+        const __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p0 + 2 * j));
+        const __m128i b = p1 ? _mm_loadu_si128((const __m128i *)(const void *)(p1 + 2 * j)) : _mm_setzero_si128();
+        _mm_storeu_si128((__m128i *)(void *)(d + 2 * j), _mm_unpacklo_epi16(a, b));
+        _mm_storeu_si128((__m128i *)(void *)(d + 2 * j + 8), _mm_unpackhi_epi16(a, b));
+    }
+#endif
+    for (; j < n; j++) {
+        memcpy(&d[2 * j], p0 + 2 * j, 2);
+        if (p1) memcpy(&d[2 * j + 1], p1 + 2 * j, 2);
+        else d[2 * j + 1] = 0;
+    }
+}
+
+void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
+                         uint16_t *dst)
+{
+    const size_t np = (rows + panel - 1) / panel, pelems = mr_gemm_bf16x2_panel_elems(panel, kc);
+    if (rows < np * panel) memset(dst + (np - 1) * pelems, 0, pelems * 2u);
+    if (src->rs == 1 && rows > 1) { /* an ND weight: columns contiguous for each k; two k rows at a time */
+        for (size_t k = 0; k < kc; k += 2) {
+            for (size_t q = 0; q < 2; q++)
+                mr_gemm_prefetch_row(mr_gemm_at(src, r0, k0 + (int64_t)(k + q + MR_GEMM_PREFETCH_ROWS), 2), rows * 2u,
+                                     k + q + MR_GEMM_PREFETCH_ROWS < kc);
+            const char *p0 = mr_gemm_at(src, r0, k0 + (int64_t)k, 2);
+            const char *p1 = k + 1 < kc ? mr_gemm_at(src, r0, k0 + (int64_t)k + 1, 2) : NULL;
+            for (size_t p = 0; p < np; p++) {
+                const size_t n = rows - p * panel < panel ? rows - p * panel : panel, off = p * panel * 2u;
+                mr_bf16_pairs(p0 + off, p1 ? p1 + off : NULL, n, dst + p * pelems + k * panel);
+            }
+        }
+        return;
+    }
+    for (size_t r = 0; r < rows; r++) { /* any other strides (x, a transposed weight): one row along k */
+        uint16_t *d = dst + r / panel * pelems + r % panel * 2u;
+        for (size_t k = 0; k < kc; k++) {
+            const char *e = mr_gemm_at(src, r0 + (int64_t)r, k0 + (int64_t)k, 2);
+            memcpy(&d[k / 2 * panel * 2u + (k & 1)], e, 2);
+        }
+        if (kc & 1) d[kc / 2 * panel * 2u + 1] = 0;
     }
 }
 
