@@ -260,6 +260,10 @@ static void mr_gmm_epilogue(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t r
         const int64_t m = m0 + (int64_t)i;
         char *dst = x->v[MR_GMM_OUT].data + ((size_t)m * (size_t)d->n + (size_t)n0) * os;
         const int32_t *ci = (const int32_t *)c + i * ldc;
+        if (d->out == MR_GMM_OUT_I32 && !colsum && d->bias != MR_GMM_E_I32) { /* the sums as they are */
+            memcpy(dst, ci, cols * 4u);
+            continue;
+        }
         float tok = 1.0f;
         if (d->per_token) memcpy(&tok, pts->data + m * pts->strides[0] * 4, 4);
         for (size_t j = 0; j < cols; j++) {
