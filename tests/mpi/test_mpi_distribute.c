@@ -105,6 +105,9 @@ int main(int argc, char **argv)
         {2, 4, 0, 0, 2, 16, 2, 0, 1, 1800, 1, 0, {900, 20}, ACL_BF16, FAULT_NONE},
         {2, 4, 0, 0, 2, 16, 0, 0, 0, 0, 0, 0, {900, 900}, ACL_FLOAT16, FAULT_BOOKKEEPING},
         {4, 8, 2, 2, 2, 16, 0, 1, 2, 3600, 0, 1, {900, 30, 600, 900}, ACL_FLOAT16, FAULT_NONE},
+        /* rows of 4 KiB, uneven directions: rank 1 sends rank 0 ~1300 rows back (5.3 MB in its expert blocks),
+         * rank 0 sends rank 1 ~20 */
+        {2, 4, 0, 0, 2, 2048, 0, 0, 0, 2600, 0, 0, {1300, 20}, ACL_BF16, FAULT_NONE},
     };
     char label[64];
     for (g_native = 0; g_native < 2; g_native++) /* the aclnn pair, then the native API */
