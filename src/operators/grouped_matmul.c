@@ -100,7 +100,8 @@ moeroute_status mr_gmm_plan_init(mr_gmm_plan *plan, const mr_gmm_desc *desc, moe
     plan->mch = mr_ceil_div(MR_GMM_MCH, mr) * mr;
     if (m_up < plan->mch) plan->mch = m_up;
     plan->thread_bytes = mr_align64(mr_gmm_bblock_bytes(plan)) + mr_align64(mr_gmm_ablock_bytes(plan)) +
-                         mr_align64(plan->mch * (plan->ncp + MR_GMM_CPAD) * 4u) + mr_align64(plan->ncp * 4u);
+                         mr_align64(plan->mch * (plan->ncp + MR_GMM_CPAD) * 4u) + mr_align64(plan->ncp * 4u) +
+                         (i8 ? 3u * mr_align64(plan->ncp * 4u) : 0u); /* int8: the epilogue's bias, scale, row */
     /* no more workers than tasks can exist: (row chunks + one partial chunk per group) x column tiles */
     const uint64_t groups = desc->list_type == MR_GMM_LIST_NONE ? 1u : (uint64_t)desc->groups;
     const uint64_t tiles = mr_ceil_div((size_t)desc->n, plan->nc);
@@ -214,16 +215,6 @@ static float mr_gmm_etype_f32(mr_gmm_etype t, const char *p)
     }
 }
 
-static void mr_gmm_store(mr_gmm_out t, char *dst, size_t j, float f)
-{
-    uint16_t h;
-    switch (t) {
-    case MR_GMM_OUT_F16: h = mr_f32_to_f16(f); memcpy(dst + 2 * j, &h, 2); break;
-    case MR_GMM_OUT_BF16: h = mr_f32_to_bf16(f); memcpy(dst + 2 * j, &h, 2); break;
-    default: memcpy(dst + 4 * j, &f, 4); break;
-    }
-}
-
 static size_t mr_gmm_out_size(mr_gmm_out t) { return t == MR_GMM_OUT_F16 || t == MR_GMM_OUT_BF16 ? 2u : 4u; }
 
 /* The float epilogue of rows [m0, m0 + rows) x columns [n0, n0 + cols), in place on the scratch tile c (row
@@ -249,43 +240,47 @@ static void mr_gmm_epilogue_float(const mr_gmm_ctx *x, int64_t e, int64_t m0, si
     }
 }
 
-/* The int8 epilogue of rows [m0, m0 + rows) x columns [n0, n0 + cols) from the scratch tile c (row stride ldc). */
+/* The int8 epilogue of rows [m0, m0 + rows) x columns [n0, n0 + cols) from the scratch tile c (row stride ldc):
+ * a = sum (- 128 * colsum in the U8 format) (+ int32 bias), modulo 2^32 (int32 arithmetic wraps when a bias
+ * pushes the sum out of range); int32 out, or f32(a) * scale (per channel first) * perTokenScale (then per token),
+ * narrowed by the MLP family's kernel. The bias and scale rows are read once per task into brow / srow; frow holds
+ * a row's floats (cols elements each). */
 static void mr_gmm_epilogue(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t rows, int64_t n0, size_t cols,
-                            const void *c, size_t ldc, const int32_t *colsum)
+                            const int32_t *c, size_t ldc, const int32_t *colsum, int32_t *brow, float *srow,
+                            float *frow)
 {
     const mr_gmm_desc *d = &x->p->d;
-    const mr_view *bias = x->bias, *scale = x->scale, *pts = &x->v[MR_GMM_PTS];
+    const mr_view *pts = &x->v[MR_GMM_PTS];
     const size_t os = mr_gmm_out_size(d->out);
+    const int has_bias = d->bias == MR_GMM_E_I32, scaled = d->out != MR_GMM_OUT_I32;
+    for (size_t j = 0; has_bias && j < cols; j++) memcpy(&brow[j], mr_gmm_en(d, x->bias, e, n0 + (int64_t)j), 4);
+    for (size_t j = 0; scaled && j < cols; j++)
+        srow[j] = mr_gmm_etype_f32(d->scale, mr_gmm_en(d, x->scale, e, n0 + (int64_t)j));
+    const mr_mlp_narrow_fn narrow = x->p->mlp->narrow[d->out == MR_GMM_OUT_F16 ? MR_X_F16 : MR_X_BF16];
     for (size_t i = 0; i < rows; i++) {
         const int64_t m = m0 + (int64_t)i;
         char *dst = x->v[MR_GMM_OUT].data + ((size_t)m * (size_t)d->n + (size_t)n0) * os;
-        const int32_t *ci = (const int32_t *)c + i * ldc;
-        if (d->out == MR_GMM_OUT_I32 && !colsum && d->bias != MR_GMM_E_I32) { /* the sums as they are */
+        const int32_t *ci = c + i * ldc;
+        if (!scaled && !colsum && !has_bias) { /* the sums as they are */
             memcpy(dst, ci, cols * 4u);
             continue;
         }
         float tok = 1.0f;
         if (d->per_token) memcpy(&tok, pts->data + m * pts->strides[0] * 4, 4);
         for (size_t j = 0; j < cols; j++) {
-            int64_t a = ci[j];
-            if (colsum) a -= 128 * (int64_t)colsum[j];
-            if (d->bias == MR_GMM_E_I32) {
-                int32_t b;
-                memcpy(&b, mr_gmm_en(d, bias, e, n0 + (int64_t)j), 4);
-                a += b;
-            }
-            /* int32 arithmetic wraps (two's complement) when a bias pushes the sum out of range */
-            const uint32_t u = (uint32_t)((uint64_t)a & 0xFFFFFFFFu);
+            uint32_t u = (uint32_t)ci[j]; /* the ring operations modulo 2^32 give the wrapped int32 sum */
+            if (colsum) u -= 128u * (uint32_t)colsum[j];
+            if (has_bias) u += (uint32_t)brow[j];
             const int32_t a32 = u > 0x7FFFFFFFu ? (int32_t)(u - 0x80000000u) - 0x7FFFFFFF - 1 : (int32_t)u;
-            if (d->out == MR_GMM_OUT_I32) {
+            if (!scaled) {
                 memcpy(dst + 4 * j, &a32, 4);
                 continue;
             }
-            float f = (float)a32;
-            f = f * mr_gmm_etype_f32(d->scale, mr_gmm_en(d, scale, e, n0 + (int64_t)j)); /* per channel first */
-            if (d->per_token) f = f * tok;                                            /* then per token   */
-            mr_gmm_store(d->out, dst, j, f);
+            float f = (float)a32 * srow[j]; /* per channel first */
+            if (d->per_token) f = f * tok;  /* then per token   */
+            frow[j] = f;
         }
+        if (scaled) narrow(frow, dst, cols);
     }
 }
 
@@ -418,7 +413,10 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
         return;
     }
     const int32_t *cs = !offset_a ? NULL : pk ? mr_gmm_packed_colsum(pk, e, tile) : colsum;
-    mr_gmm_epilogue(x, e, m0, rows, n0, cols, cbuf, ldc, cs);
+    char *erow = (char *)colsum + mr_align64(p->ncp * 4u); /* the epilogue's three rows */
+    const size_t rb = mr_align64(p->ncp * 4u);
+    mr_gmm_epilogue(x, e, m0, rows, n0, cols, cbuf, ldc, cs, (int32_t *)(void *)erow, (float *)(void *)(erow + rb),
+                    (float *)(void *)(erow + 2 * rb));
 }
 
 /* MOEROUTE_POISON_UNWRITTEN=1: rows [from, m) get NaN (float outputs) or 0x7F bytes (int32). */
