@@ -38,14 +38,16 @@ static size_t up(size_t v, size_t m) { return (v + m - 1) / m * m; }
 
 /* C = A . B through one config's packing and kernels, k blocks of kc (exercising load_c). A [M][K] and
  * B [K][N] row-major in type t; C float or int32 [M][N]. */
-static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A, const void *B, size_t M, size_t K,
-                     size_t N, size_t kc, void *C)
+/* C = A . B through config g's packing and kernels, k blocks of kc; B is [K][N], or [N][K] when bt (a transposed
+ * weight: the packing's rows-along-k paths). */
+static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A, const void *B, int bt, size_t M,
+                     size_t K, size_t N, size_t kc, void *C)
 {
     const int i8 = t == MR_GEMM_SRC_I8, pairs = mr_gemm_uses_bf16x2(g, t); /* bf16: the config's pair kernel */
     const size_t mr = i8 ? g->i8_mr : pairs ? g->bf16_mr : g->f32_mr;
     const size_t nr = i8 ? g->i8_nr : pairs ? g->bf16_nr : g->f32_nr;
     const size_t MP = up(M ? M : 1, mr), NP = up(N ? N : 1, nr), panels = NP / nr;
-    const mr_gemm_mat am = {A, (int64_t)K, 1, t, 0}, bm = {B, 1, (int64_t)N, t, 0};
+    const mr_gemm_mat am = {A, (int64_t)K, 1, t, 0}, bm = {B, bt ? (int64_t)K : 1, bt ? 1 : (int64_t)N, t, 0};
     const unsigned kga = mr_gemm_i8_a_kgroup(g);
     const size_t kcp = i8 ? mr_gemm_i8_kpad(g, kc) : kc;
     const size_t bpanel = i8 ? mr_gemm_i8_panel_bytes(nr, kcp, g->i8_kgroup, g->i8_b_fmt) : kc * nr * 4; /* >= pairs' */
@@ -157,14 +159,19 @@ static void test_kernels(uint64_t *rng)
                         memcpy(&want[m * N + n], &acc, 4);
                     }
                 }
+            char *Bt = calloc(K * N + 1, es); /* B transposed: [N][K] */
+            for (size_t k = 0; k < K; k++)
+                for (size_t n = 0; n < N; n++) memcpy(Bt + (n * K + k) * es, B + (k * N + n) * es, es);
             for (size_t c = 0; c < ncfg; c++)
-                for (size_t kc = t == MR_GEMM_SRC_I8 ? 8 : 5; kc <= 512; kc *= 8) {
-                    memset(got, 0xEE, M * N * 4);
-                    gemm_via(cfg[c], t, A, B, M, K, N, kc, got);
-                    CHECK(memcmp(got, want, M * N * 4) == 0, "kernel %s type %d M=%zu K=%zu N=%zu kc=%zu equals the "
-                          "reference byte for byte", cfg[c]->name, (int)t, M, K, N, kc);
-                }
-            free(A), free(B), free(want), free(got);
+                for (size_t kc = t == MR_GEMM_SRC_I8 ? 8 : 5; kc <= 512; kc *= 8)
+                    for (int bt = 0; bt < 2; bt++) {
+                        memset(got, 0xEE, M * N * 4);
+                        gemm_via(cfg[c], t, A, bt ? Bt : B, bt, M, K, N, kc, got);
+                        CHECK(memcmp(got, want, M * N * 4) == 0, "kernel %s type %d M=%zu K=%zu N=%zu kc=%zu%s equals "
+                              "the reference byte for byte", cfg[c]->name, (int)t, M, K, N, kc,
+                              bt ? " (B transposed)" : "");
+                    }
+            free(A), free(B), free(Bt), free(want), free(got);
         }
 }
 

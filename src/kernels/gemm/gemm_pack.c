@@ -139,6 +139,18 @@ static void mr_bf16_pairs(const char *p0, const char *p1, size_t n, uint16_t *d)
     }
 }
 
+/* Pairs [from, ceil(kc / 2)) of one row contiguous along k (p: its k = 0) into d[pair * panel * 2 + j]; an odd kc's
+ * last pair holds one bf16 and a zero. */
+static void mr_bf16_pair_row(const char *p, size_t from, size_t kc, uint16_t *d, size_t panel)
+{
+    size_t w = from;
+    for (; 2 * w + 2 <= kc; w++) memcpy(&d[w * panel * 2u], p + 4 * w, 4);
+    if (2 * w < kc) {
+        memcpy(&d[w * panel * 2u], p + 4 * w, 2);
+        d[w * panel * 2u + 1] = 0;
+    }
+}
+
 void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
                          uint16_t *dst)
 {
@@ -158,13 +170,34 @@ void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t
         }
         return;
     }
-    for (size_t r = 0; r < rows; r++) { /* any other strides (x, a transposed weight): one row along k */
+    for (size_t r = 0; r < rows;) { /* other strides: one row along k */
         uint16_t *d = dst + r / panel * pelems + r % panel * 2u;
-        for (size_t k = 0; k < kc; k++) {
-            const char *e = mr_gemm_at(src, r0 + (int64_t)r, k0 + (int64_t)k, 2);
-            memcpy(&d[k / 2 * panel * 2u + (k & 1)], e, 2);
+        const char *p = mr_gemm_at(src, r0 + (int64_t)r, k0, 2);
+        if (src->cs != 1) { /* any strides: element by element */
+            for (size_t k = 0; k < kc; k++) memcpy(&d[k / 2 * panel * 2u + (k & 1)], mr_gemm_at(src, r0 + (int64_t)r,
+                                                                                           k0 + (int64_t)k, 2), 2);
+            if (kc & 1) d[kc / 2 * panel * 2u + 1] = 0;
+            r++;
+            continue;
         }
-        if (kc & 1) d[kc / 2 * panel * 2u + 1] = 0;
+        /* rows contiguous along k (a transposed weight, [E, N, K]): a pair is two adjacent bf16, one 32-bit word */
+        size_t done = 0; /* pairs */
+#if defined(__SSE2__)
+        const size_t i = r % panel;
+        if (i % 4 == 0 && i + 4 <= panel && r + 4 <= rows) { /* four rows at once: a 4 x 4 transpose of words */
+            const char *const p4[4] = {p, mr_gemm_at(src, r0 + (int64_t)r + 1, k0, 2),
+                                       mr_gemm_at(src, r0 + (int64_t)r + 2, k0, 2),
+                                       mr_gemm_at(src, r0 + (int64_t)r + 3, k0, 2)};
+            done = kc / 2 & ~(size_t)3;
+            mr_gemm_rows4_f32(p4, MR_GEMM_SRC_F32, done, (float *)(void *)d, panel); /* words moved as they are */
+            for (size_t q = 1; q < 4; q++) mr_bf16_pair_row(p4[q], done, kc, d + 2 * q, panel);
+            mr_bf16_pair_row(p, done, kc, d, panel);
+            r += 4;
+            continue;
+        }
+#endif
+        mr_bf16_pair_row(p, done, kc, d, panel);
+        r++;
     }
 }
 
