@@ -145,6 +145,7 @@ typedef struct {
     float *wscale, *xscale, *oscale;
     int64_t *ends;
     int8_t *wnz;
+    int wt; /* w is stored [E, N, K] (a transposed weight, as torch.nn.Linear keeps it), not [E, K, N] */
 } gmm_case;
 
 static int gmm_make(gmm_case *c, uint64_t *rng)
@@ -293,8 +294,8 @@ static moeroute_status gmm_run(moeroute_context *ctx, const gmm_case *c, const m
     moeroute_grouped_matmul_args a = {
         .struct_size = sizeof a, .num_rows = c->rows, .k = c->k, .n = c->n, .num_experts = c->e,
         .x_dtype = c->int8 ? MOEROUTE_DTYPE_INT8 : MOEROUTE_DTYPE_BFLOAT16, .x = c->x, .x_row_stride = c->k,
-        .x_col_stride = 1, .weight = c->w, .weight_expert_stride = c->k * c->n, .weight_k_stride = c->n,
-        .weight_n_stride = 1, .group_list_type = 1, .num_groups = c->e, .group_list = c->counts,
+        .x_col_stride = 1, .weight = c->w, .weight_expert_stride = c->k * c->n, .weight_k_stride = c->wt ? 1 : c->n,
+        .weight_n_stride = c->wt ? c->k : 1, .group_list_type = 1, .num_groups = c->e, .group_list = c->counts,
         .out_dtype = c->int8 ? MOEROUTE_DTYPE_INT32 : MOEROUTE_DTYPE_BFLOAT16, .out = c->out,
     };
     if (pack) return moeroute_grouped_matmul_pack_weights(ctx, &a, pack);
@@ -311,7 +312,8 @@ static const char *gmm_check(const gmm_case *c, uint64_t *rng)
         double r = 0, s = 0;
         int64_t ri = 0;
         for (int64_t k = 0; k < c->k; k++) {
-            const size_t xi = (size_t)(m * c->k + k), wi = (size_t)((e * c->k + k) * c->n + n);
+            const size_t xi = (size_t)(m * c->k + k);
+            const size_t wi = (size_t)(c->wt ? (e * c->n + n) * c->k + k : (e * c->k + k) * c->n + n);
             if (c->int8) {
                 ri += (int64_t)((int8_t *)c->x)[xi] * ((int8_t *)c->w)[wi];
             } else {
@@ -396,6 +398,26 @@ static int blas_case(const char *preset, const gmm_env *env0, const gmm_case *c,
     return rc;
 }
 
+/* The bf16 case again with the weight stored [E, N, K] (a transposed copy, read through the strides): the
+ * packing's rows-along-k path. */
+static int gmm_transposed_row(const char *preset, const gmm_env *env, gmm_case *c, int reps, int smoke, double peak,
+                              uint64_t *rng)
+{
+    uint16_t *wt = malloc(sizeof(uint16_t) * (size_t)(c->e * c->k * c->n)), *w = c->w;
+    if (!wt) return -1;
+    for (int64_t e = 0; e < c->e; e++)
+        for (int64_t k = 0; k < c->k; k++)
+            for (int64_t n = 0; n < c->n; n++) wt[(e * c->n + n) * c->k + k] = w[(e * c->k + k) * c->n + n];
+    c->w = wt, c->wt = 1;
+    const double best = gmm_time(op_gmm, env, c, 0, reps, smoke);
+    const char *bad = best < 0 ? moeroute_error_message() : gmm_check(c, rng);
+    if (!bad) gmm_row(preset, "bf16, weight [E, N, K]", c, best, peak, 0);
+    else fprintf(stderr, "%s bf16 [E, N, K]: %s\n", preset, bad);
+    c->w = w, c->wt = 0;
+    free(wt);
+    return bad ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *preset = "all", *dtype = "all";
@@ -448,7 +470,7 @@ int main(int argc, char **argv)
         for (int kind = 0; kind < 3; kind++) {
             if (strcmp(dtype, "all") && strcmp(dtype, kinds[kind])) continue;
             gmm_case c = {kind > 0, rows > 0 ? rows : ps->rows, ps->k, ps->n, experts > 0 ? experts : ps->experts,
-                          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};
             if (smoke) c.rows = 96, c.k = 136, c.n = 80, c.e = 4;
             if (gmm_make(&c, &rng) != 0 || (kind == 2 && swq_make(&c, &rng) != 0)) {
                 fprintf(stderr, "%s: out of memory\n", ps->name);
@@ -488,6 +510,10 @@ int main(int argc, char **argv)
                 if (best >= 0) gmm_row(ps->name, what, &c, best, peak, kind ? peak_a : 0);
                 env.packed = NULL;
                 moeroute_gmm_weights_destroy(pw);
+            }
+            if (kind == 0 && gmm_transposed_row(ps->name, &env, &c, reps, smoke, peak, &rng) != 0) {
+                fprintf(stderr, "%s: bf16 with a transposed weight failed\n", ps->name);
+                failed = 1;
             }
             if (kind == 0 && peer && blas_case(ps->name, &env, &c, reps, smoke, peak) != 0)
                 fprintf(stderr, "%s: out of memory for the OpenBLAS peer\n", ps->name);
