@@ -391,7 +391,7 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
                     mr_gmm_prefetch_next_b(bk, bpanel, q, panels, r / mr, calls);
                     float *ct = (float *)cbuf + r * ldc + q * nr;
                     const void *bq = bk + q * bpanel;
-                    if (pairs) gc->bf16(kc, af + r * kc, bq, ct, ldc, load_c);
+                    if (pairs) gc->bf16(kc, af + r * kc, bq, ct, ldc, load_c, rows - r < mr ? rows - r : mr);
                     else gc->f32(kc, af + r * kc, bq, ct, ldc, load_c);
                 }
         } else {

@@ -81,7 +81,7 @@ static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A,
                     g->i8(kkp / g->i8_kgroup, ap, bp + q * bp_now, cb + r * NP + q * nr, NP, kb > 0);
                 else if (pairs)
                     g->bf16(kk, (float *)ap, (uint16_t *)(void *)(bp + q * bp_now), (float *)cb + r * NP + q * nr, NP,
-                            kb > 0);
+                            kb > 0, rows ? rows : mr); /* the real rows, as the operator passes them */
                 else
                     g->f32(kk, (float *)ap, (float *)(bp + q * bp_now), (float *)cb + r * NP + q * nr, NP, kb > 0);
             }
@@ -133,7 +133,8 @@ static void test_kernels(uint64_t *rng)
     const size_t ncfg = mr_dispatch_gemm_usable(cfg, 8);
     CHECK(ncfg >= 1 && !strcmp(cfg[ncfg - 1]->name, "scalar"), "the usable GEMM configs end in scalar (%zu)", ncfg);
     static const size_t shapes[][3] = {{1, 1, 1}, {7, 13, 19}, {6, 32, 32}, {13, 40, 70}, {5, 3, 33}, {12, 0, 17},
-                                        {37, 200, 45}}; /* more than one AMX tile row, k step and column panel */
+                                        {37, 200, 45},  /* more than one AMX tile row, k step and column panel */
+                                        {4, 9, 33}, {15, 21, 40}}; /* a last panel of 4 and of 3 real rows */
     const mr_gemm_src_type types[] = {MR_GEMM_SRC_F16, MR_GEMM_SRC_BF16, MR_GEMM_SRC_F32, MR_GEMM_SRC_I8};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t ti = 0; ti < 4; ti++) {

@@ -83,8 +83,10 @@ typedef void (*mr_gemm_f32_fn)(size_t kc, const float *a, const float *b, float 
 typedef void (*mr_gemm_i8_fn)(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
 /* bf16 A and B: a = packed fp32 A panel [kc][mr] (mr_gemm_pack_f32), b = bf16-pair B panel (mr_gemm_pack_bf16x2).
  * The same numbers as the f32 kernel on the widened operands (widening bf16 is exact): only the B panel is half
- * the bytes, so packing writes half and packed weights take half the memory. */
-typedef void (*mr_gemm_bf16_fn)(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c);
+ * the bytes, so packing writes half and packed weights take half the memory. rows (1..mr): the panel's real
+ * rows; the kernel may compute only those (C rows from `rows` on are then neither read nor written). */
+typedef void (*mr_gemm_bf16_fn)(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c,
+                                size_t rows);
 
 typedef struct mr_gemm_config {
     int isa;                  /* the moeroute_isa level                                               */
@@ -131,8 +133,10 @@ void mr_gemm_f32_6x16__avx2(size_t kc, const float *a, const float *b, float *c,
 void mr_gemm_i16_6x16__avx2(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
 void mr_gemm_f32_6x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
 /* 12 rows x 32 columns, 24 zmm accumulators: each 32-bit word of the B panel gives the even k's bf16 by a shift
- * and the odd k's by a mask, so the widening costs one ALU operation per 24 FMAs. */
-void mr_gemm_bf16x2_12x32__avx512(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c);
+ * and the odd k's by a mask, so the widening costs one ALU operation per 24 FMAs; a panel of at most 4 or 8 real
+ * rows runs a 4- or 8-row loop. */
+void mr_gemm_bf16x2_12x32__avx512(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c,
+                                  size_t rows);
 void mr_gemm_i16_6x32__avx512(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
 /* AMX-INT8 (gemm_amx.c): a 32 x 32 tile of C as four 16 x 16 int32 tiles; A panels with groups of 64 k (one tile
  * row), B panels with groups of 4 k (the VNNI layout tiles need), kgroups a multiple of 16. Between

@@ -29,22 +29,25 @@ void mr_gemm_f32_6x32__avx512(size_t kc, const float *a, const float *b, float *
     }
 }
 
-/* Twelve rows of A times one B word vector: c[i] += a[i] * b for the two 16-column halves (the loops unrolled so
- * the 24 accumulators stay in registers). */
+/* R (4, 8 or 12) rows of A times one B word vector: c[i] += a[i] * b for the two 16-column halves (the loops
+ * unrolled, so the accumulators stay in registers). */
 #define MR_BF16_ROWS 12
-static inline void mr_bf16x2_step(__m512 *c0, __m512 *c1, const float *a, __m512 b0, __m512 b1)
+#define MR_INLINE static inline __attribute__((always_inline))
+MR_INLINE void mr_bf16x2_step(__m512 *c0, __m512 *c1, const float *a, __m512 b0, __m512 b1, const int R)
 {
-    _Pragma("GCC unroll 12") for (int i = 0; i < MR_BF16_ROWS; i++) {
+    _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) {
         const __m512 ai = _mm512_set1_ps(a[i]);
         c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
         c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
     }
 }
 
-void mr_gemm_bf16x2_12x32__avx512(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c)
+/* The first R rows of the tile (A panels keep their 12-row stride); rows R.. of C are neither read nor written. */
+MR_INLINE void mr_bf16x2_rows(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c,
+                              const int R)
 {
     __m512 c0[MR_BF16_ROWS], c1[MR_BF16_ROWS];
-    _Pragma("GCC unroll 12") for (int i = 0; i < MR_BF16_ROWS; i++) {
+    _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) {
         c0[i] = load_c ? _mm512_loadu_ps(c + (size_t)i * ldc) : _mm512_setzero_ps();
         c1[i] = load_c ? _mm512_loadu_ps(c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
     }
@@ -53,17 +56,26 @@ void mr_gemm_bf16x2_12x32__avx512(size_t kc, const float *a, const uint16_t *b, 
     for (; k + 2 <= kc; k += 2, a += 2 * MR_BF16_ROWS, b += 64) {
         const __m512i w0 = _mm512_loadu_si512(b), w1 = _mm512_loadu_si512(b + 32);
         mr_bf16x2_step(c0, c1, a, _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)),
-                       _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16)));
+                       _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16)), R);
         mr_bf16x2_step(c0, c1, a + MR_BF16_ROWS, _mm512_castsi512_ps(_mm512_and_si512(w0, odd)),
-                       _mm512_castsi512_ps(_mm512_and_si512(w1, odd)));
+                       _mm512_castsi512_ps(_mm512_and_si512(w1, odd)), R);
     }
     if (k < kc) /* odd kc: the last pair holds one k */
         mr_bf16x2_step(c0, c1, a, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(b), 16)),
-                       _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(b + 32), 16)));
-    _Pragma("GCC unroll 12") for (int i = 0; i < MR_BF16_ROWS; i++) {
+                       _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(b + 32), 16)), R);
+    _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) {
         _mm512_storeu_ps(c + (size_t)i * ldc, c0[i]);
         _mm512_storeu_ps(c + (size_t)i * ldc + 16, c1[i]);
     }
+}
+
+void mr_gemm_bf16x2_12x32__avx512(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c,
+                                  size_t rows)
+{
+    /* a group's last panel (and every panel of a decode batch's tiny groups) computes only the rows it has */
+    if (rows <= 4) mr_bf16x2_rows(kc, a, b, c, ldc, load_c, 4);
+    else if (rows <= 8) mr_bf16x2_rows(kc, a, b, c, ldc, load_c, 8);
+    else mr_bf16x2_rows(kc, a, b, c, ldc, load_c, 12);
 }
 
 void mr_gemm_i16_6x32__avx512(size_t kgroups, const void *av, const void *bv, int32_t *c, size_t ldc, int load_c)
