@@ -174,8 +174,10 @@ void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t
         uint16_t *d = dst + r / panel * pelems + r % panel * 2u;
         const char *p = mr_gemm_at(src, r0 + (int64_t)r, k0, 2);
         if (src->cs != 1) { /* any strides: element by element */
-            for (size_t k = 0; k < kc; k++) memcpy(&d[k / 2 * panel * 2u + (k & 1)], mr_gemm_at(src, r0 + (int64_t)r,
-                                                                                           k0 + (int64_t)k, 2), 2);
+            for (size_t k = 0; k < kc; k++) {
+                const char *e = mr_gemm_at(src, r0 + (int64_t)r, k0 + (int64_t)k, 2);
+                memcpy(&d[k / 2 * panel * 2u + (k & 1)], e, 2);
+            }
             if (kc & 1) d[kc / 2 * panel * 2u + 1] = 0;
             r++;
             continue;
@@ -190,8 +192,7 @@ void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t
                                        mr_gemm_at(src, r0 + (int64_t)r + 3, k0, 2)};
             done = kc / 2 & ~(size_t)3;
             mr_gemm_rows4_f32(p4, MR_GEMM_SRC_F32, done, (float *)(void *)d, panel); /* words moved as they are */
-            for (size_t q = 1; q < 4; q++) mr_bf16_pair_row(p4[q], done, kc, d + 2 * q, panel);
-            mr_bf16_pair_row(p, done, kc, d, panel);
+            for (size_t q = 0; q < 4; q++) mr_bf16_pair_row(p4[q], done, kc, d + 2 * q, panel); /* the rest */
             r += 4;
             continue;
         }
