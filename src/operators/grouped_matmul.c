@@ -215,6 +215,12 @@ static float mr_gmm_etype_f32(mr_gmm_etype t, const char *p)
     }
 }
 
+/* A float output dtype as the MLP family's element type (its narrowing kernels are indexed by it). */
+static mr_xtype mr_gmm_out_xtype(mr_gmm_out t)
+{
+    return t == MR_GMM_OUT_F16 ? MR_X_F16 : t == MR_GMM_OUT_BF16 ? MR_X_BF16 : MR_X_F32;
+}
+
 static size_t mr_gmm_out_size(mr_gmm_out t) { return t == MR_GMM_OUT_F16 || t == MR_GMM_OUT_BF16 ? 2u : 4u; }
 
 /* The float epilogue of rows [m0, m0 + rows) x columns [n0, n0 + cols), in place on the scratch tile c (row
@@ -225,7 +231,7 @@ static void mr_gmm_epilogue_float(const mr_gmm_ctx *x, int64_t e, int64_t m0, si
                                   float *c, size_t ldc, float *bvec)
 {
     const mr_gmm_desc *d = &x->p->d;
-    const mr_xtype ot = d->out == MR_GMM_OUT_F16 ? MR_X_F16 : d->out == MR_GMM_OUT_BF16 ? MR_X_BF16 : MR_X_F32;
+    const mr_xtype ot = mr_gmm_out_xtype(d->out);
     const mr_mlp_narrow_fn narrow = x->p->mlp->narrow[ot];
     const int has_bias = d->bias != MR_GMM_E_NONE;
     for (size_t j = 0; has_bias && j < cols; j++)
@@ -256,7 +262,7 @@ static void mr_gmm_epilogue(const mr_gmm_ctx *x, int64_t e, int64_t m0, size_t r
     for (size_t j = 0; has_bias && j < cols; j++) memcpy(&brow[j], mr_gmm_en(d, x->bias, e, n0 + (int64_t)j), 4);
     for (size_t j = 0; scaled && j < cols; j++)
         srow[j] = mr_gmm_etype_f32(d->scale, mr_gmm_en(d, x->scale, e, n0 + (int64_t)j));
-    const mr_mlp_narrow_fn narrow = x->p->mlp->narrow[d->out == MR_GMM_OUT_F16 ? MR_X_F16 : MR_X_BF16];
+    const mr_mlp_narrow_fn narrow = x->p->mlp->narrow[mr_gmm_out_xtype(d->out)]; /* used when scaled */
     for (size_t i = 0; i < rows; i++) {
         const int64_t m = m0 + (int64_t)i;
         char *dst = x->v[MR_GMM_OUT].data + ((size_t)m * (size_t)d->n + (size_t)n0) * os;
