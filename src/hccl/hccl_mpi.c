@@ -314,14 +314,21 @@ static HcclResult mr_mpi_allgather_op(void *p, const void *mine, void *all, size
 /* The exchange of matched segments (hccl_internal.h): every receive posted, then every send, one message per
  * segment (a segment of 1 GiB or more as two: whole MiBs, then the rest, on both sides alike), so contiguous
  * messages above the eager size move with one copy (CMA on one machine). Messages between two ranks do not
- * overtake each other: the i-th send meets the i-th receive. */
+ * overtake each other: the i-th send meets the i-th receive.
+ *
+ * Then a round of empty "done" messages (tag 1) with every rank the exchange talks to, sent once this rank's own
+ * requests are complete. A large message moves by the receiver reading the sender's memory, and the sender's
+ * request completes when the receiver's acknowledgement arrives; Open MPI may leave the last acknowledgements
+ * queued when the receiver's own requests are complete, to go out at its next MPI call. Without this round a
+ * rank left the exchange with them queued and went on to the combine's sum, and the peer waited for its sends
+ * for the length of that sum (2 ranks, 2048 tokens: 50 instead of 27 ms; docs/performance.md "The exchange's
+ * last acknowledgements"). Waiting for every peer's "done" keeps this rank in MPI, flushing them. */
 #define MR_MPI_MIB ((size_t)1 << 20)
 #define MR_MPI_BIG ((size_t)1 << 30)
 
 static size_t mr_mpi_exchange_scratch(uint32_t n, size_t segments)
 {
-    (void)n;
-    return (2 * segments + 1) * sizeof(MPI_Request);
+    return (2 * segments + 2 * (size_t)n + 1) * sizeof(MPI_Request);
 }
 
 static int mr_mpi_post(const mr_net_seg *seg, int peer, int recv, MPI_Datatype mib, MPI_Comm comm, MPI_Request *req,
@@ -345,8 +352,9 @@ static HcclResult mr_mpi_exchange_op(void *p, const mr_net_seg *send, const size
     mr_mpi_net *net = p;
     if (net->broken != HCCL_SUCCESS)
         return mr_hccl_fail(net->broken, "%s: the communicator is unusable after an earlier failure", api);
-    int n = 0, nreq = 0, bad = 0;
+    int n = 0, me = 0, nreq = 0, bad = 0;
     MPI_Comm_size(net->comm, &n);
+    MPI_Comm_rank(net->comm, &me);
     MPI_Request *req = scratch;
     MPI_Datatype mib;
     bad |= MPI_Type_contiguous((int)MR_MPI_MIB, MPI_BYTE, &mib) != MPI_SUCCESS || MPI_Type_commit(&mib) != MPI_SUCCESS;
@@ -356,6 +364,12 @@ static HcclResult mr_mpi_exchange_op(void *p, const mr_net_seg *send, const size
     for (int j = 0; j < n && !bad; j++)
         for (size_t i = sfirst[j]; i < sfirst[j + 1] && !bad; i++)
             bad |= mr_mpi_post(&send[i], j, 0, mib, net->comm, req, &nreq);
+    if (!bad) bad = MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS;
+    nreq = 0;
+    for (int j = 0; j < n && !bad; j++) /* the "done" round, with every rank that sent or received a segment */
+        if (j != me && (rfirst[j + 1] > rfirst[j] || sfirst[j + 1] > sfirst[j]))
+            bad |= MPI_Irecv(NULL, 0, MPI_BYTE, j, 1, net->comm, &req[nreq++]) != MPI_SUCCESS ||
+                   MPI_Isend(NULL, 0, MPI_BYTE, j, 1, net->comm, &req[nreq++]) != MPI_SUCCESS;
     if (!bad) bad = MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS;
     if (!bad) MPI_Type_free(&mib);
     if (!bad) return HCCL_SUCCESS;
