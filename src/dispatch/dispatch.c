@@ -70,7 +70,7 @@ MR_FAMILY(mr_acc_config, mr_acc, MR_ACC_CONFIG);
 /* ---- element-wise MLP family (kernels/mlp/mlp.h): the same loops at each vector width ------------------------ */
 #define MR_MLP_CONFIG(level, isa)                                                                             \
     {level, mr_f32_mul__##isa, mr_f32_add__##isa, mr_f32_affine__##isa, mr_f32_swiglu__##isa,                 \
-     mr_f32_quant_mul_i8__##isa, mr_f32_quant_div_i8__##isa, mr_i32_widen_f32__##isa,                      \
+     mr_f32_quant_mul_i8__##isa, mr_f32_quant_div_i8__##isa, mr_i32_widen_f32__##isa, mr_f32_canon_nan__##isa, \
      {mr_f16_widen_f32__##isa, mr_bf16_widen_f32__##isa, mr_f32_widen_f32__##isa},                            \
      {mr_f32_narrow_f16__##isa, mr_f32_narrow_bf16__##isa, mr_f32_narrow_f32__##isa},                         \
      {mr_f16_quant_x_i8__##isa, mr_bf16_quant_x_i8__##isa, mr_f32_quant_x_i8__##isa},                         \

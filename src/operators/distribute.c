@@ -589,7 +589,7 @@ void mr_cmb_sum(const mr_dist_round *rd, const mr_dist_plan *p, const mr_view *v
         }
         /* a NaN as the canonical quiet NaN: which of two NaNs an add passes on differs between scalar and vector
            code (as in the accumulate step) */
-        for (int64_t e = 0; e < H; e++) acc[e] = mr_f32_canonical_nan(acc[e]);
+        p->backend.mlp->canon(acc, (size_t)H);
         p->backend.mlp->narrow[p->a.xtype](acc, v[MR_CMB_OUT].data + t * H * (int64_t)es, (size_t)H); /* RNE */
     }
 }

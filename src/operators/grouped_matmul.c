@@ -240,7 +240,7 @@ static void mr_gmm_epilogue_float(const mr_gmm_ctx *x, int64_t e, int64_t m0, si
         float *ci = c + i * ldc;
         if (has_bias)
             for (size_t j = 0; j < cols; j++) ci[j] = ci[j] + bvec[j];
-        for (size_t j = 0; j < cols; j++) ci[j] = mr_f32_canonical_nan(ci[j]);
+        x->p->mlp->canon(ci, cols);
         narrow(ci, x->v[MR_GMM_OUT].data + ((size_t)(m0 + (int64_t)i) * (size_t)d->n + (size_t)n0) * mr_xtype_size(ot),
                cols);
     }

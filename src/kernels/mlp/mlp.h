@@ -28,6 +28,10 @@ typedef void (*mr_mlp_quant_div_fn)(const float *v, float s, int8_t *y, size_t n
 /* d[i] = (float)x[i * stride]: int32 -> fp32, round to nearest even (exact for |x| <= 2^24). */
 typedef void (*mr_mlp_widen_i32_fn)(const int32_t *x, int64_t stride, float *d, size_t n);
 
+/* v[i] = the canonical quiet NaN 0x7FC00000 where v[i] is a NaN, else unchanged (common/fp16.h's
+ * mr_f32_canonical_nan): sums store NaN as one NaN, since which of two NaN operands an add passes on differs
+ * between scalar and vector code. */
+typedef void (*mr_mlp_canon_fn)(float *v, size_t n);
 /* d[i] = f32(x[i]) for contiguous x of one mr_xtype (exact widening). */
 typedef void (*mr_mlp_widen_fn)(const void *x, float *d, size_t n);
 /* d[i] = RNE(s[i] -> mr_xtype) for contiguous d (bf16 and fp16 ties to even, NaN kept quiet). */
@@ -54,6 +58,7 @@ typedef struct mr_mlp_config {
     mr_mlp_quant_mul_fn quant_mul;
     mr_mlp_quant_div_fn quant_div;
     mr_mlp_widen_i32_fn widen_i32;
+    mr_mlp_canon_fn canon;
     mr_mlp_widen_fn widen[MR_X_COUNT];
     mr_mlp_narrow_fn narrow[MR_X_COUNT];
     mr_mlp_quant_x_fn quant_x[MR_X_COUNT];
@@ -69,6 +74,7 @@ typedef struct mr_mlp_config {
     void mr_f32_quant_mul_i8__##isa(const float *v, float f, int8_t *y, size_t n);                            \
     void mr_f32_quant_div_i8__##isa(const float *v, float s, int8_t *y, size_t n);                            \
     void mr_i32_widen_f32__##isa(const int32_t *x, int64_t stride, float *d, size_t n);                       \
+    void mr_f32_canon_nan__##isa(float *v, size_t n);                                                         \
     void mr_f16_widen_f32__##isa(const void *x, float *d, size_t n);                                         \
     void mr_bf16_widen_f32__##isa(const void *x, float *d, size_t n);                                        \
     void mr_f32_widen_f32__##isa(const void *x, float *d, size_t n);                                         \

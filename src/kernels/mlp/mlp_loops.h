@@ -93,6 +93,11 @@ void MR_MLP_CAT(mr_f16_widen_f32, MR_MLP_ISA)(const void *restrict x, float *res
     for (size_t i = 0; i < n; i++) d[i] = mr_f16_to_f32_flat(h[i]);
 }
 
+void MR_MLP_CAT(mr_f32_canon_nan, MR_MLP_ISA)(float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) v[i] = mr_f32_canonical_nan(v[i]);
+}
+
 void MR_MLP_CAT(mr_bf16_widen_f32, MR_MLP_ISA)(const void *restrict x, float *restrict d, size_t n)
 {
     const uint16_t *b = x;

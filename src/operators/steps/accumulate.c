@@ -176,7 +176,7 @@ static void mr_acc_row(const mr_accumulate *s, int64_t i)
         }
         /* a NaN is stored as the canonical quiet NaN: with NaNs in both operands of an add, which one passes on
            depends on the operand order the compiler picked, which differs between scalar and vector code */
-        for (size_t e = 0; e < len; e++) acc[e] = mr_f32_canonical_nan(acc[e]);
+        s->mlp->canon(acc, len);
         char *dst = s->out + (i * s->out_row + c) * (int64_t)out_es;
         if (s->out_type == MR_X_BF16 && s->bf16_round == MR_ACC_BF16_RHA) s->kern->bf16_rha(dst, acc, len);
         else s->mlp->narrow[s->out_type](acc, dst, len); /* ties to even */
