@@ -16,6 +16,12 @@
  *
  * Thread safety: every function is thread-safe except that one moeroute_context must not be used by two
  * calls at the same time (create one context per thread, or serialize). Error messages are kept per thread.
+ *
+ * Floating-point environment: every call computes in the default one (round to nearest even, subnormals kept,
+ * exceptions masked), whatever the calling thread has set (flush-to-zero / denormals-are-zero from -ffast-math
+ * or torch.set_flush_denormal, fesetround, feenableexcept): the thread's MXCSR (x86) or FPCR (AArch64) is
+ * switched for the call and restored before it returns, so results are the documented bytes and no call
+ * traps. The library's worker threads always run in the default environment (docs/numerics.md).
  */
 #ifndef MOEROUTE_H
 #define MOEROUTE_H

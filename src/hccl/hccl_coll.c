@@ -11,6 +11,7 @@
 #include "common/alloc.h"
 #include "common/error.h"
 #include "common/fp16.h"
+#include "common/fpenv.h"
 #include "hccl/hccl_internal.h"
 #include "runtime/acl_internal.h"
 
@@ -127,6 +128,7 @@ static float mr_red_f(float a, float b, HcclReduceOp op)
  * rounding cannot move it across one, and their products are exact in fp32. */
 void mr_hccl_reduce_into(char *dst, const char *src, uint64_t count, HcclDataType dt, HcclReduceOp op)
 {
+    const mr_fpenv fe = mr_fpenv_enter(); /* the float steps in the default environment (common/fpenv.h) */
     switch (dt) {
     case HCCL_DATA_TYPE_INT8: MR_RED_INT(int8_t, uint8_t) break;
     case HCCL_DATA_TYPE_INT16: MR_RED_INT(int16_t, uint16_t) break;
@@ -168,6 +170,7 @@ void mr_hccl_reduce_into(char *dst, const char *src, uint64_t count, HcclDataTyp
         break;
     default: break;
     }
+    mr_fpenv_leave(fe);
 }
 
 static void mr_allreduce_fn(const mr_coll *c, const mr_coll_desc *const *peer, uint32_t n, uint32_t rank, char *dst)

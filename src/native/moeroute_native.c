@@ -4,6 +4,7 @@
 
 #include "common/alloc.h"
 #include "common/error.h"
+#include "common/fpenv.h"
 #include "dispatch/dispatch.h"
 #include "moeroute.h"
 #include "operators/expert_tokens.h"
@@ -89,6 +90,19 @@ static moeroute_status mr_native_scratch(moeroute_context *ctx, const char *api,
     return MOEROUTE_OK;
 }
 
+/* An operator's run phase in the default floating-point environment (common/fpenv.h): the caller's is switched
+ * for the call and restored after it. */
+typedef moeroute_status (*mr_native_run_fn)(const void *plan, const mr_view *views, void *workspace,
+                                            size_t workspace_size, mr_pool *pool, const char *api);
+static moeroute_status mr_native_fp(mr_native_run_fn run, const void *plan, const mr_view *v, void *ws, size_t ws_size,
+                                    mr_pool *pool, const char *api)
+{
+    const mr_fpenv fe = mr_fpenv_enter();
+    const moeroute_status st = run(plan, v, ws, ws_size, pool, api);
+    mr_fpenv_leave(fe);
+    return st;
+}
+
 /* Plan and run a routing desc on views, in the context's pool and ISA. */
 static moeroute_status mr_native_route(moeroute_context *ctx, const char *api, const mr_route_desc *d, const mr_view *v)
 {
@@ -97,7 +111,11 @@ static moeroute_status mr_native_route(moeroute_context *ctx, const char *api, c
     moeroute_status st = mr_route_plan_init(&plan, d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
     void *ws = NULL;
     if (st == MOEROUTE_OK) st = mr_native_scratch(ctx, api, plan.ws.size, &ws);
-    if (st == MOEROUTE_OK) st = mr_route_run(&plan, v, ws, plan.ws.size, pool, api);
+    if (st == MOEROUTE_OK) {
+        const mr_fpenv fe = mr_fpenv_enter();
+        st = mr_route_run(&plan, v, ws, plan.ws.size, pool, api);
+        mr_fpenv_leave(fe);
+    }
     if (!ctx) mr_free(ws);
     return st;
 }
@@ -322,7 +340,7 @@ moeroute_status moeroute_compute_expert_tokens(moeroute_context *ctx, const moer
     mr_view v[MR_ET_COUNT];
     v[MR_ET_SORTED] = mr_view_contiguous(args->sorted_experts, 4, 1, &args->length);
     v[MR_ET_OUT] = mr_view_contiguous(args->out, 4, 1, &args->num_experts);
-    return mr_expert_tokens_run(&plan, v, NULL, 0, ctx ? ctx->pool : NULL, api);
+    return mr_native_fp(mr_expert_tokens_run, &plan, v, NULL, 0, ctx ? ctx->pool : NULL, api);
 }
 
 /* ---- the combine operators: plans over the accumulate step, filled as their aclnn adapters fill them ---- */
@@ -368,7 +386,7 @@ moeroute_status moeroute_token_unpermute(moeroute_context *ctx, const moeroute_t
         v[MR_UP_PROBS] = mr_view_2d(a->probs, mr_native_esize(a->probs_dtype), T, k, a->probs_row_stride,
                                     a->probs_col_stride);
     v[MR_UP_OUT] = mr_view_contiguous(a->out, mr_native_esize(a->tokens_dtype), 2, (const int64_t[]){T, H});
-    return mr_unpermute_run(&plan, v, NULL, 0, ctx ? ctx->pool : mr_default_pool(), api);
+    return mr_native_fp(mr_unpermute_run, &plan, v, NULL, 0, ctx ? ctx->pool : mr_default_pool(), api);
 }
 
 moeroute_status moeroute_finalize_routing(moeroute_context *ctx, const moeroute_finalize_routing_args *args)
@@ -443,7 +461,7 @@ moeroute_status moeroute_finalize_routing(moeroute_context *ctx, const moeroute_
     }
     if (has_scales) v[MR_FIN_SCALES] = mr_view_contiguous(a->scales, plan.stype == MR_X_F32 ? 4 : 2, 2, NKd);
     v[MR_FIN_OUT] = mr_view_contiguous(a->out, es, 2, NH);
-    return mr_finalize_run(&plan, v, NULL, 0, ctx ? ctx->pool : mr_default_pool(), api);
+    return mr_native_fp(mr_finalize_run, &plan, v, NULL, 0, ctx ? ctx->pool : mr_default_pool(), api);
 }
 
 /* Run a planned operator in the context's scratch (defined with the expert-MLP operators below). */
@@ -518,7 +536,7 @@ static moeroute_status mr_native_gate(moeroute_context *ctx, const char *api, co
     void *ws = NULL;
     moeroute_status st = mr_gating_plan_init(&plan, d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), &wsz, api);
     if (st == MOEROUTE_OK) st = mr_native_scratch(ctx, api, (size_t)wsz, &ws);
-    if (st == MOEROUTE_OK) st = mr_gating_run(&plan, v, ws, (size_t)wsz, pool, api);
+    if (st == MOEROUTE_OK) st = mr_native_fp(mr_gating_run, &plan, v, ws, (size_t)wsz, pool, api);
     if (!ctx) mr_free(ws);
     return st;
 }
@@ -710,7 +728,9 @@ static moeroute_status mr_native_gmm(moeroute_context *ctx, const char *api, con
     mr_gmm_plan plan;
     st = mr_gmm_plan_init(&plan, &d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
     if (st != MOEROUTE_OK) return st;
-    if (pack) return mr_gmm_pack_weights(&plan, v, pool, pack_out, api);
+    if (pack) { /* packing only widens or moves bits; the environment matters to no step of it */
+        return mr_gmm_pack_weights(&plan, v, pool, pack_out, api);
+    }
     plan.packed = packed;
     return mr_native_run_ws(ctx, api, mr_gmm_run, &plan, v, plan.ws_size, pool);
 }
@@ -766,14 +786,12 @@ void moeroute_gmm_weights_destroy(moeroute_gmm_weights *weights)
  * dequant_swiglu_quant.md): planned for the context's pool and ISA, run in its scratch ---- */
 
 /* Run a planned operator with `ws_size` bytes of scratch (the context's, or a block freed here). */
-typedef moeroute_status (*mr_native_run_fn)(const void *plan, const mr_view *views, void *workspace,
-                                            size_t workspace_size, mr_pool *pool, const char *api);
 static moeroute_status mr_native_run_ws(moeroute_context *ctx, const char *api, mr_native_run_fn run,
                                         const void *plan, const mr_view *v, size_t ws_size, mr_pool *pool)
 {
     void *ws = NULL;
     moeroute_status st = mr_native_scratch(ctx, api, ws_size, &ws);
-    if (st == MOEROUTE_OK) st = run(plan, v, ws, ws_size, pool, api);
+    if (st == MOEROUTE_OK) st = mr_native_fp(run, plan, v, ws, ws_size, pool, api);
     if (!ctx) mr_free(ws);
     return st;
 }

@@ -7,6 +7,7 @@
 
 #include "common/alloc.h"
 #include "common/error.h"
+#include "common/fpenv.h"
 #include "hccl/hccl.h"
 #include "moeroute.h"
 #include "operators/distribute.h"
@@ -59,7 +60,9 @@ static moeroute_status mr_dist_native_run(const mr_dist_native *n, int64_t bs, i
     if (st != MOEROUTE_OK) return st;
     void *ws = mr_malloc(plan.ws_size);
     if (!ws) return mr_fail(MOEROUTE_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of workspace", api, plan.ws_size);
+    const mr_fpenv fe = mr_fpenv_enter(); /* common/fpenv.h */
     st = (combine ? mr_combine_run : mr_dispatch_run)(&plan, v, ws, plan.ws_size, NULL, api);
+    mr_fpenv_leave(fe);
     mr_free(ws);
     return st;
 }

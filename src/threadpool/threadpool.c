@@ -17,6 +17,7 @@
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT_S */
 
 #include "common/alloc.h"
+#include "common/fpenv.h"
 #include "moeroute.h"
 #include "threadpool/threadpool.h"
 
@@ -129,6 +130,7 @@ static void *worker_main(void *p)
     mr_worker_arg arg = *(mr_worker_arg *)p;
     mr_free(p);
     mr_pool *pool = arg.pool;
+    (void)mr_fpenv_enter(); /* a library thread: the default environment for its whole life (common/fpenv.h) */
     /* Starting from 0 is right even if the first job was posted before this thread got here: that job
      * cannot finish without this worker's check-in, so the generation is at most 1 when we first look. */
     size_t seen = 0;
