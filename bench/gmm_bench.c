@@ -11,7 +11,8 @@
  * Presets (the up projection w13 of one MoE layer): DeepSeek-V3 K = 7168, N = 4096 (2 x 2048), 256 experts;
  * Qwen3-30B-A3B K = 2048, N = 1536 (2 x 768), 128 experts. The defaults scale the experts and routed rows down
  * so the weights fit in memory (DeepSeek-V3's full 256 experts need 15 GB of bf16 weights: --experts 256).
- * Rows are split over the experts with a skewed (Zipf 1.2) group list. The peak is a tight loop of the
+ * Rows are split over the experts with a skewed (Zipf 1.2) group list. The bf16 case runs once more with its weight
+ * stored [E, N, K], and with its values rounded to fp16 ("fp16", both weight layouts). The peak is a tight loop of the
  * instruction the kernels use (vfmadd231ps for bf16, vpdpbusd or vpmaddwd for int8) on T threads at once; where
  * the CPU has AMX-INT8 (which the int8 kernel then uses, unless MOEROUTE_AMX=0), int8 rows also show their ratio
  * to a tdpbssd tile loop.
@@ -69,6 +70,25 @@ static float from_bf16(uint16_t h)
     float f;
     memcpy(&f, &u, 4);
     return f;
+}
+
+/* fp16 for the fp16 rows: finite values below 65504 (the cases' data), to nearest; and back, exactly */
+static uint16_t to_f16(float f)
+{
+    const uint16_t s = f < 0 ? 0x8000u : 0;
+    f = fabsf(f);
+    if (f < 0x1p-14f) return (uint16_t)(s | (uint16_t)lrintf(f * 0x1p24f)); /* subnormal (or 0x400: the least normal) */
+    int e;
+    long q = lrintf(frexpf(f, &e) * 2048.0f); /* f = q * 2^(e - 11), q in [1024, 2048] */
+    if (q == 2048) q = 1024, e++;
+    return (uint16_t)(s | (uint16_t)((e + 14) << 10) | (uint16_t)(q - 1024));
+}
+
+static float from_f16(uint16_t h)
+{
+    const int e = (h >> 10) & 31, m = h & 0x3FF;
+    const float v = e ? ldexpf((float)(m | 0x400), e - 25) : ldexpf((float)m, -24);
+    return h & 0x8000u ? -v : v;
 }
 
 /* ---- the peak: one loop per thread, all at once ----------------------------------------------------------- */
@@ -145,7 +165,8 @@ typedef struct {
     float *wscale, *xscale, *oscale;
     int64_t *ends;
     int8_t *wnz;
-    int wt; /* w is stored [E, N, K] (a transposed weight, as torch.nn.Linear keeps it), not [E, K, N] */
+    int wt;  /* w is stored [E, N, K] (a transposed weight, as torch.nn.Linear keeps it), not [E, K, N] */
+    int f16; /* the float case's x, w and out are fp16, not bf16 */
 } gmm_case;
 
 static int gmm_make(gmm_case *c, uint64_t *rng)
@@ -293,16 +314,23 @@ static moeroute_status gmm_run(moeroute_context *ctx, const gmm_case *c, const m
 {
     moeroute_grouped_matmul_args a = {
         .struct_size = sizeof a, .num_rows = c->rows, .k = c->k, .n = c->n, .num_experts = c->e,
-        .x_dtype = c->int8 ? MOEROUTE_DTYPE_INT8 : MOEROUTE_DTYPE_BFLOAT16, .x = c->x, .x_row_stride = c->k,
+        .x_dtype = c->int8 ? MOEROUTE_DTYPE_INT8 : c->f16 ? MOEROUTE_DTYPE_FLOAT16 : MOEROUTE_DTYPE_BFLOAT16,
+        .x = c->x, .x_row_stride = c->k,
         .x_col_stride = 1, .weight = c->w, .weight_expert_stride = c->k * c->n, .weight_k_stride = c->wt ? 1 : c->n,
         .weight_n_stride = c->wt ? c->k : 1, .group_list_type = 1, .num_groups = c->e, .group_list = c->counts,
-        .out_dtype = c->int8 ? MOEROUTE_DTYPE_INT32 : MOEROUTE_DTYPE_BFLOAT16, .out = c->out,
+        .out_dtype = c->int8 ? MOEROUTE_DTYPE_INT32 : c->f16 ? MOEROUTE_DTYPE_FLOAT16 : MOEROUTE_DTYPE_BFLOAT16,
+        .out = c->out,
     };
     if (pack) return moeroute_grouped_matmul_pack_weights(ctx, &a, pack);
     return packed ? moeroute_grouped_matmul_packed(ctx, &a, packed) : moeroute_grouped_matmul(ctx, &a);
 }
 
-/* 64 random elements against a direct sum (int8: exact; bf16: the documented bound). NULL when right. */
+static float gmm_elem(const gmm_case *c, const void *p, size_t i)
+{
+    return c->f16 ? from_f16(((const uint16_t *)p)[i]) : from_bf16(((const uint16_t *)p)[i]);
+}
+
+/* 64 random elements against a direct sum (int8: exact; bf16 / fp16: the documented bound). NULL when right. */
 static const char *gmm_check(const gmm_case *c, uint64_t *rng)
 {
     for (int t = 0; t < 64 && c->rows && c->n; t++) {
@@ -317,16 +345,17 @@ static const char *gmm_check(const gmm_case *c, uint64_t *rng)
             if (c->int8) {
                 ri += (int64_t)((int8_t *)c->x)[xi] * ((int8_t *)c->w)[wi];
             } else {
-                const double p = (double)from_bf16(((uint16_t *)c->x)[xi]) * from_bf16(((uint16_t *)c->w)[wi]);
+                const double p = (double)gmm_elem(c, c->x, xi) * gmm_elem(c, c->w, wi);
                 r += p, s += fabs(p);
             }
         }
         if (c->int8) {
             if (((int32_t *)c->out)[m * c->n + n] != (int32_t)ri) return "an int8 result differs from the exact sum";
         } else {
-            const double got = from_bf16(((uint16_t *)c->out)[m * c->n + n]);
+            const double got = gmm_elem(c, c->out, (size_t)(m * c->n + n));
             const double g = 1.01 * (double)(c->k + 1) * ldexp(1, -24) * s;
-            if (fabs(got - r) > g + ldexp(1, -8) * (fabs(r) + g) + ldexp(1, -120)) return "a bf16 result is outside the bound";
+            if (fabs(got - r) > g + ldexp(1, c->f16 ? -11 : -8) * (fabs(r) + g) + ldexp(1, c->f16 ? -24 : -120))
+                return "a bf16 / fp16 result is outside the bound";
         }
     }
     return NULL;
@@ -398,7 +427,7 @@ static int blas_case(const char *preset, const gmm_env *env0, const gmm_case *c,
     return rc;
 }
 
-/* The bf16 case again with the weight stored [E, N, K] (a transposed copy, read through the strides): the
+/* The float case again with the weight stored [E, N, K] (a transposed copy, read through the strides): the
  * packing's rows-along-k path. */
 static int gmm_transposed_row(const char *preset, const gmm_env *env, gmm_case *c, int reps, int smoke, double peak,
                               uint64_t *rng)
@@ -411,11 +440,35 @@ static int gmm_transposed_row(const char *preset, const gmm_env *env, gmm_case *
     c->w = wt, c->wt = 1;
     const double best = gmm_time(op_gmm, env, c, 0, reps, smoke);
     const char *bad = best < 0 ? moeroute_error_message() : gmm_check(c, rng);
-    if (!bad) gmm_row(preset, "bf16, weight [E, N, K]", c, best, peak, 0);
-    else fprintf(stderr, "%s bf16 [E, N, K]: %s\n", preset, bad);
+    const char *what = c->f16 ? "fp16, weight [E, N, K]" : "bf16, weight [E, N, K]";
+    if (!bad) gmm_row(preset, what, c, best, peak, 0);
+    else fprintf(stderr, "%s %s: %s\n", preset, what, bad);
     c->w = w, c->wt = 0;
     free(wt);
     return bad ? -1 : 0;
+}
+
+/* The bf16 case's values as fp16 (x and w rounded to nearest, then the same calls): rows "fp16" and "fp16,
+ * weight [E, N, K]" (fp16 x and weights are widened four at a time by the packing). */
+static int gmm_f16_rows(const char *preset, const gmm_env *env, gmm_case *c, int reps, int smoke, double peak,
+                        uint64_t *rng)
+{
+    const size_t nx = (size_t)(c->rows * c->k), nw = (size_t)(c->e * c->k * c->n);
+    uint16_t *x = c->x, *w = c->w, *hx = malloc(sizeof(uint16_t) * nx), *hw = malloc(sizeof(uint16_t) * nw);
+    int rc = -1;
+    if (hx && hw) {
+        for (size_t i = 0; i < nx; i++) hx[i] = to_f16(from_bf16(x[i]));
+        for (size_t i = 0; i < nw; i++) hw[i] = to_f16(from_bf16(w[i]));
+        c->x = hx, c->w = hw, c->f16 = 1;
+        const double best = gmm_time(op_gmm, env, c, 0, reps, smoke);
+        const char *bad = best < 0 ? moeroute_error_message() : gmm_check(c, rng);
+        if (!bad) gmm_row(preset, "fp16", c, best, peak, 0);
+        else fprintf(stderr, "%s fp16: %s\n", preset, bad);
+        rc = bad ? -1 : gmm_transposed_row(preset, env, c, reps, smoke, peak, rng);
+        c->x = x, c->w = w, c->f16 = 0;
+    }
+    free(hx), free(hw);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -470,7 +523,7 @@ int main(int argc, char **argv)
         for (int kind = 0; kind < 3; kind++) {
             if (strcmp(dtype, "all") && strcmp(dtype, kinds[kind])) continue;
             gmm_case c = {kind > 0, rows > 0 ? rows : ps->rows, ps->k, ps->n, experts > 0 ? experts : ps->experts,
-                          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+                          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0};
             if (smoke) c.rows = 96, c.k = 136, c.n = 80, c.e = 4;
             if (gmm_make(&c, &rng) != 0 || (kind == 2 && swq_make(&c, &rng) != 0)) {
                 fprintf(stderr, "%s: out of memory\n", ps->name);
@@ -513,6 +566,10 @@ int main(int argc, char **argv)
             }
             if (kind == 0 && gmm_transposed_row(ps->name, &env, &c, reps, smoke, peak, &rng) != 0) {
                 fprintf(stderr, "%s: bf16 with a transposed weight failed\n", ps->name);
+                failed = 1;
+            }
+            if (kind == 0 && gmm_f16_rows(ps->name, &env, &c, reps, smoke, peak, &rng) != 0) {
+                fprintf(stderr, "%s: fp16 failed\n", ps->name);
                 failed = 1;
             }
             if (kind == 0 && peer && blas_case(ps->name, &env, &c, reps, smoke, peak) != 0)

@@ -1,11 +1,13 @@
 /*
- * moeroute.h -- native C API of moeroute, the CPU implementation of CANN's MoE init-routing operators.
+ * moeroute.h -- native C API of moeroute, the CPU implementation of CANN's Mixture-of-Experts operators:
+ * gating, routing, the expert MLP (grouped matmul, SwiGLU, quantization), the combine and, with
+ * "hccl/hccl.h", expert parallelism (dispatch / combine over communicators).
  *
  * This header is the manual of the native API. The CANN-compatible API lives in "acl/acl.h" and
- * "aclnnop/aclnn_moe_init_routing*.h"; both APIs share one validation path and the same kernels, and give
- * the same bytes.
+ * "aclnnop/aclnn_*.h"; both APIs share one validation path and the same kernels, and give the same bytes.
  *
- * What the operator does (spec section 1.4), for N tokens, K experts per token and hidden size H:
+ * The init-routing operators (moeroute_init_routing below; spec section 1.4), for N tokens, K experts per
+ * token and hidden size H:
  *   1. sort the N*K flat positions f = r*K + j of expert_idx by expert id, stably (equal ids keep the smaller
  *      f first), ordering by the exact int32 value;
  *   2. expanded_expert_idx[i] = the i-th sorted expert id; sorted_row[i] = row_idx_flat[perm[i]];

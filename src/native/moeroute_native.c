@@ -728,8 +728,11 @@ static moeroute_status mr_native_gmm(moeroute_context *ctx, const char *api, con
     mr_gmm_plan plan;
     st = mr_gmm_plan_init(&plan, &d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), api);
     if (st != MOEROUTE_OK) return st;
-    if (pack) { /* packing only widens or moves bits; the environment matters to no step of it */
-        return mr_gmm_pack_weights(&plan, v, pool, pack_out, api);
+    if (pack) { /* the packing's fp16 widening multiplies by 2^112 (subnormals): default environment too */
+        const mr_fpenv fe = mr_fpenv_enter();
+        st = mr_gmm_pack_weights(&plan, v, pool, pack_out, api);
+        mr_fpenv_leave(fe);
+        return st;
     }
     plan.packed = packed;
     return mr_native_run_ws(ctx, api, mr_gmm_run, &plan, v, plan.ws_size, pool);

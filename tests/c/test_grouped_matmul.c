@@ -176,6 +176,33 @@ static void test_kernels(uint64_t *rng)
         }
 }
 
+/* The float packing widens fp16 exactly: every fp16 bit pattern (both zeros, subnormals, inf, NaN payloads)
+ * through rows contiguous along k (four rows at a time, and a single last row: 7 rows) and through an ND weight
+ * (columns contiguous along r) against mr_f16_to_f32, bit for bit. */
+static void test_pack_f16_all(void)
+{
+    enum { R = 8, KK = 65536 / R };
+    uint16_t *h = malloc(65536 * sizeof *h);
+    float *dst = malloc(65536 * sizeof *dst);
+    for (uint32_t u = 0; u < 65536; u++) h[u] = (uint16_t)u;
+    for (int layout = 0; layout < 2; layout++)
+        for (size_t rows = R - 1; rows <= R; rows++) {
+            /* layout 0: element (r, k) at h[r * KK + k]; layout 1 (ND): at h[k * R + r] */
+            const mr_gemm_mat m = {(const char *)h, layout ? 1 : KK, layout ? R : 1, MR_GEMM_SRC_F16, 0};
+            memset(dst, 0xEE, 65536 * sizeof *dst);
+            mr_gemm_pack_f32(&m, 0, rows, R, 0, KK, dst);
+            int bad = 0;
+            for (size_t r = 0; r < R; r++)
+                for (size_t k = 0; k < KK; k++) {
+                    const float want = r < rows ? mr_f16_to_f32(h[layout ? k * R + r : r * KK + k]) : 0.0f;
+                    bad += memcmp(&dst[k * R + r], &want, 4) != 0;
+                }
+            CHECK(bad == 0, "fp16 packing, layout %d, %zu rows: %d of 65536 values widened differently", layout, rows,
+                  bad);
+        }
+    free(h), free(dst);
+}
+
 /* ---------------------------------------------------------------------------------------------------- */
 /* calling the operator                                                                                 */
 
@@ -885,6 +912,7 @@ int main(int argc, char **argv)
     uint64_t rng = mr_test_seed(argc, argv);
     acl_setup();
     test_kernels(&rng);
+    test_pack_f16_all();
     test_hand_float();
     test_hand_int8();
     test_refusals();

@@ -30,8 +30,8 @@ static void mr_gemm_row_f32(const char *p, int64_t step, size_t kc, mr_gemm_src_
     uint16_t h;
     if (ld == 1 && step == (t == MR_GEMM_SRC_F32 ? 4 : 2)) { /* contiguous both ways: loops that vectorize */
         switch (t) {
-        case MR_GEMM_SRC_F16:
-            for (size_t k = 0; k < kc; k++) memcpy(&h, p + 2 * k, 2), dst[k] = mr_f16_to_f32(h);
+        case MR_GEMM_SRC_F16: /* the branch-free widening (same bits): vectorizes */
+            for (size_t k = 0; k < kc; k++) memcpy(&h, p + 2 * k, 2), dst[k] = mr_f16_to_f32_flat(h);
             return;
         case MR_GEMM_SRC_BF16:
             for (size_t k = 0; k < kc; k++) {
@@ -57,20 +57,35 @@ static void mr_gemm_row_f32(const char *p, int64_t step, size_t kc, mr_gemm_src_
 }
 
 #if defined(__SSE2__)
-/* Four bf16 or fp32 rows p[0..3], contiguous along k, for k < kc4 (a multiple of 4) into dst[k * ld + i]: four k
- * of four rows widened (bf16: the bits as the high half of a zero word) and transposed in registers, where the
- * scalar loop would store one element at a time at a stride of ld. */
+/* Four fp16 (the low 64 bits of h) widened exactly, common/fp16.h's mr_f16_to_f32_flat four at a time: the
+ * magnitude bits moved into place and scaled by 2^112 (exact, subnormals included: the call runs in the default
+ * floating-point environment, common/fpenv.h), inf / NaN given the all-ones exponent, then the sign. */
+static inline __m128 mr_f16x4_to_f32(__m128i h)
+{
+    const __m128i w = _mm_unpacklo_epi16(h, _mm_setzero_si128());
+    const __m128i em = _mm_slli_epi32(_mm_and_si128(w, _mm_set1_epi32(0x7FFF)), 13);
+    const __m128i f = _mm_castps_si128(_mm_mul_ps(_mm_castsi128_ps(em), _mm_set1_ps(0x1p112f)));
+    const __m128i special = _mm_cmpeq_epi32(_mm_and_si128(w, _mm_set1_epi32(0x7C00)), _mm_set1_epi32(0x7C00));
+    const __m128i r = _mm_or_si128(_mm_andnot_si128(special, f),
+                                   _mm_and_si128(special, _mm_or_si128(em, _mm_set1_epi32(0x7F800000))));
+    return _mm_castsi128_ps(_mm_or_si128(r, _mm_slli_epi32(_mm_and_si128(w, _mm_set1_epi32(0x8000)), 16)));
+}
+
+/* Four rows p[0..3], contiguous along k, for k < kc4 (a multiple of 4) into dst[k * ld + i]: four k of four rows
+ * widened (bf16: the bits as the high half of a zero word; fp16: mr_f16x4_to_f32) and transposed in registers,
+ * where the scalar loop would store one element at a time at a stride of ld. */
 static void mr_gemm_rows4_f32(const char *const p[4], mr_gemm_src_type t, size_t kc4, float *dst, size_t ld)
 {
     for (size_t k = 0; k < kc4; k += 4) {
         __m128 v[4];
         for (int i = 0; i < 4; i++) {
-            if (t != MR_GEMM_SRC_BF16) {
+            if (t == MR_GEMM_SRC_F32) {
                 v[i] = _mm_loadu_ps((const float *)(const void *)(p[i] + 4 * k));
                 continue;
             }
             const __m128i h = _mm_loadl_epi64((const __m128i *)(const void *)(p[i] + 2 * k));
-            v[i] = _mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), h));
+            v[i] = t == MR_GEMM_SRC_BF16 ? _mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), h))
+                                         : mr_f16x4_to_f32(h);
         }
         _MM_TRANSPOSE4_PS(v[0], v[1], v[2], v[3]);
         for (int j = 0; j < 4; j++) _mm_storeu_ps(dst + (k + (size_t)j) * ld, v[j]);
@@ -89,9 +104,9 @@ void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t pa
             float *d = dst + r / panel * pstride + r % panel;
             const char *p = mr_gemm_at(src, r0 + (int64_t)r, k0, es);
 #if defined(__SSE2__)
-            /* four rows of one panel at once, bf16 and fp32 (fp16 needs the scalar conversion) */
+            /* four rows of one panel at once */
             const size_t i = r % panel;
-            if (src->cs == 1 && src->type != MR_GEMM_SRC_F16 && i % 4 == 0 && i + 4 <= panel && r + 4 <= rows) {
+            if (src->cs == 1 && i % 4 == 0 && i + 4 <= panel && r + 4 <= rows) {
                 const char *const p4[4] = {p, mr_gemm_at(src, r0 + (int64_t)r + 1, k0, es),
                                            mr_gemm_at(src, r0 + (int64_t)r + 2, k0, es),
                                            mr_gemm_at(src, r0 + (int64_t)r + 3, k0, es)};
