@@ -19,6 +19,11 @@
  * Thread safety: every function is thread-safe except that one moeroute_context must not be used by two
  * calls at the same time (create one context per thread, or serialize). Error messages are kept per thread.
  *
+ * fork(): the child of a process that has used the library may go on using it (Python's multiprocessing forks
+ * by default on Linux). The parent's worker threads do not exist in the child, so a context created before the
+ * fork runs its calls serially there (create a new context in the child for threads), destroying it is safe,
+ * and the process-wide pool of the aclnn API and of NULL contexts is made anew in the child on first use.
+ *
  * Floating-point environment: every call computes in the default one (round to nearest even, subnormals kept,
  * exceptions masked), whatever the calling thread has set (flush-to-zero / denormals-are-zero from -ffast-math
  * or torch.set_flush_denormal, fesetround, feenableexcept): the thread's MXCSR (x86) or FPCR (AArch64) is

@@ -13,6 +13,12 @@
  *
  * Every worker checks in for every job, even when there are fewer tasks than threads: letting a worker
  * skip a job would need it to read job fields to learn that, racing with the next job's setup.
+ *
+ * fork(): the child has the pool's memory but none of its workers (only the forking thread is copied), and a
+ * lock may have been copied held. A pthread_atfork child handler bumps a process-wide fork generation; a pool
+ * made before the fork (its generation differs) then runs every job serially on the caller without touching
+ * its locks, and destroying it frees its memory without waking or joining anyone. The default pool is made
+ * anew in the child (default_pool.c). Python's multiprocessing forks by default on Linux, so this is common.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT_S */
 
@@ -48,6 +54,7 @@
 struct mr_pool {
     /* Read-mostly; fixed after creation. */
     size_t threads;
+    unsigned fork_gen; /* mr_pool_fork_generation() when made: another value means "a forked child's copy" */
     size_t started; /* workers actually started (== threads - 1 after a successful create) */
     pthread_t *workers;
     pthread_mutex_t call_lock; /* serializes mr_pool_parallelize callers */
@@ -73,6 +80,21 @@ typedef struct {
     mr_pool *pool;
     size_t index; /* 1 .. threads-1; the caller is 0 */
 } mr_worker_arg;
+
+/* Bumped in the child of every fork (the child handler runs in the child's only thread, before it returns). */
+static atomic_uint mr_fork_gen;
+static pthread_once_t mr_atfork_once = PTHREAD_ONCE_INIT;
+static void mr_pool_forked_child(void) { atomic_fetch_add_explicit(&mr_fork_gen, 1, memory_order_relaxed); }
+static void mr_pool_register_atfork(void) { (void)pthread_atfork(NULL, NULL, mr_pool_forked_child); }
+
+unsigned mr_pool_fork_generation(void)
+{
+    pthread_once(&mr_atfork_once, mr_pool_register_atfork);
+    return atomic_load_explicit(&mr_fork_gen, memory_order_relaxed);
+}
+
+/* A pool made in this process (not a copy that a fork left without workers). */
+static bool mr_pool_alive(const mr_pool *pool) { return pool->fork_gen == mr_pool_fork_generation(); }
 
 static inline void cpu_relax(void)
 {
@@ -176,6 +198,7 @@ mr_pool *mr_pool_create(size_t threads)
     if (!pool) return NULL;
     memset(pool, 0, sizeof *pool);
     pool->threads = threads;
+    pool->fork_gen = mr_pool_fork_generation();
     atomic_init(&pool->generation, 0);
     atomic_init(&pool->next_task, 0);
     atomic_init(&pool->pending, 0);
@@ -217,6 +240,11 @@ fail:
 void mr_pool_destroy(mr_pool *pool)
 {
     if (!pool) return;
+    if (!mr_pool_alive(pool)) { /* a forked child's copy: no workers to stop, locks perhaps copied held */
+        mr_free(pool->workers);
+        mr_free(pool);
+        return;
+    }
     stop_workers(pool);
     free_pool(pool, 4);
 }
@@ -225,7 +253,7 @@ size_t mr_pool_threads(const mr_pool *pool) { return pool ? pool->threads : 1; }
 
 void mr_pool_parallelize(mr_pool *pool, mr_pool_task_fn fn, void *ctx, size_t ntasks)
 {
-    if (!pool || pool->threads <= 1 || ntasks <= 1) {
+    if (!pool || pool->threads <= 1 || ntasks <= 1 || !mr_pool_alive(pool)) {
         for (size_t t = 0; t < ntasks; t++) fn(ctx, t, 0);
         return;
     }

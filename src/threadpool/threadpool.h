@@ -11,8 +11,13 @@ typedef struct mr_pool mr_pool;
  * Returns NULL when memory or thread creation fails (nothing leaks then). */
 mr_pool *mr_pool_create(size_t threads);
 
-/* Stop and join the workers. NULL is a no-op. Must not be called while a job runs. */
+/* Stop and join the workers. NULL is a no-op. Must not be called while a job runs. In the child of a fork the
+ * parent's pools have no workers: they run jobs serially on the caller, and destroying one only frees it. */
 void mr_pool_destroy(mr_pool *pool);
+
+/* How many forks this process descends from since the library was loaded (0 in the original process): a pool
+ * remembers it, so a child can tell the parent's pools from its own. */
+unsigned mr_pool_fork_generation(void);
 
 /* Number of threads including the caller; 1 for NULL. */
 size_t mr_pool_threads(const mr_pool *pool);
