@@ -19,6 +19,9 @@
  * Thread safety: every function is thread-safe except that one moeroute_context must not be used by two
  * calls at the same time (create one context per thread, or serialize). Error messages are kept per thread.
  *
+ * Addresses: every array must start at a multiple of its element size (fp32 / int32 at 4 bytes, fp16 / bf16 at
+ * 2, int64 at 8); a call given one that does not is refused with MOEROUTE_ERR_INVALID_VALUE and a message.
+ *
  * fork(): the child of a process that has used the library may go on using it (Python's multiprocessing forks
  * by default on Linux). The parent's worker threads do not exist in the child, so a context created before the
  * fork runs its calls serially there (create a new context in the child for threads), destroying it is safe,

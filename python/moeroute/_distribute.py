@@ -65,9 +65,9 @@ class _Io:
             a = a.detach().numpy()
         a = np.asarray(a)
         if a.dtype == np.float16:
-            return np.ascontiguousarray(a), _lib.DTYPE_FLOAT16
+            return np.require(a, requirements="CA"), _lib.DTYPE_FLOAT16
         if a.dtype == np.uint16 and self.bf16:
-            return np.ascontiguousarray(a), _lib.DTYPE_BFLOAT16
+            return np.require(a, requirements="CA"), _lib.DTYPE_BFLOAT16
         raise _lib.MoerouteError(_lib.MOEROUTE_ERR_INVALID_DTYPE,
                                  "%s must be float16 or bfloat16 (uint16 numpy with bf16=True), got %s"
                                  % (name, a.dtype))
@@ -78,7 +78,7 @@ class _Io:
         if _is_tensor(a):
             self.torch = True
             a = a.detach().numpy()
-        return np.ascontiguousarray(np.asarray(a), dtype=dtype)
+        return np.require(np.asarray(a), dtype=dtype, requirements="CA")
 
     def out(self, a, code=None):
         if not self.torch:

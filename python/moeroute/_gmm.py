@@ -107,8 +107,8 @@ def _strided(name, a, ndim, bf16):
         addr = a.data_ptr() if a.numel() else None
     else:
         obj = a if isinstance(a, np.ndarray) else np.asarray(a)
-        if not obj.dtype.isnative or any(s % obj.itemsize for s in obj.strides):
-            obj = np.ascontiguousarray(obj, dtype=obj.dtype.newbyteorder("="))
+        if not obj.dtype.isnative or any(s % obj.itemsize for s in obj.strides) or not obj.flags.aligned:
+            obj = np.require(obj, dtype=obj.dtype.newbyteorder("="), requirements="CA")
         shape, strides = tuple(int(v) for v in obj.shape), tuple(s // obj.itemsize for s in obj.strides)
         addr = obj.ctypes.data if obj.size else None
     if len(shape) != ndim:
@@ -120,9 +120,9 @@ def _dense(name, a, shape, codes, bf16):
     """A contiguous operand of one of the dtype codes with the given shape: (keep, address, code)."""
     if _is_tensor(a):
         a = a.contiguous()
-    elif not isinstance(a, np.ndarray) or not a.flags.c_contiguous or not a.dtype.isnative:
+    elif not isinstance(a, np.ndarray) or not a.flags.c_contiguous or not a.flags.aligned or not a.dtype.isnative:
         a = np.asarray(a)
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+        a = np.require(a, dtype=a.dtype.newbyteorder("="), requirements="CA")
     code = _code_of(name, a, bf16)
     if code not in codes:
         raise _dtype_error(name, _NAMES[code], "%s must be %s here" % (name, " or ".join(_NAMES[c] for c in codes)))
@@ -259,7 +259,7 @@ def _prepare(x, weight, bias, scale, offset, antiquant_scale, antiquant_offset, 
         else:
             if gl.dtype.kind not in "iu":
                 raise _dtype_error("group_list", gl.dtype, "group_list must hold integers (int64)")
-            gl = np.ascontiguousarray(gl, dtype=np.int64)
+            gl = np.require(gl, dtype=np.int64, requirements="CA")
             a.group_list = gl.ctypes.data if gl.size else _EMPTY_ADDR
         keep.append(gl)
         a.num_groups = gshape[0]
@@ -378,7 +378,7 @@ def npu_grouped_matmul_swiglu_quant(x, weight, group_list, weight_scale, x_scale
         raise _shape_error(api, "weight must be 3-D [E, K, N] or the 5-D NZ storage [E, N/32, K/16, 16, 32], got "
                            "%d dimensions", nd)
     if nd == 5:
-        wt = wt.contiguous() if _is_tensor(wt) else np.ascontiguousarray(wt)
+        wt = wt.contiguous() if _is_tensor(wt) else np.require(wt, requirements="CA")
     if packed is not None:
         wkeep, wshape, waddr, wstr, wcode = packed, packed.shape, None, (0, 0, 0), packed._code
     else:
@@ -411,7 +411,7 @@ def npu_grouped_matmul_swiglu_quant(x, weight, group_list, weight_scale, x_scale
         gl = np.asarray(gl)
         if gl.dtype.kind not in "iu":
             raise _dtype_error("group_list", gl.dtype, "group_list must hold integers (int64)")
-        gl = np.ascontiguousarray(gl, dtype=np.int64)
+        gl = np.require(gl, dtype=np.int64, requirements="CA")
     if len(gl.shape) != 1:
         raise _shape_error(api, "group_list must be 1-D [G], got shape %s", list(gl.shape))
     a.num_groups = int(gl.shape[0])

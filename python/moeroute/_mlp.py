@@ -94,7 +94,7 @@ def _group_index(api, a, allow_int64):
     if _is_tensor(a):
         keep = a.contiguous()
         return keep, int(keep.shape[0]), (keep.data_ptr() if keep.numel() else _EMPTY_ADDR), 1
-    keep = np.ascontiguousarray(a, dtype=np.dtype(np.int64).newbyteorder("="))
+    keep = np.require(a, dtype=np.dtype(np.int64).newbyteorder("="), requirements="CA")
     return keep, int(keep.shape[0]), (keep.ctypes.data if keep.size else _EMPTY_ADDR), 1
 
 

@@ -110,8 +110,10 @@ def _from_numpy(name, a, role, bf16):
     if not dt.isnative:
         a = a.astype(dt.newbyteorder("="))  # the library reads native order; a copy is unavoidable
     item = a.itemsize
-    if any(s % item for s in a.strides):
-        a = np.ascontiguousarray(a)  # byte strides the native API cannot express in elements
+    if any(s % item for s in a.strides) or not a.flags.aligned:
+        # byte strides the native API cannot express in elements, or an address off the element grid (the
+        # library refuses those): a copy
+        a = np.require(a, requirements="CA")
     # a.ctypes.data is the address of element (0, 0), also for negative strides
     addr = a.ctypes.data if a.size else None
     strides = tuple(s // item for s in a.strides)

@@ -99,7 +99,7 @@ def _side_input(name, a, want):
     if not ok:
         raise _dtype_error(name, a.dtype, "%s must be %s" % (name, "float32" if want == "f32" else "int32"))
     shape = tuple(int(v) for v in a.shape)
-    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+    a = np.require(a, dtype=a.dtype.newbyteorder("="), requirements="CA")  # a copy only when needed
     return a, shape, (a.ctypes.data if a.size else _EMPTY_ADDR)
 
 
@@ -371,8 +371,8 @@ def _indices_operand(name, a):
     if a.ndim not in (1, 2):
         raise _rank_error(name, a.ndim, "[T, k] or [T]")
     a2 = a.reshape(-1, 1) if a.ndim == 1 else a
-    if not a2.dtype.isnative or any(st % a2.itemsize for st in a2.strides):
-        a2 = np.ascontiguousarray(a2, dtype=a2.dtype.newbyteorder("="))
+    if not a2.dtype.isnative or any(st % a2.itemsize for st in a2.strides) or not a2.flags.aligned:
+        a2 = np.require(a2, dtype=a2.dtype.newbyteorder("="), requirements="CA")
     return (a2, tuple(int(v) for v in a2.shape), a2.ctypes.data if a2.size else None,
             tuple(int(st) // a2.itemsize for st in a2.strides), a2.itemsize == 8)
 

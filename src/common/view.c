@@ -130,8 +130,17 @@ moeroute_status mr_views_check_disjoint(const char *api, const mr_view *views, c
 
 moeroute_status mr_views_check_data(const char *api, const mr_view *views, const char *const *names, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!views[i].data && mr_view_numel(&views[i]) > 0)
+    for (size_t i = 0; i < n; i++) {
+        if (mr_view_numel(&views[i]) == 0) continue;
+        if (!views[i].data)
             return mr_fail(MOEROUTE_ERR_NULL_POINTER, "%s: %s has elements but a NULL data address", api, names[i]);
+        /* the kernels load elements of their own type (C requires the alignment; x86 and AArch64 forgive it,
+           but the compiler may assume it): an element at an address that is no multiple of its size is refused */
+        if (views[i].esize > 1 && (uintptr_t)views[i].data % views[i].esize != 0)
+            return mr_fail(MOEROUTE_ERR_INVALID_VALUE,
+                           "%s: %s starts at address %p, which is not a multiple of its element size (%u bytes); "
+                           "pass an address aligned to the element (copy the data to an aligned buffer)",
+                           api, names[i], (const void *)views[i].data, (unsigned)views[i].esize);
+    }
     return MOEROUTE_OK;
 }

@@ -73,7 +73,8 @@ moeroute_status mr_view_range(const char *api, const char *name, const mr_view *
 moeroute_status mr_views_check_disjoint(const char *api, const mr_view *views, const char *const *names, size_t n,
                                         size_t first_output, const void *workspace, size_t workspace_size);
 
-/* Every view with elements has a data address: MOEROUTE_ERR_NULL_POINTER naming the first that has none. */
+/* Every view with elements has a data address (else MOEROUTE_ERR_NULL_POINTER) aligned to its element size (else
+ * MOEROUTE_ERR_INVALID_VALUE), naming the first that fails. */
 moeroute_status mr_views_check_data(const char *api, const mr_view *views, const char *const *names, size_t n);
 
 #endif /* MR_COMMON_VIEW_H */

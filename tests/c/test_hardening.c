@@ -13,6 +13,9 @@
  *     exactly one succeeds, the other gets 161002, and nothing is used after it is freed (ASan / TSan).
  *  4. moeroute_context_create refuses num_threads above MOEROUTE_MAX_THREADS at once with
  *     MOEROUTE_ERR_INVALID_OPTION and a message; MOEROUTE_NUM_THREADS above it is capped.
+ *  5. An argument whose address is no multiple of its element size (the kernels load elements of their type,
+ *     which C requires aligned) is refused with MOEROUTE_ERR_INVALID_VALUE / 161002 and a message, outputs
+ *     untouched, through the native API (input and output) and aclnn; the same call aligned works.
  */
 #define _GNU_SOURCE /* MAP_ANONYMOUS, pthread_barrier_t, setenv */
 #include <pthread.h>
@@ -34,6 +37,7 @@
 #include "aclnnop/aclnn_moe_init_routing_quant_v2.h"
 #include "aclnnop/aclnn_moe_init_routing_v2.h"
 #include "aclnnop/aclnn_moe_init_routing_v3.h"
+#include "aclnnop/aclnn_swi_glu.h"
 #include "harness.h"
 #include "moeroute.h"
 
@@ -654,6 +658,39 @@ static void test_thread_limit(void)
     free(saved);
 }
 
+static void test_misaligned(void)
+{
+    enum { R = 4, C = 16 };
+    static _Alignas(64) unsigned char in[R * C * 4 + 64], out[R * C * 2 + 64];
+    for (size_t i = 0; i < sizeof in; i++) in[i] = (unsigned char)(i * 37u);
+    for (int io = 0; io < 2; io++)
+        for (int off = 1; off < 4; off++) { /* x (io 0) or out (io 1) off the 4-byte grid by off bytes */
+            memset(out, SENT, sizeof out);
+            moeroute_swiglu_args s = {.struct_size = sizeof s, .num_rows = R, .cols = C,
+                                      .x_dtype = MOEROUTE_DTYPE_FLOAT32, .x = in + (io ? 0 : off), .x_row_stride = C,
+                                      .x_col_stride = 1, .out = out + (io ? off : 0)};
+            const moeroute_status st = moeroute_swiglu(NULL, &s);
+            const char *m = moeroute_error_message();
+            CHECK(st == MOEROUTE_ERR_INVALID_VALUE && m && strstr(m, io ? "out" : "x") &&
+                      strstr(m, "not a multiple of its element size (4 bytes)"),
+                  "misaligned %s by %d: status %d, message %s", io ? "out" : "x", off, (int)st, m ? m : "(none)");
+            CHECK(mr_test_bytes_are(out, sizeof out, SENT), "misaligned %s by %d: out untouched", io ? "out" : "x",
+                  off);
+        }
+    moeroute_swiglu_args ok = {.struct_size = sizeof ok, .num_rows = R, .cols = C, .x_dtype = MOEROUTE_DTYPE_FLOAT16,
+                               .x = in + 2, .x_row_stride = C, .x_col_stride = 1, .out = out + 2};
+    CHECK(moeroute_swiglu(NULL, &ok) == MOEROUTE_OK, "fp16 at 2-byte-aligned addresses: %s", moeroute_error_message());
+    /* aclnn: the same refusal at execute */
+    memset(out, SENT, sizeof out);
+    aclTensor *t[2] = {mk(T2(ACL_FLOAT, R, C, in + 1)), mk(T2(ACL_FLOAT, R, C / 2, out))};
+    uint64_t ws = 0;
+    aclOpExecutor *exe = NULL;
+    aclnnStatus st = aclnnSwiGluGetWorkspaceSize(t[0], -1, t[1], &ws, &exe);
+    st = finish(st, aclnnSwiGlu, ws, exe);
+    destroy_all(t, 2);
+    expect_refused("aclnnSwiGlu, x off the grid", st, 161002, 2, out, sizeof out);
+}
+
 int main(void)
 {
     test_guard_pages_trap();
@@ -666,6 +703,7 @@ int main(void)
     test_refused_executors();
     test_racing_executors();
     test_thread_limit();
+    test_misaligned();
     for (int o = 0; o < NOPS; o++)
         for (int i = 0; i < 6; i++) free(g_ref[o].b[i]);
     aclDestroyIntArray(g_range);

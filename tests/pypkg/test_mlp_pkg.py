@@ -178,3 +178,17 @@ def test_torch_tensors():
     assert same_bytes(y4.numpy(), y4r) and same_bytes(s4.numpy(), s4r)
     o = torch_npu.npu_swiglu(x, dim=-1)
     assert o.dtype == torch.bfloat16 and tuple(o.shape) == (3, 16)
+
+
+def test_misaligned_numpy_inputs_are_copied():
+    """An array whose address is off its element grid (np.frombuffer at an odd offset, a field of a packed
+    record): the library refuses such addresses, so the package passes an aligned copy; same bytes."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((8, 32)).astype(np.float32)
+    m = np.frombuffer(bytearray(x.nbytes + 1), dtype=np.float32, offset=1, count=x.size).reshape(x.shape)
+    m[...] = x
+    assert not m.flags.aligned
+    assert same_bytes(torch_npu.npu_swiglu(m), torch_npu.npu_swiglu(x))
+    y, s = torch_npu.npu_dynamic_quant(m)
+    y0, s0 = torch_npu.npu_dynamic_quant(x)
+    assert same_bytes(y, y0) and same_bytes(s, s0)
