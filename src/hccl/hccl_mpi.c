@@ -311,10 +311,14 @@ static HcclResult mr_mpi_allgather_op(void *p, const void *mine, void *all, size
     return st;
 }
 
-/* The exchange of matched segments (hccl_internal.h): every receive posted, then every send, one message per
- * segment (a segment of 1 GiB or more as two: whole MiBs, then the rest, on both sides alike), so contiguous
- * messages above the eager size move with one copy (CMA on one machine). Messages between two ranks do not
- * overtake each other: the i-th send meets the i-th receive.
+/* The exchange of matched segments (hccl_internal.h): every receive posted, then every send. The segments between
+ * two ranks travel as one message when there are several and they total less than 1 GiB: an hindexed datatype
+ * over their addresses at each end, so a combine's dozens of per-expert blocks pay one handshake instead of one
+ * each (2 ranks, 49 blocks of 18 KiB: 130-138 instead of 145-180 us; 512 of 14 KiB: 1.24 instead of 1.8-1.9 ms;
+ * docs/performance.md "One message per peer"). Otherwise one message per segment (a segment of 1 GiB or more as
+ * two: whole MiBs, then the rest). Both ends decide alike, since the i-th segment one sends is the i-th the other
+ * receives, of the same size; and messages between two ranks do not overtake each other, so the i-th send meets
+ * the i-th receive.
  *
  * Then a round of empty "done" messages (tag 1) with every rank the exchange talks to, sent once this rank's own
  * requests are complete. A large message moves by the receiver reading the sender's memory, and the sender's
@@ -326,9 +330,11 @@ static HcclResult mr_mpi_allgather_op(void *p, const void *mine, void *all, size
 #define MR_MPI_MIB ((size_t)1 << 20)
 #define MR_MPI_BIG ((size_t)1 << 30)
 
+/* Scratch: the displacements and lengths of one peer's segments, then the requests. */
 static size_t mr_mpi_exchange_scratch(uint32_t n, size_t segments)
 {
-    return (2 * segments + 2 * (size_t)n + 1) * sizeof(MPI_Request);
+    return segments * (sizeof(MPI_Aint) + sizeof(int)) + (2 * segments + 2 * (size_t)n + 1) * sizeof(MPI_Request) +
+           sizeof(MPI_Request);
 }
 
 static int mr_mpi_post(const mr_net_seg *seg, int peer, int recv, MPI_Datatype mib, MPI_Comm comm, MPI_Request *req,
@@ -346,6 +352,31 @@ static int mr_mpi_post(const mr_net_seg *seg, int peer, int recv, MPI_Datatype m
     return bad;
 }
 
+/* The `count` segments to (recv 0) or from (recv 1) one peer: one message of an hindexed datatype when there are
+ * several below MR_MPI_BIG in all, else one message per segment. disp, len: count entries of scratch. */
+static int mr_mpi_post_peer(const mr_net_seg *seg, size_t count, int peer, int recv, MPI_Datatype mib, MPI_Comm comm,
+                            MPI_Request *req, int *nreq, MPI_Aint *disp, int *len)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++) total += seg[i].bytes;
+    int bad = 0;
+    if (count < 2 || total >= MR_MPI_BIG || !mr_fits_int(count)) {
+        for (size_t i = 0; i < count && !bad; i++) bad |= mr_mpi_post(&seg[i], peer, recv, mib, comm, req, nreq);
+        return bad;
+    }
+    for (size_t i = 0; i < count && !bad; i++) {
+        len[i] = (int)seg[i].bytes;
+        bad |= MPI_Get_address(seg[i].at, &disp[i]) != MPI_SUCCESS;
+    }
+    MPI_Datatype t;
+    if (bad || MPI_Type_create_hindexed((int)count, len, disp, MPI_BYTE, &t) != MPI_SUCCESS) return 1;
+    bad = MPI_Type_commit(&t) != MPI_SUCCESS ||
+          (recv ? MPI_Irecv(MPI_BOTTOM, 1, t, peer, 0, comm, &req[(*nreq)++])
+                : MPI_Isend(MPI_BOTTOM, 1, t, peer, 0, comm, &req[(*nreq)++])) != MPI_SUCCESS;
+    MPI_Type_free(&t); /* a pending message keeps what it needs of the type */
+    return bad;
+}
+
 static HcclResult mr_mpi_exchange_op(void *p, const mr_net_seg *send, const size_t *sfirst, const mr_net_seg *recv,
                                      const size_t *rfirst, void *scratch, const char *api)
 {
@@ -355,15 +386,23 @@ static HcclResult mr_mpi_exchange_op(void *p, const mr_net_seg *send, const size
     int n = 0, me = 0, nreq = 0, bad = 0;
     MPI_Comm_size(net->comm, &n);
     MPI_Comm_rank(net->comm, &me);
-    MPI_Request *req = scratch;
+    size_t most = 0; /* the most segments between this rank and one peer */
+    for (int j = 0; j < n; j++) {
+        most = rfirst[j + 1] - rfirst[j] > most ? rfirst[j + 1] - rfirst[j] : most;
+        most = sfirst[j + 1] - sfirst[j] > most ? sfirst[j + 1] - sfirst[j] : most;
+    }
+    MPI_Aint *disp = scratch;
+    int *len = (int *)(void *)(disp + most);
+    const size_t lists = most * (sizeof *disp + sizeof *len), rs = sizeof(MPI_Request);
+    MPI_Request *req = (MPI_Request *)(void *)((char *)scratch + (lists + rs - 1) / rs * rs);
     MPI_Datatype mib;
     bad |= MPI_Type_contiguous((int)MR_MPI_MIB, MPI_BYTE, &mib) != MPI_SUCCESS || MPI_Type_commit(&mib) != MPI_SUCCESS;
     for (int j = 0; j < n && !bad; j++)
-        for (size_t i = rfirst[j]; i < rfirst[j + 1] && !bad; i++)
-            bad |= mr_mpi_post(&recv[i], j, 1, mib, net->comm, req, &nreq);
+        bad |= mr_mpi_post_peer(&recv[rfirst[j]], rfirst[j + 1] - rfirst[j], j, 1, mib, net->comm, req, &nreq, disp,
+                                len);
     for (int j = 0; j < n && !bad; j++)
-        for (size_t i = sfirst[j]; i < sfirst[j + 1] && !bad; i++)
-            bad |= mr_mpi_post(&send[i], j, 0, mib, net->comm, req, &nreq);
+        bad |= mr_mpi_post_peer(&send[sfirst[j]], sfirst[j + 1] - sfirst[j], j, 0, mib, net->comm, req, &nreq, disp,
+                                len);
     if (!bad) bad = MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS;
     nreq = 0;
     for (int j = 0; j < n && !bad; j++) /* the "done" round, with every rank that sent or received a segment */
