@@ -338,7 +338,7 @@ static void mr_gmm_pack_b(const mr_gmm_plan *p, const mr_gemm_mat *B, int64_t n0
                           void *dst, int32_t *colsum)
 {
     const mr_gemm_config *g = p->gemm;
-    if (mr_gemm_uses_bf16x2(g, p->d.xtype)) mr_gemm_pack_bf16x2(B, n0, cols, g->bf16_nr, kb, kc, dst);
+    if (mr_gemm_uses_bf16x2(g, p->d.xtype)) mr_gemm_pack_bf16x2(B, n0, cols, g->bf16_nr, kb, kc, dst, g->bf16_pairs);
     else if (!mr_gmm_is_int8(&p->d)) mr_gemm_pack_f32(B, n0, cols, g->f32_nr, kb, kc, dst);
     else mr_gemm_pack_i8(B, n0, cols, g->i8_nr, kb, kc, mr_gemm_i8_kpad(g, kc), g->i8_kgroup, g->i8_b_fmt, dst, colsum);
 }

@@ -65,7 +65,7 @@ static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A,
         else if (pairs) /* panel by panel here: the operator packs a whole block at once (same bytes) */
             for (size_t q = 0; q < panels; q++)
                 mr_gemm_pack_bf16x2(&bm, (int64_t)(q * nr), N > q * nr ? (N - q * nr < nr ? N - q * nr : nr) : 0, nr,
-                                    (int64_t)kb, kk, (uint16_t *)(void *)(bp + q * bp_now));
+                                    (int64_t)kb, kk, (uint16_t *)(void *)(bp + q * bp_now), g->bf16_pairs);
         else
             for (size_t q = 0; q < panels; q++)
                 mr_gemm_pack_f32(&bm, (int64_t)(q * nr), N > q * nr ? (N - q * nr < nr ? N - q * nr : nr) : 0, nr,
@@ -201,6 +201,38 @@ static void test_pack_f16_all(void)
                   bad);
         }
     free(h), free(dst);
+}
+
+/* The bf16-pair packing of an ND weight with each config's row interleave (bf16_pairs) against the portable one:
+ * every column count from 1 to 70 (the last panel partial, the masked tail of the AVX-512 interleave), odd and
+ * even kc (an odd kc's last pair half zero), a column offset; the same bytes, and nothing written past the
+ * block (a guard of 0xEE words after it). */
+static void test_pack_bf16_pairs(uint64_t *rng)
+{
+    enum { N = 80, K = 9, NR = 32, GUARD = 64 };
+    uint16_t w[K * N];
+    for (size_t i = 0; i < K * N; i++) w[i] = (uint16_t)mr_test_rand(rng);
+    const size_t words = mr_gemm_bf16x2_panel_elems(NR, K) * 3 + GUARD;
+    uint16_t *want = malloc(words * 2), *got = malloc(words * 2);
+    int bad = 0, checked = 0;
+    const mr_gemm_config *cfg[8];
+    const size_t ncfg = mr_dispatch_gemm_usable(cfg, 8);
+    for (size_t c = 0; c < ncfg; c++) {
+        const mr_gemm_config *g = cfg[c];
+        if (!g->bf16_pairs) continue;
+        for (size_t kc = K - 1; kc <= K; kc++)
+            for (size_t cols = 1; cols <= 70; cols++) {
+                const mr_gemm_mat m = {(const char *)w, 1, N, MR_GEMM_SRC_BF16, 0}; /* ND: (n, k) at w[k * N + n] */
+                memset(want, 0xEE, words * 2), memset(got, 0xEE, words * 2);
+                mr_gemm_pack_bf16x2(&m, 7, cols, NR, 0, kc, want, NULL);
+                mr_gemm_pack_bf16x2(&m, 7, cols, NR, 0, kc, got, g->bf16_pairs);
+                bad += memcmp(want, got, words * 2) != 0;
+                checked++;
+            }
+    }
+    CHECK(bad == 0, "bf16-pair packing with the configs' interleave: %d of %d blocks differ from the portable one",
+          bad, checked);
+    free(want), free(got);
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -913,6 +945,7 @@ int main(int argc, char **argv)
     acl_setup();
     test_kernels(&rng);
     test_pack_f16_all();
+    test_pack_bf16_pairs(&rng);
     test_hand_float();
     test_hand_int8();
     test_refusals();

@@ -95,3 +95,26 @@ void mr_gemm_i16_6x32__avx512(size_t kgroups, const void *av, const void *bv, in
     }
     mr_acc512_store(c0, c1, c, ldc);
 }
+
+void mr_gemm_bf16_pairs__avx512(const char *p0, const char *p1, size_t n, uint16_t *d)
+{
+    /* unpacklo / unpackhi interleave within each 128-bit lane: lo = pairs 0-3 | 8-11 | 16-19 | 24-27 of the 32
+       columns, hi = 4-7 | 12-15 | 20-23 | 28-31; the permutes take the lanes in column order */
+    const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+    for (size_t j = 0; j < n; j += 32) {
+        const size_t m = n - j < 32 ? n - j : 32;
+        const __mmask32 in = (__mmask32)(m == 32 ? 0xFFFFFFFFu : (1u << m) - 1u);
+        const __m512i a = _mm512_maskz_loadu_epi16(in, p0 + 2 * j);
+        const __m512i b = p1 ? _mm512_maskz_loadu_epi16(in, p1 + 2 * j) : _mm512_setzero_si512();
+        const __m512i lo = _mm512_unpacklo_epi16(a, b), hi = _mm512_unpackhi_epi16(a, b);
+        const __m512i w0 = _mm512_permutex2var_epi64(lo, first, hi), w1 = _mm512_permutex2var_epi64(lo, second, hi);
+        if (m == 32) {
+            _mm512_storeu_si512((void *)(d + 2 * j), w0);
+            _mm512_storeu_si512((void *)(d + 2 * j + 32), w1);
+            continue;
+        }
+        const size_t words = 2 * m; /* 16-bit values to write: 2 to 62 */
+        _mm512_mask_storeu_epi16(d + 2 * j, (__mmask32)(words >= 32 ? 0xFFFFFFFFu : (1u << words) - 1u), w0);
+        if (words > 32) _mm512_mask_storeu_epi16(d + 2 * j + 32, (__mmask32)((1u << (words - 32)) - 1u), w1);
+    }
+}

@@ -167,8 +167,9 @@ static void mr_bf16_pair_row(const char *p, size_t from, size_t kc, uint16_t *d,
 }
 
 void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
-                         uint16_t *dst)
+                         uint16_t *dst, mr_gemm_pairs_fn pairs)
 {
+    if (!pairs) pairs = mr_bf16_pairs;
     const size_t np = (rows + panel - 1) / panel, pelems = mr_gemm_bf16x2_panel_elems(panel, kc);
     if (rows < np * panel) memset(dst + (np - 1) * pelems, 0, pelems * 2u);
     if (src->rs == 1 && rows > 1) { /* an ND weight: columns contiguous for each k; two k rows at a time */
@@ -180,7 +181,7 @@ void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t
             const char *p1 = k + 1 < kc ? mr_gemm_at(src, r0, k0 + (int64_t)k + 1, 2) : NULL;
             for (size_t p = 0; p < np; p++) {
                 const size_t n = rows - p * panel < panel ? rows - p * panel : panel, off = p * panel * 2u;
-                mr_bf16_pairs(p0 + off, p1 ? p1 + off : NULL, n, dst + p * pelems + k * panel);
+                pairs(p0 + off, p1 ? p1 + off : NULL, n, dst + p * pelems + k * panel);
             }
         }
         return;
