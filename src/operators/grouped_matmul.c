@@ -50,13 +50,15 @@ static void mr_gmm_tile(const mr_gemm_config *g, mr_gemm_src_type t, size_t *mr,
 {
     if (t == MR_GEMM_SRC_I8) *mr = g->i8_mr, *nr = g->i8_nr;
     else if (mr_gemm_uses_bf16x2(g, t)) *mr = g->bf16_mr, *nr = g->bf16_nr;
+    else if (mr_gemm_uses_f16h(g, t)) *mr = g->f16_mr, *nr = g->f16_nr;
     else *mr = g->f32_mr, *nr = g->f32_nr;
 }
 
-/* Bytes of one packed float B panel of nr columns and kc k: bf16 pairs or fp32. */
+/* Bytes of one packed float B panel of nr columns and kc k: bf16 pairs, fp16 halves or fp32. */
 static size_t mr_gmm_fpanel_bytes(const mr_gmm_plan *p, size_t nr, size_t kc)
 {
-    return mr_gemm_uses_bf16x2(p->gemm, p->d.xtype) ? mr_gemm_bf16x2_panel_elems(nr, kc) * 2u : nr * kc * 4u;
+    if (mr_gemm_uses_bf16x2(p->gemm, p->d.xtype)) return mr_gemm_bf16x2_panel_elems(nr, kc) * 2u;
+    return mr_gemm_uses_f16h(p->gemm, p->d.xtype) ? nr * kc * 2u : nr * kc * 4u;
 }
 
 /* Bytes of one packed B block (k block x ncp columns) and one packed A block (k block x mch rows). */
@@ -339,6 +341,7 @@ static void mr_gmm_pack_b(const mr_gmm_plan *p, const mr_gemm_mat *B, int64_t n0
 {
     const mr_gemm_config *g = p->gemm;
     if (mr_gemm_uses_bf16x2(g, p->d.xtype)) mr_gemm_pack_bf16x2(B, n0, cols, g->bf16_nr, kb, kc, dst, g->bf16_pairs);
+    else if (mr_gemm_uses_f16h(g, p->d.xtype)) mr_gemm_pack_f16h(B, n0, cols, g->f16_nr, kb, kc, dst);
     else if (!mr_gmm_is_int8(&p->d)) mr_gemm_pack_f32(B, n0, cols, g->f32_nr, kb, kc, dst);
     else mr_gemm_pack_i8(B, n0, cols, g->i8_nr, kb, kc, mr_gemm_i8_kpad(g, kc), g->i8_kgroup, g->i8_b_fmt, dst, colsum);
 }
@@ -366,7 +369,9 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
     const size_t rows = (size_t)(x->gr.end[g] - m0 < (int64_t)p->mch ? x->gr.end[g] - m0 : (int64_t)p->mch);
     const int64_t e = x->gr.expert[g], n0 = (int64_t)(tile * p->nc);
     const size_t cols = (size_t)(d->n - n0) < p->nc ? (size_t)(d->n - n0) : p->nc;
-    const int i8 = mr_gmm_is_int8(d), pairs = mr_gemm_uses_bf16x2(gc, d->xtype);
+    const int i8 = mr_gmm_is_int8(d);
+    const mr_gemm_bf16_fn half = mr_gemm_uses_bf16x2(gc, d->xtype) ? gc->bf16 /* 16-bit B panels, or NULL */
+                                 : mr_gemm_uses_f16h(gc, d->xtype) ? gc->f16 : NULL;
     size_t mr, nr;
     mr_gmm_tile(gc, d->xtype, &mr, &nr);
     const size_t panels = mr_ceil_div(cols, nr), ldc = p->ncp + MR_GMM_CPAD;
@@ -397,7 +402,7 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
                     mr_gmm_prefetch_next_b(bk, bpanel, q, panels, r / mr, calls);
                     float *ct = (float *)cbuf + r * ldc + q * nr;
                     const void *bq = bk + q * bpanel;
-                    if (pairs) gc->bf16(kc, af + r * kc, bq, ct, ldc, load_c, rows - r < mr ? rows - r : mr);
+                    if (half) half(kc, af + r * kc, bq, ct, ldc, load_c, rows - r < mr ? rows - r : mr);
                     else gc->f32(kc, af + r * kc, bq, ct, ldc, load_c);
                 }
         } else {

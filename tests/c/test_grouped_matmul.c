@@ -44,8 +44,9 @@ static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A,
                      size_t K, size_t N, size_t kc, void *C)
 {
     const int i8 = t == MR_GEMM_SRC_I8, pairs = mr_gemm_uses_bf16x2(g, t); /* bf16: the config's pair kernel */
-    const size_t mr = i8 ? g->i8_mr : pairs ? g->bf16_mr : g->f32_mr;
-    const size_t nr = i8 ? g->i8_nr : pairs ? g->bf16_nr : g->f32_nr;
+    const int halves = mr_gemm_uses_f16h(g, t);                              /* fp16: its halves kernel */
+    const size_t mr = i8 ? g->i8_mr : pairs ? g->bf16_mr : halves ? g->f16_mr : g->f32_mr;
+    const size_t nr = i8 ? g->i8_nr : pairs ? g->bf16_nr : halves ? g->f16_nr : g->f32_nr;
     const size_t MP = up(M ? M : 1, mr), NP = up(N ? N : 1, nr), panels = NP / nr;
     const mr_gemm_mat am = {A, (int64_t)K, 1, t, 0}, bm = {B, bt ? (int64_t)K : 1, bt ? 1 : (int64_t)N, t, 0};
     const unsigned kga = mr_gemm_i8_a_kgroup(g);
@@ -59,13 +60,15 @@ static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A,
     for (size_t kb = 0; kb < K; kb += kc) {
         const size_t kk = K - kb < kc ? K - kb : kc, kkp = i8 ? mr_gemm_i8_kpad(g, kk) : kk;
         const size_t bp_now = i8 ? mr_gemm_i8_panel_bytes(nr, kkp, g->i8_kgroup, g->i8_b_fmt)
-                                 : pairs ? mr_gemm_bf16x2_panel_elems(nr, kk) * 2 : kk * nr * 4;
+                                 : pairs ? mr_gemm_bf16x2_panel_elems(nr, kk) * 2 : kk * nr * (halves ? 2 : 4);
         if (i8) /* all of B's panels in one call (the operator's way), or panel by panel: the same bytes */
             mr_gemm_pack_i8(&bm, 0, N, nr, (int64_t)kb, kk, kkp, g->i8_kgroup, g->i8_b_fmt, bp, off ? colsum : NULL);
         else if (pairs) /* panel by panel here: the operator packs a whole block at once (same bytes) */
             for (size_t q = 0; q < panels; q++)
                 mr_gemm_pack_bf16x2(&bm, (int64_t)(q * nr), N > q * nr ? (N - q * nr < nr ? N - q * nr : nr) : 0, nr,
                                     (int64_t)kb, kk, (uint16_t *)(void *)(bp + q * bp_now), g->bf16_pairs);
+        else if (halves) /* all of B's panels in one call, as the operator packs them */
+            mr_gemm_pack_f16h(&bm, 0, N, nr, (int64_t)kb, kk, (uint16_t *)(void *)bp);
         else
             for (size_t q = 0; q < panels; q++)
                 mr_gemm_pack_f32(&bm, (int64_t)(q * nr), N > q * nr ? (N - q * nr < nr ? N - q * nr : nr) : 0, nr,
@@ -79,9 +82,9 @@ static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A,
             for (size_t q = 0; q < panels; q++) {
                 if (i8)
                     g->i8(kkp / g->i8_kgroup, ap, bp + q * bp_now, cb + r * NP + q * nr, NP, kb > 0);
-                else if (pairs)
-                    g->bf16(kk, (float *)ap, (uint16_t *)(void *)(bp + q * bp_now), (float *)cb + r * NP + q * nr, NP,
-                            kb > 0, rows ? rows : mr); /* the real rows, as the operator passes them */
+                else if (pairs || halves) /* the real rows, as the operator passes them */
+                    (pairs ? g->bf16 : g->f16)(kk, (float *)ap, (uint16_t *)(void *)(bp + q * bp_now),
+                                               (float *)cb + r * NP + q * nr, NP, kb > 0, rows ? rows : mr);
                 else
                     g->f32(kk, (float *)ap, (float *)(bp + q * bp_now), (float *)cb + r * NP + q * nr, NP, kb > 0);
             }
@@ -201,6 +204,37 @@ static void test_pack_f16_all(void)
                   bad);
         }
     free(h), free(dst);
+}
+
+/* fp16-halves packing, every source layout the operator meets (ND weight: columns contiguous; x or a transposed
+ * weight: rows contiguous along k, four at a time and one at a time; any strides: element by element), partial
+ * last panels and odd kc: each packed value is the source's bits, padding rows zero. */
+static void test_pack_f16h(uint64_t *rng)
+{
+    enum { N = 45, K = 11, NR = 32 };
+    uint16_t w[2 * N * K];
+    for (size_t i = 0; i < 2 * N * K; i++) w[i] = (uint16_t)mr_test_rand(rng);
+    uint16_t *dst = malloc(2 * NR * K * 2);
+    int bad = 0;
+    for (int layout = 0; layout < 3; layout++)
+        for (size_t rows = 1; rows <= N - 3; rows += 5)
+            for (size_t kc = K - 4; kc <= K - 1; kc++) {
+                /* (n, k): layout 0 ND at w[k * N + n]; 1 along k at w[n * K + k]; 2 strided at w[n * 2 + k * (N - 1)] */
+                const int64_t rs = layout == 0 ? 1 : layout == 1 ? K : 2, cs = layout == 0 ? N : layout == 1 ? 1 : N - 1;
+                const mr_gemm_mat m = {(const char *)w, rs, cs, MR_GEMM_SRC_F16, 0};
+                const size_t r0 = 2, k0 = 1, np = (rows + NR - 1) / NR;
+                memset(dst, 0xEE, 2 * NR * K * 2);
+                mr_gemm_pack_f16h(&m, (int64_t)r0, rows, NR, (int64_t)k0, kc, dst);
+                for (size_t p = 0; p < np; p++)
+                    for (size_t k = 0; k < kc; k++)
+                        for (size_t i = 0; i < NR; i++) {
+                            const size_t r = p * NR + i;
+                            const uint16_t want = r < rows ? w[(r0 + r) * (size_t)rs + (k0 + k) * (size_t)cs] : 0;
+                            bad += dst[p * NR * kc + k * NR + i] != want;
+                        }
+            }
+    CHECK(bad == 0, "fp16-halves packing: %d values differ from the source's bits", bad);
+    free(dst);
 }
 
 /* The bf16-pair packing of an ND weight with each config's row interleave (bf16_pairs) against the portable one:
@@ -946,6 +980,7 @@ int main(int argc, char **argv)
     test_kernels(&rng);
     test_pack_f16_all();
     test_pack_bf16_pairs(&rng);
+    test_pack_f16h(&rng);
     test_hand_float();
     test_hand_int8();
     test_refusals();

@@ -64,6 +64,12 @@ void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t
                          uint16_t *dst, mr_gemm_pairs_fn pairs);
 static inline size_t mr_gemm_bf16x2_panel_elems(size_t panel, size_t kc) { return (kc + 1) / 2 * 2 * panel; }
 
+/* fp16 halves (type MR_GEMM_SRC_F16 only; the B panels of a config's fp16 kernel): panel p holds the fp16 bit
+ * patterns as they are, dst[p][k][i] = bits(src(r0 + p*panel + i, k0 + k)) for k < kc (rows past `rows` are 0):
+ * the f32 panel's layout at half the bytes; the kernel widens exactly (F16C). */
+void mr_gemm_pack_f16h(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
+                       uint16_t *dst);
+
 /* int8 (type MR_GEMM_SRC_I8) into `fmt` with groups of `kgroup` (a power of two) k, panels of
  * mr_gemm_i8_panel_bytes(panel, kcp, kgroup, fmt) bytes, where kcp >= kc is a multiple of kgroup (the kernel's
  * k padding, mr_gemm_i8_kpad): k positions in [kc, kcp) and rows past `rows` are zero bytes (in the U8 format
@@ -83,10 +89,11 @@ static inline size_t mr_gemm_i8_panel_bytes(size_t panel, size_t kc, unsigned kg
  * starts at +0 (float) / 0 (int); 1: at the values in C. */
 typedef void (*mr_gemm_f32_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c);
 typedef void (*mr_gemm_i8_fn)(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
-/* bf16 A and B: a = packed fp32 A panel [kc][mr] (mr_gemm_pack_f32), b = bf16-pair B panel (mr_gemm_pack_bf16x2).
- * The same numbers as the f32 kernel on the widened operands (widening bf16 is exact): only the B panel is half
- * the bytes, so packing writes half and packed weights take half the memory. rows (1..mr): the panel's real
- * rows; the kernel may compute only those (C rows from `rows` on are then neither read nor written). */
+/* 16-bit B: a = packed fp32 A panel [kc][mr] (mr_gemm_pack_f32), b = a bf16-pair B panel (mr_gemm_pack_bf16x2;
+ * the config's bf16 kernel) or an fp16-halves one (mr_gemm_pack_f16h; its f16 kernel). The same numbers as the f32
+ * kernel on the widened operands (widening bf16 and fp16 is exact): only the B panel is half the bytes, so packing
+ * writes half and packed weights take half the memory. rows (1..mr): the panel's real rows; the kernel may compute
+ * only those (C rows from `rows` on are then neither read nor written). */
 typedef void (*mr_gemm_bf16_fn)(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c,
                                 size_t rows);
 
@@ -113,6 +120,10 @@ typedef struct mr_gemm_config {
      * panels, and its tile. */
     unsigned bf16_mr, bf16_nr;
     mr_gemm_bf16_fn bf16;
+    /* Optional (0 / NULL: fp16 runs on the f32 kernel with fp32 panels): a kernel for fp16 x fp16 on fp16-halves
+     * B panels, and its tile. */
+    unsigned f16_mr, f16_nr;
+    mr_gemm_bf16_fn f16;
     /* Optional (NULL: the portable SSE2 / scalar loop): the bf16-pair packing's interleave of two weight rows,
      * d[2j] = p0[j], d[2j + 1] = p1[j] (0 when p1 is NULL) for j < n (16-bit values; the same bytes either way). */
     mr_gemm_pairs_fn bf16_pairs;
@@ -122,6 +133,12 @@ typedef struct mr_gemm_config {
 static inline int mr_gemm_uses_bf16x2(const mr_gemm_config *g, mr_gemm_src_type t)
 {
     return t == MR_GEMM_SRC_BF16 && g->bf16 != NULL;
+}
+
+/* Whether config g multiplies fp16 operands with its fp16-halves kernel. */
+static inline int mr_gemm_uses_f16h(const mr_gemm_config *g, mr_gemm_src_type t)
+{
+    return t == MR_GEMM_SRC_F16 && g->f16 != NULL;
 }
 
 /* A's group of k, and a k block of kc padded as both panels of config g need it. */
@@ -142,6 +159,10 @@ void mr_gemm_f32_6x32__avx512(size_t kc, const float *a, const float *b, float *
  * rows runs a 4- or 8-row loop. */
 void mr_gemm_bf16x2_12x32__avx512(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c,
                                   size_t rows);
+/* 12 rows x 32 columns on fp16-halves B panels: two F16C conversions (vcvtph2ps) per k widen the 32 columns
+ * before the same FMA chain; 4-, 8- or 12-row loops as for bf16. */
+void mr_gemm_f16_12x32__avx512(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c,
+                               size_t rows);
 /* mr_gemm_config.bf16_pairs at 32 columns per step (word unpacks of two zmm rows, then a 64-bit permute that puts
  * the 128-bit lanes in order; masked loads and stores for the last columns). */
 void mr_gemm_bf16_pairs__avx512(const char *p0, const char *p1, size_t n, uint16_t *d);

@@ -42,15 +42,29 @@ MR_INLINE void mr_bf16x2_step(__m512 *c0, __m512 *c1, const float *a, __m512 b0,
     }
 }
 
+/* The tile's accumulators for its first R rows, loaded from C or +0, and stored back. */
+MR_INLINE void mr_tile12_load(__m512 *c0, __m512 *c1, const float *c, size_t ldc, int load_c, const int R)
+{
+    _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) {
+        c0[i] = load_c ? _mm512_loadu_ps(c + (size_t)i * ldc) : _mm512_setzero_ps();
+        c1[i] = load_c ? _mm512_loadu_ps(c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
+    }
+}
+
+MR_INLINE void mr_tile12_store(const __m512 *c0, const __m512 *c1, float *c, size_t ldc, const int R)
+{
+    _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) {
+        _mm512_storeu_ps(c + (size_t)i * ldc, c0[i]);
+        _mm512_storeu_ps(c + (size_t)i * ldc + 16, c1[i]);
+    }
+}
+
 /* The first R rows of the tile (A panels keep their 12-row stride); rows R.. of C are neither read nor written. */
 MR_INLINE void mr_bf16x2_rows(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c,
                               const int R)
 {
     __m512 c0[MR_BF16_ROWS], c1[MR_BF16_ROWS];
-    _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) {
-        c0[i] = load_c ? _mm512_loadu_ps(c + (size_t)i * ldc) : _mm512_setzero_ps();
-        c1[i] = load_c ? _mm512_loadu_ps(c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
-    }
+    mr_tile12_load(c0, c1, c, ldc, load_c, R);
     const __m512i odd = _mm512_set1_epi32((int)0xFFFF0000u);
     size_t k = 0;
     for (; k + 2 <= kc; k += 2, a += 2 * MR_BF16_ROWS, b += 64) {
@@ -63,10 +77,19 @@ MR_INLINE void mr_bf16x2_rows(size_t kc, const float *a, const uint16_t *b, floa
     if (k < kc) /* odd kc: the last pair holds one k */
         mr_bf16x2_step(c0, c1, a, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(b), 16)),
                        _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(b + 32), 16)), R);
-    _Pragma("GCC unroll 12") for (int i = 0; i < R; i++) {
-        _mm512_storeu_ps(c + (size_t)i * ldc, c0[i]);
-        _mm512_storeu_ps(c + (size_t)i * ldc + 16, c1[i]);
-    }
+    mr_tile12_store(c0, c1, c, ldc, R);
+}
+
+/* fp16 halves: each k's 32 columns widened by F16C (exact), then the bf16 kernel's step. */
+MR_INLINE void mr_f16h_rows(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c,
+                            const int R)
+{
+    __m512 c0[MR_BF16_ROWS], c1[MR_BF16_ROWS];
+    mr_tile12_load(c0, c1, c, ldc, load_c, R);
+    for (size_t k = 0; k < kc; k++, a += MR_BF16_ROWS, b += 32)
+        mr_bf16x2_step(c0, c1, a, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)b)),
+                       _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(b + 16))), R);
+    mr_tile12_store(c0, c1, c, ldc, R);
 }
 
 void mr_gemm_bf16x2_12x32__avx512(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c,
@@ -76,6 +99,14 @@ void mr_gemm_bf16x2_12x32__avx512(size_t kc, const float *a, const uint16_t *b, 
     if (rows <= 4) mr_bf16x2_rows(kc, a, b, c, ldc, load_c, 4);
     else if (rows <= 8) mr_bf16x2_rows(kc, a, b, c, ldc, load_c, 8);
     else mr_bf16x2_rows(kc, a, b, c, ldc, load_c, 12);
+}
+
+void mr_gemm_f16_12x32__avx512(size_t kc, const float *a, const uint16_t *b, float *c, size_t ldc, int load_c,
+                               size_t rows)
+{
+    if (rows <= 4) mr_f16h_rows(kc, a, b, c, ldc, load_c, 4);
+    else if (rows <= 8) mr_f16h_rows(kc, a, b, c, ldc, load_c, 8);
+    else mr_f16h_rows(kc, a, b, c, ldc, load_c, 12);
 }
 
 void mr_gemm_i16_6x32__avx512(size_t kgroups, const void *av, const void *bv, int32_t *c, size_t ldc, int load_c)

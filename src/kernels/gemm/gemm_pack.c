@@ -218,6 +218,64 @@ void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t
     }
 }
 
+#if defined(__SSE2__)
+/* Four rows p[0..3] of 16-bit values, contiguous along k, for k < kc4 (a multiple of 4) into dst[k * ld + i]: a
+ * 4 x 4 transpose of 16-bit values in SSE2 registers (two rounds of unpacks), four 64-bit stores. */
+static void mr_gemm_rows4_u16(const char *const p[4], size_t kc4, uint16_t *dst, size_t ld)
+{
+    for (size_t k = 0; k < kc4; k += 4) {
+        __m128i v[4];
+        for (int i = 0; i < 4; i++) v[i] = _mm_loadl_epi64((const __m128i *)(const void *)(p[i] + 2 * k));
+        const __m128i r01 = _mm_unpacklo_epi16(v[0], v[1]), r23 = _mm_unpacklo_epi16(v[2], v[3]);
+        const __m128i lo = _mm_unpacklo_epi32(r01, r23), hi = _mm_unpackhi_epi32(r01, r23); /* k, k+1 | k+2, k+3 */
+        _mm_storel_epi64((__m128i *)(void *)(dst + k * ld), lo);
+        _mm_storel_epi64((__m128i *)(void *)(dst + (k + 1) * ld), _mm_unpackhi_epi64(lo, lo));
+        _mm_storel_epi64((__m128i *)(void *)(dst + (k + 2) * ld), hi);
+        _mm_storel_epi64((__m128i *)(void *)(dst + (k + 3) * ld), _mm_unpackhi_epi64(hi, hi));
+    }
+}
+#endif
+
+void mr_gemm_pack_f16h(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
+                       uint16_t *dst)
+{
+    const size_t np = (rows + panel - 1) / panel, pelems = panel * kc;
+    if (rows < np * panel) memset(dst + (np - 1) * pelems, 0, pelems * 2u);
+    if (src->rs == 1 && rows > 1) { /* an ND weight: each k's columns are consecutive, copied panel by panel */
+        for (size_t k = 0; k < kc; k++) {
+            mr_gemm_prefetch_row(mr_gemm_at(src, r0, k0 + (int64_t)(k + MR_GEMM_PREFETCH_ROWS), 2), rows * 2u,
+                                 k + MR_GEMM_PREFETCH_ROWS < kc);
+            const char *row = mr_gemm_at(src, r0, k0 + (int64_t)k, 2);
+            for (size_t p = 0; p < np; p++) {
+                const size_t n = rows - p * panel < panel ? rows - p * panel : panel;
+                memcpy(dst + p * pelems + k * panel, row + p * panel * 2u, n * 2u);
+            }
+        }
+        return;
+    }
+    for (size_t r = 0; r < rows;) { /* one row along k: element by element, or four rows contiguous along k */
+        uint16_t *d = dst + r / panel * pelems + r % panel;
+        size_t done = 0;
+#if defined(__SSE2__)
+        const size_t i = r % panel;
+        if (src->cs == 1 && i % 4 == 0 && i + 4 <= panel && r + 4 <= rows) {
+            const char *const p4[4] = {mr_gemm_at(src, r0 + (int64_t)r, k0, 2),
+                                       mr_gemm_at(src, r0 + (int64_t)r + 1, k0, 2),
+                                       mr_gemm_at(src, r0 + (int64_t)r + 2, k0, 2),
+                                       mr_gemm_at(src, r0 + (int64_t)r + 3, k0, 2)};
+            done = kc & ~(size_t)3;
+            mr_gemm_rows4_u16(p4, done, d, panel);
+            for (size_t q = 0; q < 4; q++)
+                for (size_t k = done; k < kc; k++) memcpy(&d[k * panel + q], p4[q] + 2 * k, 2);
+            r += 4;
+            continue;
+        }
+#endif
+        for (size_t k = done; k < kc; k++) memcpy(&d[k * panel], mr_gemm_at(src, r0 + (int64_t)r, k0 + (int64_t)k, 2), 2);
+        r++;
+    }
+}
+
 /* Element (r, k) of a packed int8 panel, as an index in elements of the format. */
 static inline size_t mr_i8_at(size_t r, size_t k, size_t panel, unsigned shift)
 {
