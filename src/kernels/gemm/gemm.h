@@ -59,7 +59,7 @@ void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t pa
  * kc odd: the last pair's second half is 0 (the kernel never multiplies it); rows past `rows` are 0. A panel
  * holds mr_gemm_bf16x2_panel_elems(panel, kc) uint16 values. No rounding: the kernel widens exactly. */
 /* pairs: the config's row interleave (bf16_pairs below), or NULL for the portable one. */
-typedef void (*mr_gemm_pairs_fn)(const char *p0, const char *p1, size_t n, uint16_t *d);
+typedef void (*mr_gemm_pairs_fn)(const char *p0, const char *p1, size_t n, uint16_t *d, size_t panel, size_t pstride);
 void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
                          uint16_t *dst, mr_gemm_pairs_fn pairs);
 static inline size_t mr_gemm_bf16x2_panel_elems(size_t panel, size_t kc) { return (kc + 1) / 2 * 2 * panel; }
@@ -124,8 +124,10 @@ typedef struct mr_gemm_config {
      * B panels, and its tile. */
     unsigned f16_mr, f16_nr;
     mr_gemm_bf16_fn f16;
-    /* Optional (NULL: the portable SSE2 / scalar loop): the bf16-pair packing's interleave of two weight rows,
-     * d[2j] = p0[j], d[2j + 1] = p1[j] (0 when p1 is NULL) for j < n (16-bit values; the same bytes either way). */
+    /* Optional (NULL: the portable SSE2 / scalar loop): the bf16-pair packing's interleave of two weight rows into
+     * panels of `panel` columns `pstride` elements apart: column j of p0 and p1 (0 when p1 is NULL) for j < n goes
+     * to q[2i] and q[2i + 1], q = d + (j / panel) * pstride, i = j % panel (16-bit values; the same bytes either
+     * way). One call per pair of rows. */
     mr_gemm_pairs_fn bf16_pairs;
 } mr_gemm_config;
 
@@ -165,7 +167,7 @@ void mr_gemm_f16_12x32__avx512(size_t kc, const float *a, const uint16_t *b, flo
                                size_t rows);
 /* mr_gemm_config.bf16_pairs at 32 columns per step (word unpacks of two zmm rows, then a 64-bit permute that puts
  * the 128-bit lanes in order; masked loads and stores for the last columns). */
-void mr_gemm_bf16_pairs__avx512(const char *p0, const char *p1, size_t n, uint16_t *d);
+void mr_gemm_bf16_pairs__avx512(const char *p0, const char *p1, size_t n, uint16_t *d, size_t panel, size_t pstride);
 void mr_gemm_i16_6x32__avx512(size_t kgroups, const void *a, const void *b, int32_t *c, size_t ldc, int load_c);
 /* AMX-INT8 (gemm_amx.c): a 32 x 32 tile of C as four 16 x 16 int32 tiles; A panels with groups of 64 k (one tile
  * row), B panels with groups of 4 k (the VNNI layout tiles need), kgroups a multiple of 16. Between

@@ -127,7 +127,7 @@ void mr_gemm_i16_6x32__avx512(size_t kgroups, const void *av, const void *bv, in
     mr_acc512_store(c0, c1, c, ldc);
 }
 
-void mr_gemm_bf16_pairs__avx512(const char *p0, const char *p1, size_t n, uint16_t *d)
+static void mr_bf16_pairs_run512(const char *p0, const char *p1, size_t n, uint16_t *d)
 {
     /* unpacklo / unpackhi interleave within each 128-bit lane: lo = pairs 0-3 | 8-11 | 16-19 | 24-27 of the 32
        columns, hi = 4-7 | 12-15 | 20-23 | 28-31; the permutes take the lanes in column order */
@@ -148,4 +148,10 @@ void mr_gemm_bf16_pairs__avx512(const char *p0, const char *p1, size_t n, uint16
         _mm512_mask_storeu_epi16(d + 2 * j, (__mmask32)(words >= 32 ? 0xFFFFFFFFu : (1u << words) - 1u), w0);
         if (words > 32) _mm512_mask_storeu_epi16(d + 2 * j + 32, (__mmask32)((1u << (words - 32)) - 1u), w1);
     }
+}
+
+void mr_gemm_bf16_pairs__avx512(const char *p0, const char *p1, size_t n, uint16_t *d, size_t panel, size_t pstride)
+{
+    for (size_t j = 0, p = 0; j < n; j += panel, p++)
+        mr_bf16_pairs_run512(p0 + 2 * j, p1 ? p1 + 2 * j : NULL, n - j < panel ? n - j : panel, d + p * pstride);
 }

@@ -136,7 +136,7 @@ void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t pa
 
 /* d[2j] = p0[j], d[2j + 1] = p1[j] (0 when p1 is NULL) for j < n: two bf16 rows side by side, a 32-bit word per
  * column. SSE2's word unpacks do exactly this, eight columns at a time. */
-static void mr_bf16_pairs(const char *p0, const char *p1, size_t n, uint16_t *d)
+static void mr_bf16_pairs_run(const char *p0, const char *p1, size_t n, uint16_t *d)
 {
     size_t j = 0;
 #if defined(__SSE2__)
@@ -152,6 +152,13 @@ static void mr_bf16_pairs(const char *p0, const char *p1, size_t n, uint16_t *d)
         if (p1) memcpy(&d[2 * j + 1], p1 + 2 * j, 2);
         else d[2 * j + 1] = 0;
     }
+}
+
+/* The portable mr_gemm_pairs_fn: panel after panel. */
+static void mr_bf16_pairs(const char *p0, const char *p1, size_t n, uint16_t *d, size_t panel, size_t pstride)
+{
+    for (size_t j = 0, p = 0; j < n; j += panel, p++)
+        mr_bf16_pairs_run(p0 + 2 * j, p1 ? p1 + 2 * j : NULL, n - j < panel ? n - j : panel, d + p * pstride);
 }
 
 /* Pairs [from, ceil(kc / 2)) of one row contiguous along k (p: its k = 0) into d[pair * panel * 2 + j]; an odd kc's
@@ -177,12 +184,8 @@ void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t
             for (size_t q = 0; q < 2; q++)
                 mr_gemm_prefetch_row(mr_gemm_at(src, r0, k0 + (int64_t)(k + q + MR_GEMM_PREFETCH_ROWS), 2), rows * 2u,
                                      k + q + MR_GEMM_PREFETCH_ROWS < kc);
-            const char *p0 = mr_gemm_at(src, r0, k0 + (int64_t)k, 2);
             const char *p1 = k + 1 < kc ? mr_gemm_at(src, r0, k0 + (int64_t)k + 1, 2) : NULL;
-            for (size_t p = 0; p < np; p++) {
-                const size_t n = rows - p * panel < panel ? rows - p * panel : panel, off = p * panel * 2u;
-                pairs(p0 + off, p1 ? p1 + off : NULL, n, dst + p * pelems + k * panel);
-            }
+            pairs(mr_gemm_at(src, r0, k0 + (int64_t)k, 2), p1, rows, dst + k * panel, panel, pelems);
         }
         return;
     }
