@@ -181,7 +181,7 @@ static const mr_gemm_config mr_gemm_avx512vnni = {MOEROUTE_ISA_AVX512, "avx512-v
                                                   mr_gemm_f32_6x32__avx512, 6, 32, 4, MR_GEMM_U8, MR_GEMM_I8,
                                                   mr_gemm_u8i8_6x32__avx512vnni, 0, NULL, NULL, 0,
                                                   12, 32, mr_gemm_bf16x2_12x32__avx512, 12, 32, mr_gemm_f16_12x32__avx512,
-                                              mr_gemm_bf16_pairs__avx512};
+                                                  mr_gemm_bf16_pairs__avx512};
 #endif
 #ifdef MR_HAVE_AMX_KERNELS
 /* AMX tiles for int8 (exact, so the bytes of every other config); floats stay on the AVX-512 kernel */
@@ -189,7 +189,7 @@ static const mr_gemm_config mr_gemm_avx512amx = {MOEROUTE_ISA_AVX512, "avx512-am
                                                  32, 32, 4, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8_32x32__amx,
                                                  64, mr_gemm_amx_enter, mr_gemm_amx_leave, 4096,
                                                  12, 32, mr_gemm_bf16x2_12x32__avx512, 12, 32, mr_gemm_f16_12x32__avx512,
-                                              mr_gemm_bf16_pairs__avx512};
+                                                 mr_gemm_bf16_pairs__avx512};
 #endif
 #ifdef MR_HAVE_NEON_DOTPROD_KERNELS
 static const mr_gemm_config mr_gemm_neon_dot = {MOEROUTE_ISA_NEON, "neon-dotprod", 6, 16, mr_gemm_f32_6x16__neon,

@@ -26,8 +26,8 @@
 #include "common/prefetch.h"
 #include "dispatch/dispatch.h"
 
-#define MR_GMM_KC_F32 256u  /* k block of the float path: B block kc x nc fp32 = 2 MiB (bf16 pairs 1 MiB), B panel
-                               32 KiB (16 KiB) in L1                                                          */
+#define MR_GMM_KC_F32 256u  /* k block of the float path: B block kc x nc fp32 = 2 MiB (bf16 pairs, fp16 halves
+                               1 MiB), B panel 32 KiB (16 KiB) in L1                                          */
 #define MR_GMM_KC_I8 1024u  /* k block of the int8 path (a multiple of every kgroup), unless the kernel asks */
 #define MR_GMM_NC 2048u     /* column tile (a multiple of every nr): whole weight rows up to N = 2048, so the
                                packing streams them; one A panel serves all of it                            */

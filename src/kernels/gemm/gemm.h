@@ -53,13 +53,15 @@ typedef enum mr_gemm_i8_fmt { MR_GEMM_I8, MR_GEMM_I16, MR_GEMM_U8 } mr_gemm_i8_f
 void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
                       float *dst);
 
+/* The interleave of two bf16 weight rows into pair panels: a config's (bf16_pairs below), or NULL for the
+ * portable one. */
+typedef void (*mr_gemm_pairs_fn)(const char *p0, const char *p1, size_t n, uint16_t *d, size_t panel, size_t pstride);
+
 /* bf16 pairs (type MR_GEMM_SRC_BF16 only; the B panels of a config's bf16 kernel): panel p holds, for every pair
  * of k, the two bf16 bit patterns of each row side by side: dst[p][kk][i][j] = bits(src(r0 + p*panel + i,
  * k0 + 2*kk + j)) for j = 0, 1, i.e. one little-endian 32-bit word per row and pair whose high half is the odd k.
  * kc odd: the last pair's second half is 0 (the kernel never multiplies it); rows past `rows` are 0. A panel
  * holds mr_gemm_bf16x2_panel_elems(panel, kc) uint16 values. No rounding: the kernel widens exactly. */
-/* pairs: the config's row interleave (bf16_pairs below), or NULL for the portable one. */
-typedef void (*mr_gemm_pairs_fn)(const char *p0, const char *p1, size_t n, uint16_t *d, size_t panel, size_t pstride);
 void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
                          uint16_t *dst, mr_gemm_pairs_fn pairs);
 static inline size_t mr_gemm_bf16x2_panel_elems(size_t panel, size_t kc) { return (kc + 1) / 2 * 2 * panel; }

@@ -1,5 +1,6 @@
-/* Packing for the GEMM family (src/kernels/gemm/gemm.h): ISA-independent, exact (widening or re-indexing
- * only), so every ISA's kernels see the same operands. */
+/* Packing for the GEMM family (src/kernels/gemm/gemm.h): exact (widening or re-indexing only), so every ISA's
+ * kernels see the same operands; ISA-independent (SSE2 is part of x86-64), except for the row interleave a config
+ * may pass in (bf16_pairs), which gives the same bytes. */
 #include "kernels/gemm/gemm.h"
 
 #include <string.h>
