@@ -129,9 +129,8 @@ typedef struct mr_hccl_net_ops {
      * exchange   matched contiguous segments: to rank j go send[sfirst[j] .. sfirst[j + 1]), from rank j come
      *            recv[rfirst[j] .. rfirst[j + 1]); the i-th segment rank j sends this rank lands in the i-th
      *            segment this rank receives from j, of the same size (the caller derives both sides from data
-     *            every rank shares). The transport moves them without staging copies (MPI: the segments between
-     *            two ranks as one message of an hindexed datatype, or one message per segment when they total
-     *            1 GiB or more). It runs no agreement of its own and allocates nothing: `scratch` holds
+     *            every rank shares). The transport moves them where they lie (MPI: the segments between two ranks as
+     *            one message of an hindexed datatype, or one message per segment when they total 1 GiB or more). It runs no agreement of its own and allocates nothing: `scratch` holds
      *            exchange_scratch(n, segments) bytes (segments: send and receive together), allocated by the
      *            caller before its agreement;
      * buffer     a buffer the communicator keeps between calls (slot < MR_NET_BUFFERS), at least `bytes`
