@@ -6,7 +6,6 @@
 
 #include "aclnn/adapter.h"
 #include "common/alloc.h"
-#include "common/fpenv.h"
 #include "threadpool/default_pool.h"
 
 /* What an executor keeps of one tensor: the caller may destroy the aclTensor after phase 1. */
@@ -409,9 +408,7 @@ aclnnStatus mr_aclnn_execute(const mr_aclnn_op *op, void *workspace, uint64_t wo
                 views[i].data = r->data ? r->data + r->offset * (int64_t)r->view.esize : NULL;
             }
             size_t ws = workspace_size > SIZE_MAX ? SIZE_MAX : (size_t)workspace_size;
-            const mr_fpenv fe = mr_fpenv_enter(); /* common/fpenv.h */
-            st = op->run(s->plan, views, workspace, ws, mr_default_pool(), api);
-            mr_fpenv_leave(fe);
+            st = mr_op_run_default_fp(op->run, s->plan, views, workspace, ws, mr_default_pool(), api);
             if (views != small) mr_free(views);
         }
     }

@@ -17,6 +17,7 @@
 
 #include "common/error.h"
 #include "common/view.h"
+#include "operators/op_run.h"
 #include "runtime/acl_internal.h"
 #include "threadpool/threadpool.h"
 
@@ -50,9 +51,6 @@ typedef struct mr_arg_spec {
  * weights): the given APPEND arguments take consecutive slots from nslots on, in table order, each as many
  * slots as its list has tensors. A table with APPEND arguments keeps its fixed-slot lists within nslots. */
 #define MR_ACLNN_SLOT_APPEND 0xFFu
-
-typedef moeroute_status (*mr_op_run_fn)(const void *plan, const mr_view *views, void *workspace,
-                                        size_t workspace_size, mr_pool *pool, const char *api);
 
 typedef struct mr_aclnn_op {
     mr_executor_ops exec;     /* exec.op_name is the phase-2 entry point name; set_addr/destroy are generic */

@@ -5,9 +5,9 @@
  * built with -ffast-math (whose startup code sets FTZ and DAZ), one that called torch.set_flush_denormal(True),
  * fesetround() or feenableexcept() would otherwise change them, or stop the call with SIGFPE.
  *
- * The entry points switch the calling thread into it for the call and back after it: the aclnn executors
- * (aclnn/adapter.c), the native API (native/moeroute_native.c, operators/distribute_native.c) and the HCCL
- * reductions (hccl/hccl_coll.c). The pool's workers enter it when they start and stay in it. Entering costs one
+ * The entry points switch the calling thread into it for the call and back after it: operator runs through
+ * operators/op_run.h's mr_op_run_default_fp (the aclnn executors, the native API, the distribute entry points),
+ * the native routing run and weight packing (native/moeroute_native.c) and the HCCL reductions (hccl/hccl_coll.c). The pool's workers enter it when they start and stay in it. Entering costs one
  * read of the control register when the environment is already the default (the usual case). */
 #ifndef MR_COMMON_FPENV_H
 #define MR_COMMON_FPENV_H

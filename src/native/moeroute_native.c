@@ -10,6 +10,7 @@
 #include "operators/expert_tokens.h"
 #include "operators/finalize.h"
 #include "operators/gating.h"
+#include "operators/op_run.h"
 #include "operators/grouped_matmul.h"
 #include "operators/grouped_matmul_swiglu_quant.h"
 #include "operators/re_routing.h"
@@ -88,19 +89,6 @@ static moeroute_status mr_native_scratch(moeroute_context *ctx, const char *api,
     }
     *ws = p;
     return MOEROUTE_OK;
-}
-
-/* An operator's run phase in the default floating-point environment (common/fpenv.h): the caller's is switched
- * for the call and restored after it. */
-typedef moeroute_status (*mr_native_run_fn)(const void *plan, const mr_view *views, void *workspace,
-                                            size_t workspace_size, mr_pool *pool, const char *api);
-static moeroute_status mr_native_fp(mr_native_run_fn run, const void *plan, const mr_view *v, void *ws, size_t ws_size,
-                                    mr_pool *pool, const char *api)
-{
-    const mr_fpenv fe = mr_fpenv_enter();
-    const moeroute_status st = run(plan, v, ws, ws_size, pool, api);
-    mr_fpenv_leave(fe);
-    return st;
 }
 
 /* Plan and run a routing desc on views, in the context's pool and ISA. */
@@ -340,7 +328,7 @@ moeroute_status moeroute_compute_expert_tokens(moeroute_context *ctx, const moer
     mr_view v[MR_ET_COUNT];
     v[MR_ET_SORTED] = mr_view_contiguous(args->sorted_experts, 4, 1, &args->length);
     v[MR_ET_OUT] = mr_view_contiguous(args->out, 4, 1, &args->num_experts);
-    return mr_native_fp(mr_expert_tokens_run, &plan, v, NULL, 0, ctx ? ctx->pool : NULL, api);
+    return mr_op_run_default_fp(mr_expert_tokens_run, &plan, v, NULL, 0, ctx ? ctx->pool : NULL, api);
 }
 
 /* ---- the combine operators: plans over the accumulate step, filled as their aclnn adapters fill them ---- */
@@ -386,7 +374,7 @@ moeroute_status moeroute_token_unpermute(moeroute_context *ctx, const moeroute_t
         v[MR_UP_PROBS] = mr_view_2d(a->probs, mr_native_esize(a->probs_dtype), T, k, a->probs_row_stride,
                                     a->probs_col_stride);
     v[MR_UP_OUT] = mr_view_contiguous(a->out, mr_native_esize(a->tokens_dtype), 2, (const int64_t[]){T, H});
-    return mr_native_fp(mr_unpermute_run, &plan, v, NULL, 0, ctx ? ctx->pool : mr_default_pool(), api);
+    return mr_op_run_default_fp(mr_unpermute_run, &plan, v, NULL, 0, ctx ? ctx->pool : mr_default_pool(), api);
 }
 
 moeroute_status moeroute_finalize_routing(moeroute_context *ctx, const moeroute_finalize_routing_args *args)
@@ -461,7 +449,7 @@ moeroute_status moeroute_finalize_routing(moeroute_context *ctx, const moeroute_
     }
     if (has_scales) v[MR_FIN_SCALES] = mr_view_contiguous(a->scales, plan.stype == MR_X_F32 ? 4 : 2, 2, NKd);
     v[MR_FIN_OUT] = mr_view_contiguous(a->out, es, 2, NH);
-    return mr_native_fp(mr_finalize_run, &plan, v, NULL, 0, ctx ? ctx->pool : mr_default_pool(), api);
+    return mr_op_run_default_fp(mr_finalize_run, &plan, v, NULL, 0, ctx ? ctx->pool : mr_default_pool(), api);
 }
 
 /* Run a planned operator in the context's scratch (defined with the expert-MLP operators below). */
@@ -536,7 +524,7 @@ static moeroute_status mr_native_gate(moeroute_context *ctx, const char *api, co
     void *ws = NULL;
     moeroute_status st = mr_gating_plan_init(&plan, d, ctx ? ctx->isa : MOEROUTE_ISA_AUTO, mr_pool_threads(pool), &wsz, api);
     if (st == MOEROUTE_OK) st = mr_native_scratch(ctx, api, (size_t)wsz, &ws);
-    if (st == MOEROUTE_OK) st = mr_native_fp(mr_gating_run, &plan, v, ws, (size_t)wsz, pool, api);
+    if (st == MOEROUTE_OK) st = mr_op_run_default_fp(mr_gating_run, &plan, v, ws, (size_t)wsz, pool, api);
     if (!ctx) mr_free(ws);
     return st;
 }
@@ -789,12 +777,12 @@ void moeroute_gmm_weights_destroy(moeroute_gmm_weights *weights)
  * dequant_swiglu_quant.md): planned for the context's pool and ISA, run in its scratch ---- */
 
 /* Run a planned operator with `ws_size` bytes of scratch (the context's, or a block freed here). */
-static moeroute_status mr_native_run_ws(moeroute_context *ctx, const char *api, mr_native_run_fn run,
+static moeroute_status mr_native_run_ws(moeroute_context *ctx, const char *api, mr_op_run_fn run,
                                         const void *plan, const mr_view *v, size_t ws_size, mr_pool *pool)
 {
     void *ws = NULL;
     moeroute_status st = mr_native_scratch(ctx, api, ws_size, &ws);
-    if (st == MOEROUTE_OK) st = mr_native_fp(run, plan, v, ws, ws_size, pool, api);
+    if (st == MOEROUTE_OK) st = mr_op_run_default_fp(run, plan, v, ws, ws_size, pool, api);
     if (!ctx) mr_free(ws);
     return st;
 }

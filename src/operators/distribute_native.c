@@ -7,10 +7,10 @@
 
 #include "common/alloc.h"
 #include "common/error.h"
-#include "common/fpenv.h"
 #include "hccl/hccl.h"
 #include "moeroute.h"
 #include "operators/distribute.h"
+#include "operators/op_run.h"
 
 /* What both calls share: the args struct size, the communicator (name, rank, size), x dtype, the attribute
  * rules, max_rows against the bound. Fills *a and *rank. */
@@ -60,9 +60,7 @@ static moeroute_status mr_dist_native_run(const mr_dist_native *n, int64_t bs, i
     if (st != MOEROUTE_OK) return st;
     void *ws = mr_malloc(plan.ws_size);
     if (!ws) return mr_fail(MOEROUTE_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of workspace", api, plan.ws_size);
-    const mr_fpenv fe = mr_fpenv_enter(); /* common/fpenv.h */
-    st = (combine ? mr_combine_run : mr_dispatch_run)(&plan, v, ws, plan.ws_size, NULL, api);
-    mr_fpenv_leave(fe);
+    st = mr_op_run_default_fp(combine ? mr_combine_run : mr_dispatch_run, &plan, v, ws, plan.ws_size, NULL, api);
     mr_free(ws);
     return st;
 }
