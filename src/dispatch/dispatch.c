@@ -164,23 +164,23 @@ const mr_acc_config *mr_dispatch_acc(moeroute_isa resolved) { MR_PICK(mr_acc_con
 /* ---- GEMM family (kernels/gemm/gemm.h) ------------------------------------------------------------------------ */
 static const mr_gemm_config mr_gemm_scalar = {MOEROUTE_ISA_SCALAR, "scalar", 4, 16, mr_gemm_f32_4x16__scalar,
                                               4, 16, 1, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8_4x16__scalar, 0, NULL, NULL, 0,
-                                              0, 0, NULL, 0, 0, NULL, NULL};
+                                              0, 0, NULL, NULL, NULL};
 #ifdef MR_HAVE_AVX2_GEMM_KERNELS
 static const mr_gemm_config mr_gemm_avx2 = {MOEROUTE_ISA_AVX2, "avx2", 6, 16, mr_gemm_f32_6x16__avx2,
                                             6, 16, 2, MR_GEMM_I16, MR_GEMM_I16, mr_gemm_i16_6x16__avx2, 0, NULL, NULL, 0,
-                                            0, 0, NULL, 0, 0, NULL, NULL};
+                                            0, 0, NULL, NULL, NULL};
 #endif
 #ifdef MR_HAVE_AVX512_KERNELS
 static const mr_gemm_config mr_gemm_avx512 = {MOEROUTE_ISA_AVX512, "avx512", 6, 32, mr_gemm_f32_6x32__avx512,
                                               6, 32, 2, MR_GEMM_I16, MR_GEMM_I16, mr_gemm_i16_6x32__avx512, 0, NULL, NULL, 0,
-                                              12, 32, mr_gemm_bf16x2_12x32__avx512, 12, 32, mr_gemm_f16_12x32__avx512,
+                                              12, 32, mr_gemm_bf16x2_12x32__avx512, mr_gemm_f16_12x32__avx512,
                                               mr_gemm_bf16_pairs__avx512};
 #endif
 #ifdef MR_HAVE_AVX512VNNI_KERNELS
 static const mr_gemm_config mr_gemm_avx512vnni = {MOEROUTE_ISA_AVX512, "avx512-vnni", 6, 32,
                                                   mr_gemm_f32_6x32__avx512, 6, 32, 4, MR_GEMM_U8, MR_GEMM_I8,
                                                   mr_gemm_u8i8_6x32__avx512vnni, 0, NULL, NULL, 0,
-                                                  12, 32, mr_gemm_bf16x2_12x32__avx512, 12, 32, mr_gemm_f16_12x32__avx512,
+                                                  12, 32, mr_gemm_bf16x2_12x32__avx512, mr_gemm_f16_12x32__avx512,
                                                   mr_gemm_bf16_pairs__avx512};
 #endif
 #ifdef MR_HAVE_AMX_KERNELS
@@ -188,18 +188,18 @@ static const mr_gemm_config mr_gemm_avx512vnni = {MOEROUTE_ISA_AVX512, "avx512-v
 static const mr_gemm_config mr_gemm_avx512amx = {MOEROUTE_ISA_AVX512, "avx512-amx", 6, 32, mr_gemm_f32_6x32__avx512,
                                                  32, 32, 4, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8_32x32__amx,
                                                  64, mr_gemm_amx_enter, mr_gemm_amx_leave, 4096,
-                                                 12, 32, mr_gemm_bf16x2_12x32__avx512, 12, 32, mr_gemm_f16_12x32__avx512,
+                                                 12, 32, mr_gemm_bf16x2_12x32__avx512, mr_gemm_f16_12x32__avx512,
                                                  mr_gemm_bf16_pairs__avx512};
 #endif
 #ifdef MR_HAVE_NEON_DOTPROD_KERNELS
 static const mr_gemm_config mr_gemm_neon_dot = {MOEROUTE_ISA_NEON, "neon-dotprod", 6, 16, mr_gemm_f32_6x16__neon,
                                                 6, 16, 4, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8x4_6x16__neon_dot, 0, NULL, NULL, 0,
-                                                0, 0, NULL, 0, 0, NULL, NULL};
+                                                0, 0, NULL, NULL, NULL};
 #endif
 #ifdef MR_HAVE_NEON_KERNELS
 static const mr_gemm_config mr_gemm_neon = {MOEROUTE_ISA_NEON, "neon", 6, 16, mr_gemm_f32_6x16__neon,
                                             6, 16, 2, MR_GEMM_I8, MR_GEMM_I8, mr_gemm_i8x2_6x16__neon, 0, NULL, NULL, 0,
-                                            0, 0, NULL, 0, 0, NULL, NULL};
+                                            0, 0, NULL, NULL, NULL};
 #endif
 static const mr_gemm_config *const mr_gemm_configs[] = {
 #ifdef MR_HAVE_AMX_KERNELS

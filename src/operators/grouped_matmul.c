@@ -49,8 +49,7 @@ static int mr_gmm_is_int8(const mr_gmm_desc *d) { return d->xtype == MR_GEMM_SRC
 static void mr_gmm_tile(const mr_gemm_config *g, mr_gemm_src_type t, size_t *mr, size_t *nr)
 {
     if (t == MR_GEMM_SRC_I8) *mr = g->i8_mr, *nr = g->i8_nr;
-    else if (mr_gemm_uses_bf16x2(g, t)) *mr = g->bf16_mr, *nr = g->bf16_nr;
-    else if (mr_gemm_uses_f16h(g, t)) *mr = g->f16_mr, *nr = g->f16_nr;
+    else if (mr_gemm_half_kernel(g, t)) *mr = g->half_mr, *nr = g->half_nr;
     else *mr = g->f32_mr, *nr = g->f32_nr;
 }
 
@@ -340,8 +339,8 @@ static void mr_gmm_pack_b(const mr_gmm_plan *p, const mr_gemm_mat *B, int64_t n0
                           void *dst, int32_t *colsum)
 {
     const mr_gemm_config *g = p->gemm;
-    if (mr_gemm_uses_bf16x2(g, p->d.xtype)) mr_gemm_pack_bf16x2(B, n0, cols, g->bf16_nr, kb, kc, dst, g->bf16_pairs);
-    else if (mr_gemm_uses_f16h(g, p->d.xtype)) mr_gemm_pack_f16h(B, n0, cols, g->f16_nr, kb, kc, dst);
+    if (mr_gemm_uses_bf16x2(g, p->d.xtype)) mr_gemm_pack_bf16x2(B, n0, cols, g->half_nr, kb, kc, dst, g->bf16_pairs);
+    else if (mr_gemm_uses_f16h(g, p->d.xtype)) mr_gemm_pack_f16h(B, n0, cols, g->half_nr, kb, kc, dst);
     else if (!mr_gmm_is_int8(&p->d)) mr_gemm_pack_f32(B, n0, cols, g->f32_nr, kb, kc, dst);
     else mr_gemm_pack_i8(B, n0, cols, g->i8_nr, kb, kc, mr_gemm_i8_kpad(g, kc), g->i8_kgroup, g->i8_b_fmt, dst, colsum);
 }
@@ -370,8 +369,7 @@ static void mr_gmm_task(void *ctxp, size_t task, size_t worker)
     const int64_t e = x->gr.expert[g], n0 = (int64_t)(tile * p->nc);
     const size_t cols = (size_t)(d->n - n0) < p->nc ? (size_t)(d->n - n0) : p->nc;
     const int i8 = mr_gmm_is_int8(d);
-    const mr_gemm_bf16_fn half = mr_gemm_uses_bf16x2(gc, d->xtype) ? gc->bf16 /* 16-bit B panels, or NULL */
-                                 : mr_gemm_uses_f16h(gc, d->xtype) ? gc->f16 : NULL;
+    const mr_gemm_bf16_fn half = mr_gemm_half_kernel(gc, d->xtype); /* 16-bit B panels, or NULL */
     size_t mr, nr;
     mr_gmm_tile(gc, d->xtype, &mr, &nr);
     const size_t panels = mr_ceil_div(cols, nr), ldc = p->ncp + MR_GMM_CPAD;

@@ -45,8 +45,9 @@ static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A,
 {
     const int i8 = t == MR_GEMM_SRC_I8, pairs = mr_gemm_uses_bf16x2(g, t); /* bf16: the config's pair kernel */
     const int halves = mr_gemm_uses_f16h(g, t);                              /* fp16: its halves kernel */
-    const size_t mr = i8 ? g->i8_mr : pairs ? g->bf16_mr : halves ? g->f16_mr : g->f32_mr;
-    const size_t nr = i8 ? g->i8_nr : pairs ? g->bf16_nr : halves ? g->f16_nr : g->f32_nr;
+    const mr_gemm_bf16_fn half = mr_gemm_half_kernel(g, t);
+    const size_t mr = i8 ? g->i8_mr : half ? g->half_mr : g->f32_mr;
+    const size_t nr = i8 ? g->i8_nr : half ? g->half_nr : g->f32_nr;
     const size_t MP = up(M ? M : 1, mr), NP = up(N ? N : 1, nr), panels = NP / nr;
     const mr_gemm_mat am = {A, (int64_t)K, 1, t, 0}, bm = {B, bt ? (int64_t)K : 1, bt ? 1 : (int64_t)N, t, 0};
     const unsigned kga = mr_gemm_i8_a_kgroup(g);
@@ -82,9 +83,9 @@ static void gemm_via(const mr_gemm_config *g, mr_gemm_src_type t, const void *A,
             for (size_t q = 0; q < panels; q++) {
                 if (i8)
                     g->i8(kkp / g->i8_kgroup, ap, bp + q * bp_now, cb + r * NP + q * nr, NP, kb > 0);
-                else if (pairs || halves) /* the real rows, as the operator passes them */
-                    (pairs ? g->bf16 : g->f16)(kk, (float *)ap, (uint16_t *)(void *)(bp + q * bp_now),
-                                               (float *)cb + r * NP + q * nr, NP, kb > 0, rows ? rows : mr);
+                else if (half) /* the real rows, as the operator passes them */
+                    half(kk, (float *)ap, (uint16_t *)(void *)(bp + q * bp_now), (float *)cb + r * NP + q * nr, NP,
+                         kb > 0, rows ? rows : mr);
                 else
                     g->f32(kk, (float *)ap, (float *)(bp + q * bp_now), (float *)cb + r * NP + q * nr, NP, kb > 0);
             }

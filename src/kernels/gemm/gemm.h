@@ -118,14 +118,10 @@ typedef struct mr_gemm_config {
     /* Optional: the int8 k block this kernel prefers (0: the operator's default). AMX: 4096, since a tile step
      * is so short that re-reading the int32 C tile at every k block would cost as much as the products. */
     unsigned i8_kc;
-    /* Optional (0 / NULL: bf16 runs on the f32 kernel with fp32 panels): a kernel for bf16 x bf16 on bf16-pair B
-     * panels, and its tile. */
-    unsigned bf16_mr, bf16_nr;
-    mr_gemm_bf16_fn bf16;
-    /* Optional (0 / NULL: fp16 runs on the f32 kernel with fp32 panels): a kernel for fp16 x fp16 on fp16-halves
-     * B panels, and its tile. */
-    unsigned f16_mr, f16_nr;
-    mr_gemm_bf16_fn f16;
+    /* Optional (NULL: that type runs on the f32 kernel with fp32 panels): kernels on 16-bit B panels, bf16 x bf16
+     * on bf16 pairs and fp16 x fp16 on fp16 halves, and the tile they share (0 when the config has neither). */
+    unsigned half_mr, half_nr;
+    mr_gemm_bf16_fn bf16, f16;
     /* Optional (NULL: the portable SSE2 / scalar loop): the bf16-pair packing's interleave of two weight rows into
      * panels of `panel` columns `pstride` elements apart: column j of p0 and p1 (0 when p1 is NULL) for j < n goes
      * to q[2i] and q[2i + 1], q = d + (j / panel) * pstride, i = j % panel (16-bit values; the same bytes either
@@ -143,6 +139,13 @@ static inline int mr_gemm_uses_bf16x2(const mr_gemm_config *g, mr_gemm_src_type 
 static inline int mr_gemm_uses_f16h(const mr_gemm_config *g, mr_gemm_src_type t)
 {
     return t == MR_GEMM_SRC_F16 && g->f16 != NULL;
+}
+
+/* The config's kernel on 16-bit B panels for operands of type t (bf16 pairs or fp16 halves), NULL when t runs on
+ * the f32 kernel; its tile is half_mr x half_nr. */
+static inline mr_gemm_bf16_fn mr_gemm_half_kernel(const mr_gemm_config *g, mr_gemm_src_type t)
+{
+    return mr_gemm_uses_bf16x2(g, t) ? g->bf16 : mr_gemm_uses_f16h(g, t) ? g->f16 : NULL;
 }
 
 /* A's group of k, and a k block of kc padded as both panels of config g need it. */
