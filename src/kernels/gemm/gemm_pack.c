@@ -92,6 +92,17 @@ static void mr_gemm_rows4_f32(const char *const p[4], mr_gemm_src_type t, size_t
         for (int j = 0; j < 4; j++) _mm_storeu_ps(dst + (k + (size_t)j) * ld, v[j]);
     }
 }
+
+/* Whether rows r .. r + 3 of a pack of `rows` rows (source rows r0 + r ..) are all real and lie in one panel, so
+ * that they can go through a 4 x 4 transpose together; if so, their addresses at k0 (elements of es bytes) in p4. */
+static int mr_gemm_four_rows(const mr_gemm_mat *src, int64_t r0, size_t r, size_t rows, size_t panel, int64_t k0,
+                             size_t es, const char *p4[4])
+{
+    const size_t i = r % panel;
+    if (i % 4 != 0 || i + 4 > panel || r + 4 > rows) return 0;
+    for (int q = 0; q < 4; q++) p4[q] = mr_gemm_at(src, r0 + (int64_t)r + q, k0, es);
+    return 1;
+}
 #endif
 
 void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t panel, int64_t k0, size_t kc,
@@ -105,12 +116,8 @@ void mr_gemm_pack_f32(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t pa
             float *d = dst + r / panel * pstride + r % panel;
             const char *p = mr_gemm_at(src, r0 + (int64_t)r, k0, es);
 #if defined(__SSE2__)
-            /* four rows of one panel at once */
-            const size_t i = r % panel;
-            if (src->cs == 1 && i % 4 == 0 && i + 4 <= panel && r + 4 <= rows) {
-                const char *const p4[4] = {p, mr_gemm_at(src, r0 + (int64_t)r + 1, k0, es),
-                                           mr_gemm_at(src, r0 + (int64_t)r + 2, k0, es),
-                                           mr_gemm_at(src, r0 + (int64_t)r + 3, k0, es)};
+            const char *p4[4]; /* four rows of one panel at once */
+            if (src->cs == 1 && mr_gemm_four_rows(src, r0, r, rows, panel, k0, es, p4)) {
                 const size_t kc4 = kc & ~(size_t)3;
                 mr_gemm_rows4_f32(p4, src->type, kc4, d, panel);
                 for (size_t q = 0; q < 4 && kc4 < kc; q++)
@@ -205,11 +212,8 @@ void mr_gemm_pack_bf16x2(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t
         /* rows contiguous along k (a transposed weight, [E, N, K]): a pair is two adjacent bf16, one 32-bit word */
         size_t done = 0; /* pairs */
 #if defined(__SSE2__)
-        const size_t i = r % panel;
-        if (i % 4 == 0 && i + 4 <= panel && r + 4 <= rows) { /* four rows at once: a 4 x 4 transpose of words */
-            const char *const p4[4] = {p, mr_gemm_at(src, r0 + (int64_t)r + 1, k0, 2),
-                                       mr_gemm_at(src, r0 + (int64_t)r + 2, k0, 2),
-                                       mr_gemm_at(src, r0 + (int64_t)r + 3, k0, 2)};
+        const char *p4[4];
+        if (mr_gemm_four_rows(src, r0, r, rows, panel, k0, 2, p4)) { /* four rows at once: a 4 x 4 transpose of words */
             done = kc / 2 & ~(size_t)3;
             mr_gemm_rows4_f32(p4, MR_GEMM_SRC_F32, done, (float *)(void *)d, panel); /* words moved as they are */
             for (size_t q = 0; q < 4; q++) mr_bf16_pair_row(p4[q], done, kc, d + 2 * q, panel); /* the rest */
@@ -261,12 +265,8 @@ void mr_gemm_pack_f16h(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t p
         uint16_t *d = dst + r / panel * pelems + r % panel;
         size_t done = 0;
 #if defined(__SSE2__)
-        const size_t i = r % panel;
-        if (src->cs == 1 && i % 4 == 0 && i + 4 <= panel && r + 4 <= rows) {
-            const char *const p4[4] = {mr_gemm_at(src, r0 + (int64_t)r, k0, 2),
-                                       mr_gemm_at(src, r0 + (int64_t)r + 1, k0, 2),
-                                       mr_gemm_at(src, r0 + (int64_t)r + 2, k0, 2),
-                                       mr_gemm_at(src, r0 + (int64_t)r + 3, k0, 2)};
+        const char *p4[4];
+        if (src->cs == 1 && mr_gemm_four_rows(src, r0, r, rows, panel, k0, 2, p4)) {
             done = kc & ~(size_t)3;
             mr_gemm_rows4_u16(p4, done, d, panel);
             for (size_t q = 0; q < 4; q++)
