@@ -522,8 +522,8 @@ MOEROUTE_API moeroute_status moeroute_grouped_matmul(moeroute_context *ctx, cons
  * The results are the bytes moeroute_grouped_matmul gives with the original weights. The packed form belongs to
  * the kernels of the context it was made with (and to MOEROUTE_AMX as it was then), and holds about K * N
  * bytes per expert for INT8, 2 * K * N for BF16 and FP16 on AVX-512 (bf16 pairs, fp16 halves) and 4 * K * N for
- * the other float cases (fp32 panels); moeroute_gmm_weights_bytes tells. A later change of the original weights is not seen. Calls only read it,
- * so several threads may use one at once (with contexts of the same kernels); destroy(NULL) does nothing.
+ * the other float cases (fp32 panels); moeroute_gmm_weights_bytes tells. A later change of the original weights
+ * is not seen. Calls only read it, so several threads may use one at once (with contexts of the same kernels); destroy(NULL) does nothing.
  * Errors: as moeroute_grouped_matmul for the fields read; MOEROUTE_ERR_OUT_OF_MEMORY. The packed call adds
  * MOEROUTE_ERR_NULL_POINTER (weights NULL) and MOEROUTE_ERR_INVALID_VALUE (packed for other E, K, N, dtype or
  * kernels than this call and context would use). */

@@ -131,7 +131,8 @@ static void mr_bf16_pairs_run512(const char *p0, const char *p1, size_t n, uint1
 {
     /* unpacklo / unpackhi interleave within each 128-bit lane: lo = pairs 0-3 | 8-11 | 16-19 | 24-27 of the 32
        columns, hi = 4-7 | 12-15 | 20-23 | 28-31; the permutes take the lanes in column order */
-    const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+    const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
+    const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
     for (size_t j = 0; j < n; j += 32) {
         const size_t m = n - j < 32 ? n - j : 32;
         const __mmask32 in = (__mmask32)(m == 32 ? 0xFFFFFFFFu : (1u << m) - 1u);

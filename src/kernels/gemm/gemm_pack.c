@@ -275,7 +275,8 @@ void mr_gemm_pack_f16h(const mr_gemm_mat *src, int64_t r0, size_t rows, size_t p
             continue;
         }
 #endif
-        for (size_t k = done; k < kc; k++) memcpy(&d[k * panel], mr_gemm_at(src, r0 + (int64_t)r, k0 + (int64_t)k, 2), 2);
+        for (size_t k = done; k < kc; k++)
+            memcpy(&d[k * panel], mr_gemm_at(src, r0 + (int64_t)r, k0 + (int64_t)k, 2), 2);
         r++;
     }
 }
