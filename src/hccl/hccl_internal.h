@@ -130,7 +130,8 @@ typedef struct mr_hccl_net_ops {
      *            recv[rfirst[j] .. rfirst[j + 1]); the i-th segment rank j sends this rank lands in the i-th
      *            segment this rank receives from j, of the same size (the caller derives both sides from data
      *            every rank shares). The transport moves them where they lie (MPI: the segments between two ranks as
-     *            one message of an hindexed datatype, or one message per segment when they total 1 GiB or more).
+     *            one message of an hindexed datatype, adjacent ones joined, or one message per segment when they
+     *            total 1 GiB or more).
      *            It runs no agreement of its own and allocates nothing: `scratch` holds exchange_scratch(n,
      *            segments) bytes (segments: send and receive together), allocated by the caller before its
      *            agreement;

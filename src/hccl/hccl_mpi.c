@@ -353,7 +353,8 @@ static int mr_mpi_post(const mr_net_seg *seg, int peer, int recv, MPI_Datatype m
 }
 
 /* The `count` segments to (recv 0) or from (recv 1) one peer: one message of an hindexed datatype when there are
- * several below MR_MPI_BIG in all, else one message per segment. disp, len: count entries of scratch. */
+ * several below MR_MPI_BIG in all (segments that follow one another in memory joined into one block), else one
+ * message per segment. disp, len: count entries of scratch. */
 static int mr_mpi_post_peer(const mr_net_seg *seg, size_t count, int peer, int recv, MPI_Datatype mib, MPI_Comm comm,
                             MPI_Request *req, int *nreq, MPI_Aint *disp, int *len)
 {
@@ -364,12 +365,17 @@ static int mr_mpi_post_peer(const mr_net_seg *seg, size_t count, int peer, int r
         for (size_t i = 0; i < count && !bad; i++) bad |= mr_mpi_post(&seg[i], peer, recv, mib, comm, req, nreq);
         return bad;
     }
+    size_t blocks = 0;
     for (size_t i = 0; i < count && !bad; i++) {
-        len[i] = (int)seg[i].bytes;
-        bad |= MPI_Get_address(seg[i].at, &disp[i]) != MPI_SUCCESS;
+        if (blocks && seg[i].at == seg[i - 1].at + seg[i - 1].bytes) {
+            len[blocks - 1] += (int)seg[i].bytes; /* total < MR_MPI_BIG: no overflow */
+            continue;
+        }
+        len[blocks] = (int)seg[i].bytes;
+        bad |= MPI_Get_address(seg[i].at, &disp[blocks++]) != MPI_SUCCESS;
     }
     MPI_Datatype t;
-    if (bad || MPI_Type_create_hindexed((int)count, len, disp, MPI_BYTE, &t) != MPI_SUCCESS) return 1;
+    if (bad || MPI_Type_create_hindexed((int)blocks, len, disp, MPI_BYTE, &t) != MPI_SUCCESS) return 1;
     bad = MPI_Type_commit(&t) != MPI_SUCCESS ||
           (recv ? MPI_Irecv(MPI_BOTTOM, 1, t, peer, 0, comm, &req[(*nreq)++])
                 : MPI_Isend(MPI_BOTTOM, 1, t, peer, 0, comm, &req[(*nreq)++])) != MPI_SUCCESS;

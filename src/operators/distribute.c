@@ -14,6 +14,7 @@
  * destination expert's fp32 smooth row; the same kernels as src/operators/dynamic_quant.c); combine is the fp32
  * chain of spec 11.4 through the accumulate family (acc = +0, then acc + f32(row * scale) per slot). */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -348,14 +349,14 @@ moeroute_status mr_dsp_check_total(int64_t r, int64_t total, int64_t rows, const
 /* Row t of the source's x as the receiver stores it for expert e (shared expert i: e = -1 - i): a bit copy
  * (quantMode 0), or the per-token int8 of spec 11.3 and its scale 1 / f (quantMode 2). v, sm: H floats. */
 void mr_dsp_make_row(const mr_dist_plan *p, const mr_view *src, int64_t t, int64_t e, char *dst, float *scale,
-                            float *v, float *sm)
+                     float *v, float *sm, mr_copy_fn copy)
 {
     const int64_t H = p->a.h;
     int64_t cs;
     const char *xr = mr_view_row(&src[MR_DSP_X], t, &cs);
     if (p->a.quant_mode == 0) {
         const size_t es = mr_xtype_size((mr_xtype)p->a.xtype);
-        if (cs == 1) memcpy(dst, xr, (size_t)H * es);
+        if (cs == 1) copy(dst, xr, (size_t)H * es);
         else
             for (int64_t h = 0; h < H; h++) memcpy(dst + h * (int64_t)es, xr + h * cs * (int64_t)es, es);
         return;
@@ -380,6 +381,12 @@ size_t mr_dsp_row_bytes(const mr_dist_plan *p)
     return (size_t)p->a.h * (p->a.quant_mode ? 1u : mr_xtype_size((mr_xtype)p->a.xtype));
 }
 
+mr_copy_fn mr_dsp_row_copy(const mr_dist_plan *p, int64_t rows)
+{
+    const mr_copy_config *k = p->backend.copy;
+    return mr_backend_stream_output((size_t)rows * mr_dsp_row_bytes(p)) ? k->copy_stream : k->copy;
+}
+
 void mr_dsp_write_fn(void *ctx, int64_t s, int64_t t, int64_t j, int64_t le, int64_t e)
 {
     mr_dsp_write *w = ctx;
@@ -388,7 +395,8 @@ void mr_dsp_write_fn(void *ctx, int64_t s, int64_t t, int64_t j, int64_t le, int
     const int64_t row = w->cursor[le * w->c->l.W + s]++;
     if (w->rows) {
         float scale = 0.0f;
-        mr_dsp_make_row(p, src, t, e, out[MR_DSP_EXPX].data + row * (int64_t)mr_dsp_row_bytes(p), &scale, w->v, w->sm);
+        mr_dsp_make_row(p, src, t, e, out[MR_DSP_EXPX].data + row * (int64_t)mr_dsp_row_bytes(p), &scale, w->v, w->sm,
+                        w->copy);
         if (p->a.quant_mode) memcpy(out[MR_DSP_DYNS].data + row * 4, &scale, 4);
     }
     const int32_t info[3] = {(int32_t)s, (int32_t)t, (int32_t)j};
@@ -450,8 +458,9 @@ moeroute_status mr_dispatch_run(const void *plan, const mr_view *views, void *wo
     if (st != MOEROUTE_OK) return mr_dist_end(&rd, st, api);
 
     const int64_t total = mr_dsp_blocks(&c, counts, cursor);
-    mr_dsp_write w = {&c, cursor, v, fv, fs, 1};
+    mr_dsp_write w = {&c, cursor, v, fv, fs, 1, mr_dsp_row_copy(p, total)};
     for (int64_t s = 0; s < c.l.W; s++) mr_dsp_walk(&c, p->rank, s, mr_dsp_write_fn, &w);
+    if (w.copy != p->backend.copy->copy) atomic_thread_fence(memory_order_seq_cst); /* orders the streaming stores */
     mr_dsp_counts_out(p, v, counts, total);
     return mr_dist_end(&rd, MOEROUTE_OK, api);
 }

@@ -94,9 +94,13 @@ void mr_dsp_walk(const mr_dsp_ctx *c, int64_t r, int64_t s, mr_dsp_visit fn, voi
 int64_t mr_dsp_blocks(const mr_dsp_ctx *c, int64_t *counts, int64_t *cursor);
 /* "rank r receives N rows but expandXOut has A" when total > rows. */
 moeroute_status mr_dsp_check_total(int64_t r, int64_t total, int64_t rows, const char *api);
+/* Row t of the source's x as the receiver stores it for expert e; quantMode 0 copies it with `copy`. */
 void mr_dsp_make_row(const mr_dist_plan *p, const mr_view *src, int64_t t, int64_t e, char *dst, float *scale,
-                     float *v, float *sm);
+                     float *v, float *sm, mr_copy_fn copy);
 size_t mr_dsp_row_bytes(const mr_dist_plan *p);
+/* How dispatch writes its `rows` rows of expandX: streaming stores when they are a large output
+ * (mr_backend_stream_output; the writer fences once after its last row), cached ones otherwise. */
+mr_copy_fn mr_dsp_row_copy(const mr_dist_plan *p, int64_t rows);
 
 typedef struct mr_dsp_write {
     const mr_dsp_ctx *c;
@@ -104,6 +108,7 @@ typedef struct mr_dsp_write {
     const mr_view *out;
     float *v, *sm;   /* fp32 scratch rows */
     int rows;        /* 0: the rows arrived already (network transport); bookkeeping only */
+    mr_copy_fn copy; /* rows: how they are copied (mr_dsp_row_copy) */
 } mr_dsp_write;
 void mr_dsp_write_fn(void *ctx, int64_t s, int64_t t, int64_t j, int64_t le, int64_t e);
 void mr_dsp_counts_out(const mr_dist_plan *p, const mr_view *v, const int64_t *counts, int64_t total);

@@ -14,7 +14,8 @@
  *               rank can reach alone (every receiver's rows within its A) before any output is written, and both
  *               ends of every message. A rank's rows to itself never travel (made in place, or read in place).
  *               Dispatch, quantMode 0: a source sends each receiver every token it routes there once, from x
- *               itself where x's rows are contiguous; the receiver copies it to each of its rows (one copy).
+ *               itself where x's rows are contiguous; it lands in the first of the token's rows in the
+ *               receiver's expandX, which copies it to the others.
  *               quantMode 2: each row is quantized by its source for its expert and sent per (receiver, local
  *               expert) block straight into its place in expandX, then the scales into dynamicScales.
  *               Combine: each owner sends its blocks of expandX back to each source and, with them, its verdict
@@ -25,6 +26,8 @@
  * Waits: exchanges 1 and 1b are bounded by the communicator's timeout (a missing rank: 561000, the communicator
  * broken); exchange 2 runs only when every rank is known present and has agreed. Buffers whose size follows the
  * batch (rows to send, staging) are the communicator's (the transport's buffer op), reused from call to call. */
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,7 +41,6 @@
 typedef struct mr_net_head {
     mr_dist_attrs a;
     int64_t kind, refused, bs, rows;
-    int64_t x_mode; /* dispatch, quantMode 0: how its x rows travel (mr_net_x_mode) */
     char message[256];
     unsigned char routing[MR_NET_INLINE];
 } mr_net_head;
@@ -52,7 +54,7 @@ typedef struct mr_net_verdict {
 typedef struct mr_net_call {
     mr_hccl_group *g;
     void *net;
-    int64_t W, K, x_mode;
+    int64_t W, K;
     size_t per_slot;          /* routing bytes per slot: ids, flags (and dispatch's expert scales) */
     mr_net_head *heads;       /* [W] */
     char *recs;               /* [W * rec]: exchange 1b (NULL: the routing came inline) */
@@ -164,7 +166,6 @@ static moeroute_status mr_net_agree(mr_net_call *nc, const mr_dist_plan *p, int6
     mr_net_head *mine = mr_calloc(1, sizeof *mine);
     if (!mine) return mr_net_oom(local, api); /* the peers' bounded wait ends their call */
     mine->a = p->a, mine->kind = kind, mine->refused = local != MOEROUTE_OK, mine->bs = p->bs, mine->rows = p->rows;
-    mine->x_mode = nc->x_mode;
     if (local != MOEROUTE_OK) mr_net_keep_message(mine->message, sizeof mine->message);
     else if (mr_net_inline(nc, p->bs)) mr_net_pack_routing(nc, p, ids, mask, escales, mine->routing);
     HcclResult h = mr_hccl_net->allgather(nc->net, mine, nc->heads, sizeof *mine, api);
@@ -231,23 +232,15 @@ static void mr_net_seg_add(mr_net_seg *seg, size_t *n, char *at, size_t bytes)
 
 /* ---- dispatch ------------------------------------------------------------------------------------------------ */
 
-/* quantMode 0 sends every token once per receiver, whatever the number of its slots there; the receiver copies
- * it to each of its rows (one copy). How a source's x rows travel, from its x's layout (every rank reads the
- * source's mode in its head, so both ends cut the same segments):
- *   MR_NET_X_DENSE  x is one block: runs of consecutive tokens travel as one message each, from x itself
- *   MR_NET_X_ROWS   rows are contiguous: one message per token, from x itself
- *   MR_NET_X_PACK   strided rows: gathered into a buffer first, one message per receiver */
-enum { MR_NET_X_PACK, MR_NET_X_ROWS, MR_NET_X_DENSE };
-
-static int64_t mr_net_x_mode(const mr_view *x, int64_t bs, size_t row_bytes)
+/* quantMode 0 sends every token once per receiver, whatever the number of its slots there: the source from x
+ * itself where its rows are contiguous (else from a buffer it gathers them into), one segment per token (the
+ * transport joins adjacent ones), into the first of the token's rows in the receiver's expandX; the receiver
+ * copies it from there to the token's other rows. */
+static int mr_net_x_contiguous(const mr_view *x, int64_t bs)
 {
-    int64_t cs = 1, cs1 = 1;
-    if (bs < 1 || !x->data) return MR_NET_X_DENSE;
-    const char *r0 = mr_view_row(x, 0, &cs);
-    if (cs != 1) return MR_NET_X_PACK;
-    if (bs < 2) return MR_NET_X_DENSE;
-    const char *r1 = mr_view_row(x, 1, &cs1);
-    return r1 - r0 == (ptrdiff_t)row_bytes && x->strides[0] >= 0 ? MR_NET_X_DENSE : MR_NET_X_ROWS;
+    int64_t cs = 1;
+    if (bs > 0 && x->data) mr_view_row(x, 0, &cs);
+    return cs == 1;
 }
 
 typedef struct mr_net_tok {
@@ -269,35 +262,36 @@ static int64_t mr_net_tokens(const mr_dsp_ctx *c, int64_t r, int64_t s, int64_t 
     return k.n;
 }
 
-/* Segments of n token rows (tokens tok[]) in mode m: at(i) is where row i is or goes. */
-static void mr_net_tok_segs(mr_net_seg *seg, size_t *ns, const int64_t *tok, int64_t n, int64_t m, char *first,
-                            const mr_view *x, size_t row_bytes)
+/* Where the tokens from one source land: the first row of each in expandX, in the walk's order (ascending t). */
+typedef struct mr_net_first {
+    int64_t *cursor, W, last; /* a copy of the block cursors, advanced as the bookkeeping will be */
+    mr_net_seg *seg;
+    size_t *n, row_bytes;
+    char *expx;
+} mr_net_first;
+
+static void mr_net_first_fn(void *ctx, int64_t s, int64_t t, int64_t j, int64_t le, int64_t e)
 {
-    for (int64_t i = 0; i < n;) {
-        int64_t len = 1, cs;
-        if (m == MR_NET_X_PACK) len = n;
-        else if (m == MR_NET_X_DENSE)
-            while (i + len < n && tok[i + len] == tok[i] + len) len++;
-        char *at = x ? (char *)(uintptr_t)mr_view_row(x, tok[i], &cs) : first + (size_t)i * row_bytes;
-        mr_net_seg_add(seg, ns, at, (size_t)len * row_bytes);
-        i += len;
-    }
+    (void)j, (void)e;
+    mr_net_first *c = ctx;
+    const int64_t row = c->cursor[le * c->W + s]++;
+    if (t != c->last) c->last = t, mr_net_seg_add(c->seg, c->n, c->expx + (size_t)row * c->row_bytes, c->row_bytes);
 }
 
+/* After the exchange: a token's first row arrived; its other rows are copied from it. */
 typedef struct mr_net_scatter {
     mr_dsp_write w;
-    const char *staging; /* source s's token rows */
+    const char *first;
     size_t row_bytes;
-    int64_t last, idx;
+    int64_t last;
 } mr_net_scatter;
 
 static void mr_net_scatter_fn(void *ctx, int64_t s, int64_t t, int64_t j, int64_t le, int64_t e)
 {
     mr_net_scatter *c = ctx;
-    if (t != c->last) c->idx++, c->last = t;
-    const int64_t row = c->w.cursor[le * c->w.c->l.W + s];
-    memcpy(c->w.out[MR_DSP_EXPX].data + (size_t)row * c->row_bytes, c->staging + (size_t)c->idx * c->row_bytes,
-           c->row_bytes);
+    char *dst = c->w.out[MR_DSP_EXPX].data + (size_t)c->w.cursor[le * c->w.c->l.W + s] * c->row_bytes;
+    if (t != c->last) c->last = t, c->first = dst;
+    else c->w.copy(dst, c->first, c->row_bytes);
     mr_dsp_write_fn(&c->w, s, t, j, le, e); /* the bookkeeping */
 }
 
@@ -323,7 +317,8 @@ static void mr_net_place_fn(void *ctx, int64_t s, int64_t t, int64_t j, int64_t 
         return;
     }
     const int64_t i = (*at)++;
-    mr_dsp_make_row(c->p, c->own, t, e, c->rows + (size_t)i * c->row_bytes, &c->scales[i], c->v, c->sm);
+    mr_dsp_make_row(c->p, c->own, t, e, c->rows + (size_t)i * c->row_bytes, &c->scales[i], c->v, c->sm,
+                    c->p->backend.copy->copy);
 }
 
 /* quantMode 2: each row quantized by its source for its expert, sent per (receiver, local expert) block and
@@ -386,15 +381,13 @@ moeroute_status mr_dispatch_net(const mr_dist_plan *p, mr_view *v, mr_hccl_group
     const size_t segs_out = quant ? (size_t)(2 * lmax * W) : (size_t)((W - 1) * p->bs),
                  segs_in = quant ? (size_t)(2 * L * W) : (size_t)((W - 1) * maxbs);
     int ok = mr_net_alloc(&nc, p, g, 9, segs_out, segs_in);
-    nc.x_mode = quant ? MR_NET_X_PACK : mr_net_x_mode(&v[MR_DSP_X], p->bs, row_bytes);
-    const int pack = quant || nc.x_mode == MR_NET_X_PACK;
-    int64_t *ints = mr_calloc((size_t)(W * lmax + (W - 1) * p->bs + maxbs + 1), sizeof *ints);
-    int64_t *pos = ints, *tok = ints ? pos + W * lmax : NULL, *peer_tok = ints ? tok + (W - 1) * p->bs : NULL;
+    const int pack = quant || !mr_net_x_contiguous(&v[MR_DSP_X], p->bs);
+    int64_t *ints = mr_calloc((size_t)(W * lmax + (W - 1) * p->bs + L * W), sizeof *ints);
+    int64_t *pos = ints, *tok = ints ? pos + W * lmax : NULL, *first = ints ? tok + (W - 1) * p->bs : NULL;
     char *rows = ok && pack ? mr_hccl_net->buffer(nc.net, 0, (size_t)(quant ? sent : (W - 1) * p->bs) * row_bytes)
                             : NULL;
     float *scales = ok && quant ? mr_hccl_net->buffer(nc.net, 1, (size_t)sent * sizeof(float)) : NULL;
-    char *staging = ok && !quant ? mr_hccl_net->buffer(nc.net, 2, (size_t)((W - 1) * maxbs) * row_bytes) : NULL;
-    if (!ok || !ints || (pack && !rows) || (quant && !scales) || (!quant && !staging)) local = mr_net_oom(local, api);
+    if (!ok || !ints || (pack && !rows) || (quant && !scales)) local = mr_net_oom(local, api);
     moeroute_status st = mr_net_agree(&nc, p, MR_HCCL_MC2_DISPATCH, local, &v[MR_DSP_IDS], &v[MR_DSP_MASK],
                                       &v[MR_DSP_ESCALES], api);
     int64_t *counts = (int64_t *)(void *)mr_dist_ws_base(workspace), *cursor = counts + L * W;
@@ -412,6 +405,7 @@ moeroute_status mr_dispatch_net(const mr_dist_plan *p, mr_view *v, mr_hccl_group
         return st;
     }
     const int64_t total = mr_dsp_blocks(&nc.c, counts, cursor);
+    const mr_copy_fn copy = mr_dsp_row_copy(p, total);
     if (quant) {
         mr_net_quant_segs(&nc, p, v, pos, rows, scales, counts, cursor, fv, fs);
     } else {
@@ -421,39 +415,34 @@ moeroute_status mr_dispatch_net(const mr_dist_plan *p, mr_view *v, mr_hccl_group
             nc.sfirst[q] = ns;
             if (q == me) continue;
             const int64_t n = mr_net_tokens(&nc.c, q, me, tok + at);
-            float no_scale; /* quantMode 0: a bit copy */
-            for (int64_t i = 0; pack && i < n; i++)
-                mr_dsp_make_row(p, v, tok[at + i], 0, rows + (size_t)(at + i) * row_bytes, &no_scale, fv, fs);
-            mr_net_tok_segs(nc.ss, &ns, tok + at, n, nc.x_mode, rows + (size_t)at * row_bytes,
-                            pack ? NULL : &v[MR_DSP_X], row_bytes);
+            for (int64_t i = 0; i < n; i++) {
+                char *row = rows + (size_t)(at + i) * row_bytes;
+                float no_scale; /* quantMode 0: a bit copy */
+                if (pack) mr_dsp_make_row(p, v, tok[at + i], 0, row, &no_scale, fv, fs, p->backend.copy->copy);
+                int64_t cs;
+                mr_net_seg_add(nc.ss, &ns, pack ? row : (char *)(uintptr_t)mr_view_row(&v[MR_DSP_X], tok[at + i], &cs),
+                               row_bytes);
+            }
             at += n;
         }
         nc.sfirst[W] = ns;
-        at = 0; /* from s: the tokens it sends, into staging */
-        for (int64_t s = 0; s < W; s++) {
-            nc.rfirst[s] = nr;
-            if (s == me) continue;
-            const int64_t n = mr_net_tokens(&nc.c, me, s, peer_tok);
-            mr_net_tok_segs(nc.rs, &nr, peer_tok, n, nc.heads[s].x_mode, staging + (size_t)at * row_bytes, NULL,
-                            row_bytes);
-            at += n;
+        memcpy(first, cursor, (size_t)(L * W) * sizeof *first);
+        mr_net_first f = {first, W, -1, nc.rs, &nr, row_bytes, v[MR_DSP_EXPX].data};
+        for (int64_t s = 0; s < W; s++) { /* from s: each token into its first row */
+            nc.rfirst[s] = nr, f.last = -1;
+            if (s != me) mr_dsp_walk(&nc.c, me, s, mr_net_first_fn, &f);
         }
         nc.rfirst[W] = nr;
     }
     st = mr_net_rows(&nc, api);
-    if (st == MOEROUTE_OK) { /* rows to itself made in place, rows from peers scattered; the bookkeeping */
-        mr_net_scatter sc = {{&nc.c, cursor, v, fv, fs, 0}, staging, row_bytes, -1, -1};
-        int64_t at = 0;
+    if (st == MOEROUTE_OK) { /* rows to itself made in place, rows from peers copied on; the bookkeeping */
+        mr_net_scatter sc = {{&nc.c, cursor, v, fv, fs, 0, copy}, NULL, row_bytes, -1};
         for (int64_t s = 0; s < W; s++) {
-            sc.w.rows = s == me;
-            if (quant || s == me) {
-                mr_dsp_walk(&nc.c, me, s, mr_dsp_write_fn, &sc.w);
-                continue;
-            }
-            sc.staging = staging + (size_t)at * row_bytes, sc.last = -1, sc.idx = -1;
-            mr_dsp_walk(&nc.c, me, s, mr_net_scatter_fn, &sc);
-            at += sc.idx + 1;
+            sc.w.rows = s == me, sc.last = -1;
+            mr_dsp_walk(&nc.c, me, s, quant || s == me ? mr_dsp_write_fn : mr_net_scatter_fn,
+                        quant || s == me ? (void *)&sc.w : (void *)&sc);
         }
+        if (copy != p->backend.copy->copy) atomic_thread_fence(memory_order_seq_cst); /* the streaming stores */
         mr_dsp_counts_out(p, v, counts, total);
     }
     mr_free(ints);

@@ -12,8 +12,8 @@
 #include "distribute_model.h"
 #include "mpi_comm_fixture.h"
 
-/* x as a strided view (col_stride > 1: rows gathered by the source; pad > 0: one message per row; else runs of
- * rows), or every slot sent to expert 0 (crowd: rank 0 receives more rows than A), over the MPI transport through
+/* x as a strided view (col_stride > 1: rows gathered by the source; pad > 0: rows apart in memory; else one block
+ * of rows, adjacent segments the transport joins), or every slot sent to expert 0 (crowd: rank 0 receives more rows than A), over the MPI transport through
  * the aclnn pair. Checked independently: x[t][h] = (100 r + 10 t + h) / 8 (exact in fp16), so a received row
  * names its source; the rows must be those of the (local expert, source, token, slot) order the routing gives.
  * crowd: every rank refuses with the same message, expandX untouched. */
@@ -127,8 +127,8 @@ int main(int argc, char **argv)
             free(w);
         }
     x_layout_case(name, rank, size, 5, 2, 2, 0, 0);   /* strided columns: gathered by the source */
-    x_layout_case(name, rank, size, 5, 2, 1, 3, 0);   /* padded rows: one message per row */
-    x_layout_case(name, rank, size, 700, 2, 1, 0, 0); /* runs of rows; routing past the head's inline bytes */
+    x_layout_case(name, rank, size, 5, 2, 1, 3, 0);   /* padded rows: one segment per row */
+    x_layout_case(name, rank, size, 700, 2, 1, 0, 0); /* one block of rows; routing past the head's inline bytes */
     x_layout_case(name, rank, size, 4, 4, 1, 0, 1);   /* too many rows for rank 0: one verdict, one message */
     return mpi_comm_finish(comm, rank);
 }
