@@ -38,6 +38,7 @@ typedef struct mr_mpi_token {
 typedef struct mr_mpi_net {
     MPI_Comm comm;
     long timeout_ms;
+    size_t split;      /* the exchange's message split (mr_mpi_split_bytes), the same in every process */
     HcclResult broken; /* HCCL_SUCCESS while usable */
     void *cache[MR_NET_BUFFERS]; /* the buffer op's (hccl_internal.h) */
     size_t cache_cap[MR_NET_BUFFERS];
@@ -108,8 +109,26 @@ static HcclResult mr_mpi_root_info(HcclRootInfo *info)
 
 static int mr_mpi_owns(const HcclRootInfo *info) { return memcmp(info->internal, MR_MPI_MAGIC, sizeof MR_MPI_MAGIC) == 0; }
 
+/* The exchange (below) sends the segments between two ranks as one message when they total less than `split`
+ * bytes, else one message per segment, and a segment of `split` bytes or more in units of split / 1024 bytes
+ * (MPI counts are int). 1 GiB, or MOEROUTE_MPI_SPLIT_BYTES (1024 .. 1 GiB; other values are ignored): for MPI
+ * libraries with a lower limit on a message, and for the tests, which run these paths with small data. Every
+ * process of a communicator takes the smallest value any of them has, so both ends of a message cut alike. */
+#define MR_MPI_SPLIT_MAX ((size_t)1 << 30)
+
+static size_t mr_mpi_split_bytes(void)
+{
+    const char *v = getenv("MOEROUTE_MPI_SPLIT_BYTES");
+    if (v && *v) {
+        char *end = NULL;
+        const long long b = strtoll(v, &end, 10);
+        if (end && *end == 0 && b >= 1024 && (unsigned long long)b <= MR_MPI_SPLIT_MAX) return (size_t)b;
+    }
+    return MR_MPI_SPLIT_MAX;
+}
+
 typedef struct mr_mpi_join_msg {
-    uint64_t id;
+    uint64_t id, split;
     uint32_t n, rank;
 } mr_mpi_join_msg;
 
@@ -123,12 +142,13 @@ static HcclResult mr_mpi_join(const HcclRootInfo *info, uint32_t n, uint32_t ran
     int size = 0, me = 0;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     MPI_Comm_rank(MPI_COMM_WORLD, &me);
-    mr_mpi_join_msg mine = {t.id, n, rank}, *all = mr_malloc(sizeof *all * (size_t)size);
+    mr_mpi_join_msg mine = {t.id, mr_mpi_split_bytes(), n, rank}, *all = mr_malloc(sizeof *all * (size_t)size);
     if (!all) return mr_hccl_fail(HCCL_E_MEMORY, "%s: out of memory", api);
     HcclResult st = mr_mpi_allgather_bounded(&mine, all, (int)sizeof mine, MPI_COMM_WORLD, timeout_ms, api);
     /* the same verdict in every process */
-    uint64_t seen = 0;
+    uint64_t seen = 0, split = MR_MPI_SPLIT_MAX;
     for (int p = 0; p < size && st == HCCL_SUCCESS; p++) {
+        split = all[p].split < split ? all[p].split : split;
         if (all[p].id != t.id || all[p].n != (uint32_t)size || all[p].rank >= (uint32_t)size)
             st = mr_hccl_fail(HCCL_E_PARA,
                              "%s: process %d of %d joins with nRanks %u, rank %u and %s token; every process of "
@@ -148,6 +168,7 @@ static HcclResult mr_mpi_join(const HcclRootInfo *info, uint32_t n, uint32_t ran
         return mr_hccl_fail(HCCL_E_INTERNAL, "%s: MPI_Comm_split failed", api);
     }
     net->timeout_ms = timeout_ms;
+    net->split = (size_t)split;
     snprintf(name, COMM_NAME_MAX_LENGTH, "moeroute_hccl_mpi_%llu", (unsigned long long)t.id);
     *out = net;
     (void)me;
@@ -312,11 +333,12 @@ static HcclResult mr_mpi_allgather_op(void *p, const void *mine, void *all, size
 }
 
 /* The exchange of matched segments (hccl_internal.h): every receive posted, then every send. The segments between
- * two ranks travel as one message when there are several and they total less than 1 GiB: an hindexed datatype
+ * two ranks travel as one message when there are several and they total less than the split (1 GiB unless set
+ * lower, mr_mpi_split_bytes): an hindexed datatype
  * over their addresses at each end, so a combine's dozens of per-expert blocks pay one handshake instead of one
  * each (2 ranks, 49 blocks of 18 KiB: 130-138 instead of 145-180 us; 512 of 14 KiB: 1.24 instead of 1.8-1.9 ms;
- * docs/performance.md "One message per peer"). Otherwise one message per segment (a segment of 1 GiB or more as
- * two: whole MiBs, then the rest). Both ends decide alike, since the i-th segment one sends is the i-th the other
+ * docs/performance.md "One message per peer"). Otherwise one message per segment (a segment of the split or more
+ * as two: whole units of split / 1024 bytes, then the rest). Both ends decide alike, since the i-th segment one sends is the i-th the other
  * receives, of the same size; and messages between two ranks do not overtake each other, so the i-th send meets
  * the i-th receive.
  *
@@ -327,8 +349,6 @@ static HcclResult mr_mpi_allgather_op(void *p, const void *mine, void *all, size
  * rank left the exchange with them queued and went on to the combine's sum, and the peer waited for its sends
  * for the length of that sum (2 ranks, 2048 tokens: 50 instead of 27 ms; docs/performance.md "The exchange's
  * last acknowledgements"). Waiting for every peer's "done" keeps this rank in MPI, flushing them. */
-#define MR_MPI_MIB ((size_t)1 << 20)
-#define MR_MPI_BIG ((size_t)1 << 30)
 
 /* Scratch: the displacements and lengths of one peer's segments, then the requests. */
 static size_t mr_mpi_exchange_scratch(uint32_t n, size_t segments)
@@ -337,38 +357,41 @@ static size_t mr_mpi_exchange_scratch(uint32_t n, size_t segments)
            sizeof(MPI_Request);
 }
 
-static int mr_mpi_post(const mr_net_seg *seg, int peer, int recv, MPI_Datatype mib, MPI_Comm comm, MPI_Request *req,
-                       int *nreq)
+/* One segment: one message, or one of whole units (`unit`: split / 1024 bytes) and one of the rest. */
+static int mr_mpi_post(const mr_mpi_net *net, const mr_net_seg *seg, int peer, int recv, MPI_Datatype unit,
+                       MPI_Request *req, int *nreq)
 {
-    const size_t whole = seg->bytes >= MR_MPI_BIG ? seg->bytes / MR_MPI_MIB : 0, rest = seg->bytes - whole * MR_MPI_MIB;
+    const size_t ub = net->split / 1024, whole = seg->bytes >= net->split ? seg->bytes / ub : 0,
+                 rest = seg->bytes - whole * ub;
+    if (!mr_fits_int(whole)) return 1; /* only with a small split and a segment of 2 GiB or more: the exchange fails */
     int bad = 0;
     if (whole)
-        bad |= (recv ? MPI_Irecv(seg->at, (int)whole, mib, peer, 0, comm, &req[(*nreq)++])
-                     : MPI_Isend(seg->at, (int)whole, mib, peer, 0, comm, &req[(*nreq)++])) != MPI_SUCCESS;
+        bad |= (recv ? MPI_Irecv(seg->at, (int)whole, unit, peer, 0, net->comm, &req[(*nreq)++])
+                     : MPI_Isend(seg->at, (int)whole, unit, peer, 0, net->comm, &req[(*nreq)++])) != MPI_SUCCESS;
     if (rest || !whole)
-        bad |= (recv ? MPI_Irecv(seg->at + whole * MR_MPI_MIB, (int)rest, MPI_BYTE, peer, 0, comm, &req[(*nreq)++])
-                     : MPI_Isend(seg->at + whole * MR_MPI_MIB, (int)rest, MPI_BYTE, peer, 0, comm, &req[(*nreq)++])) !=
+        bad |= (recv ? MPI_Irecv(seg->at + whole * ub, (int)rest, MPI_BYTE, peer, 0, net->comm, &req[(*nreq)++])
+                     : MPI_Isend(seg->at + whole * ub, (int)rest, MPI_BYTE, peer, 0, net->comm, &req[(*nreq)++])) !=
                MPI_SUCCESS;
     return bad;
 }
 
 /* The `count` segments to (recv 0) or from (recv 1) one peer: one message of an hindexed datatype when there are
- * several below MR_MPI_BIG in all (segments that follow one another in memory joined into one block), else one
+ * several below net->split in all (segments that follow one another in memory joined into one block), else one
  * message per segment. disp, len: count entries of scratch. */
-static int mr_mpi_post_peer(const mr_net_seg *seg, size_t count, int peer, int recv, MPI_Datatype mib, MPI_Comm comm,
-                            MPI_Request *req, int *nreq, MPI_Aint *disp, int *len)
+static int mr_mpi_post_peer(const mr_mpi_net *net, const mr_net_seg *seg, size_t count, int peer, int recv,
+                            MPI_Datatype unit, MPI_Request *req, int *nreq, MPI_Aint *disp, int *len)
 {
     size_t total = 0;
     for (size_t i = 0; i < count; i++) total += seg[i].bytes;
     int bad = 0;
-    if (count < 2 || total >= MR_MPI_BIG || !mr_fits_int(count)) {
-        for (size_t i = 0; i < count && !bad; i++) bad |= mr_mpi_post(&seg[i], peer, recv, mib, comm, req, nreq);
+    if (count < 2 || total >= net->split || !mr_fits_int(count)) {
+        for (size_t i = 0; i < count && !bad; i++) bad |= mr_mpi_post(net, &seg[i], peer, recv, unit, req, nreq);
         return bad;
     }
     size_t blocks = 0;
     for (size_t i = 0; i < count && !bad; i++) {
         if (blocks && seg[i].at == seg[i - 1].at + seg[i - 1].bytes) {
-            len[blocks - 1] += (int)seg[i].bytes; /* total < MR_MPI_BIG: no overflow */
+            len[blocks - 1] += (int)seg[i].bytes; /* total < split <= 1 GiB: no overflow */
             continue;
         }
         len[blocks] = (int)seg[i].bytes;
@@ -377,8 +400,8 @@ static int mr_mpi_post_peer(const mr_net_seg *seg, size_t count, int peer, int r
     MPI_Datatype t;
     if (bad || MPI_Type_create_hindexed((int)blocks, len, disp, MPI_BYTE, &t) != MPI_SUCCESS) return 1;
     bad = MPI_Type_commit(&t) != MPI_SUCCESS ||
-          (recv ? MPI_Irecv(MPI_BOTTOM, 1, t, peer, 0, comm, &req[(*nreq)++])
-                : MPI_Isend(MPI_BOTTOM, 1, t, peer, 0, comm, &req[(*nreq)++])) != MPI_SUCCESS;
+          (recv ? MPI_Irecv(MPI_BOTTOM, 1, t, peer, 0, net->comm, &req[(*nreq)++])
+                : MPI_Isend(MPI_BOTTOM, 1, t, peer, 0, net->comm, &req[(*nreq)++])) != MPI_SUCCESS;
     MPI_Type_free(&t); /* a pending message keeps what it needs of the type */
     return bad;
 }
@@ -401,14 +424,13 @@ static HcclResult mr_mpi_exchange_op(void *p, const mr_net_seg *send, const size
     int *len = (int *)(void *)(disp + most);
     const size_t lists = most * (sizeof *disp + sizeof *len), rs = sizeof(MPI_Request);
     MPI_Request *req = (MPI_Request *)(void *)((char *)scratch + (lists + rs - 1) / rs * rs);
-    MPI_Datatype mib;
-    bad |= MPI_Type_contiguous((int)MR_MPI_MIB, MPI_BYTE, &mib) != MPI_SUCCESS || MPI_Type_commit(&mib) != MPI_SUCCESS;
+    MPI_Datatype unit;
+    bad |= MPI_Type_contiguous((int)(net->split / 1024), MPI_BYTE, &unit) != MPI_SUCCESS ||
+           MPI_Type_commit(&unit) != MPI_SUCCESS;
     for (int j = 0; j < n && !bad; j++)
-        bad |= mr_mpi_post_peer(&recv[rfirst[j]], rfirst[j + 1] - rfirst[j], j, 1, mib, net->comm, req, &nreq, disp,
-                                len);
+        bad |= mr_mpi_post_peer(net, &recv[rfirst[j]], rfirst[j + 1] - rfirst[j], j, 1, unit, req, &nreq, disp, len);
     for (int j = 0; j < n && !bad; j++)
-        bad |= mr_mpi_post_peer(&send[sfirst[j]], sfirst[j + 1] - sfirst[j], j, 0, mib, net->comm, req, &nreq, disp,
-                                len);
+        bad |= mr_mpi_post_peer(net, &send[sfirst[j]], sfirst[j + 1] - sfirst[j], j, 0, unit, req, &nreq, disp, len);
     if (!bad) bad = MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS;
     nreq = 0;
     for (int j = 0; j < n && !bad; j++) /* the "done" round, with every rank that sent or received a segment */
@@ -416,7 +438,7 @@ static HcclResult mr_mpi_exchange_op(void *p, const mr_net_seg *send, const size
             bad |= MPI_Irecv(NULL, 0, MPI_BYTE, j, 1, net->comm, &req[nreq++]) != MPI_SUCCESS ||
                    MPI_Isend(NULL, 0, MPI_BYTE, j, 1, net->comm, &req[nreq++]) != MPI_SUCCESS;
     if (!bad) bad = MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS;
-    if (!bad) MPI_Type_free(&mib);
+    if (!bad) MPI_Type_free(&unit);
     if (!bad) return HCCL_SUCCESS;
     /* an MPI failure after the agreement: the communicator breaks (requests left pending are abandoned) */
     net->broken = HCCL_E_INTERNAL;
