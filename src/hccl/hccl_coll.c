@@ -4,10 +4,12 @@
  * is computed into a scratch copy and written after the round. Reductions run in ascending rank order, each
  * partial result rounded to the element type. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu_backend.h"
 #include "common/alloc.h"
 #include "common/error.h"
 #include "common/fp16.h"
@@ -88,6 +90,7 @@ static HcclResult mr_coll_run(HcclComm comm, mr_coll *c, const char *read_lo, co
         for (uint32_t r = 0; r < n; r++) peers[r] = all[r]->desc;
         if (agree) st = agree(c, peers, n);
         if (fn && st == HCCL_SUCCESS) fn(c, peers, n, rank, scratch ? scratch : c->out);
+        atomic_thread_fence(memory_order_seq_cst); /* orders mr_coll_copy's streaming stores */
     }
     HcclResult end = mr_hccl_round_end(g, rank, c->api);
     if (st == HCCL_SUCCESS) st = end;
@@ -205,10 +208,19 @@ HcclResult HcclAllReduce(void *sendBuf, void *recvBuf, uint64_t count, HcclDataT
 
 /* ---- Broadcast, AllGather ------------------------------------------------------------------------------- */
 
+/* How the copying collectives write this rank's output: with streaming stores when it is large (the backend's
+ * rule for outputs, docs/framework.md "Backend"; in process an all-to-all of 2 x 470 MB took half the time), the
+ * same bytes either way; mr_coll_run fences after the copies. */
+static mr_copy_fn mr_coll_copy(const mr_coll *c)
+{
+    const mr_copy_config *k = mr_dispatch_copy(mr_dispatch_resolve_isa(MOEROUTE_ISA_AUTO));
+    return mr_backend_stream_output(c->out_bytes) ? k->copy_stream : k->copy;
+}
+
 static void mr_broadcast_fn(const mr_coll *c, const mr_coll_desc *const *peer, uint32_t n, uint32_t rank, char *dst)
 {
     (void)n;
-    if (rank != c->sig.root && c->out_bytes) memcpy(dst, peer[c->sig.root]->send, c->out_bytes);
+    if (rank != c->sig.root && c->out_bytes) mr_coll_copy(c)(dst, peer[c->sig.root]->send, c->out_bytes);
 }
 
 HcclResult HcclBroadcast(void *buf, uint64_t count, HcclDataType dataType, uint32_t root, HcclComm comm,
@@ -238,7 +250,8 @@ static void mr_allgather_fn(const mr_coll *c, const mr_coll_desc *const *peer, u
 {
     (void)rank;
     const size_t bytes = c->out_bytes / n;
-    for (uint32_t r = 0; r < n && bytes; r++) memcpy(dst + r * bytes, peer[r]->send, bytes);
+    const mr_copy_fn copy = mr_coll_copy(c);
+    for (uint32_t r = 0; r < n && bytes; r++) copy(dst + r * bytes, peer[r]->send, bytes);
 }
 
 HcclResult HcclAllGather(void *sendBuf, void *recvBuf, uint64_t sendCount, HcclDataType dataType, HcclComm comm,
@@ -270,10 +283,11 @@ static void mr_alltoallv_fn(const mr_coll *c, const mr_coll_desc *const *peer, u
 {
     const mr_coll_desc *me = peer[rank];
     const size_t es = c->esize;
+    const mr_copy_fn copy = mr_coll_copy(c);
     for (uint32_t j = 0; j < n; j++) {
         const size_t bytes = (size_t)peer[j]->scounts[rank] * es;
         if (bytes)
-            memcpy(dst + (size_t)(me->rdispls[j] * es) - (size_t)(c->out - me->recv),
+            copy(dst + (size_t)(me->rdispls[j] * es) - (size_t)(c->out - me->recv),
                    peer[j]->send + (size_t)peer[j]->sdispls[rank] * es, bytes);
     }
 }

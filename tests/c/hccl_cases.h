@@ -4,6 +4,7 @@
 #ifndef MR_TEST_HCCL_CASES_H
 #define MR_TEST_HCCL_CASES_H
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "acl/acl.h"
@@ -112,7 +113,43 @@ static void hccl_check_collectives(HcclComm comm, int r, int n, char *name_out)
         for (int e = 0; e <= r; e++) ok &= rbuf[(n - 1 - i) * (r + 1) + e] == 100 * i + r;
     ok &= rbuf[n * (r + 1)] == -9;
     TCHECK(ok, "alltoallv blocks at their displacements (rank %d)", r);
+
+    /* Large outputs (about 9 MiB per rank, written with streaming stores in process): AllGather and AlltoAllV of
+     * int8 blocks of odd sizes at odd displacements, byte (31 i + 7 j + e) % 251 from rank i to rank j. */
+    const size_t blk = ((size_t)9 << 20) / (size_t)n + 13; /* AlltoAllV: rank i sends each rank blk + i bytes */
+    unsigned char *big_s = malloc(n * (blk + MAXR)), *big_r = malloc(n * (blk + MAXR) + 1);
+    TCHECK(big_s && big_r, "out of memory");
+    if (big_s && big_r) {
+        for (size_t e = 0; e < blk; e++) big_s[e] = (unsigned char)((31u * (unsigned)r + e) % 251u);
+        TCHECK(HcclAllGather(big_s, big_r + 1, blk, HCCL_DATA_TYPE_INT8, comm, stream) == HCCL_SUCCESS,
+               "large allgather");
+        ok = 1;
+        for (int i = 0; i < n; i++)
+            for (size_t e = 0; e < blk; e++) ok &= big_r[1 + (size_t)i * blk + e] == (31u * (unsigned)i + e) % 251u;
+        TCHECK(ok, "large allgather blocks (rank %d)", r);
+        at = 0;
+        for (int j = 0; j < n; j++) { /* to rank j: blk + r bytes, after one byte of padding */
+            sc[j] = blk + (uint64_t)r, sd[j] = at + 1;
+            for (size_t e = 0; e < sc[j]; e++)
+                big_s[at + 1 + e] = (unsigned char)((31u * (unsigned)r + 7u * (unsigned)j + e) % 251u);
+            at += sc[j] + 1;
+        }
+        at = 0;
+        for (int i = 0; i < n; i++) rc[i] = blk + (uint64_t)i, rd[i] = at + 1, at += rc[i];
+        big_r[0] = 0x5A;
+        TCHECK(HcclAlltoAllV(big_s, sc, sd, HCCL_DATA_TYPE_INT8, big_r, rc, rd, HCCL_DATA_TYPE_INT8, comm, stream) ==
+                   HCCL_SUCCESS,
+               "large alltoallv");
+        ok = big_r[0] == 0x5A;
+        for (int i = 0; i < n; i++)
+            for (size_t e = 0; e < rc[i]; e++)
+                ok &= big_r[rd[i] + e] == (31u * (unsigned)i + 7u * (unsigned)r + e) % 251u;
+        TCHECK(ok, "large alltoallv blocks (rank %d)", r);
+    }
+    free(big_s);
+    free(big_r);
     TCHECK(HcclBarrier(comm, stream) == HCCL_SUCCESS, "barrier");
-    TCHECK(aclrtDestroyStream(stream) == ACL_SUCCESS, "stream");}
+    TCHECK(aclrtDestroyStream(stream) == ACL_SUCCESS, "stream");
+}
 
 #endif /* MR_TEST_HCCL_CASES_H */
