@@ -334,13 +334,12 @@ static HcclResult mr_mpi_allgather_op(void *p, const void *mine, void *all, size
 
 /* The exchange of matched segments (hccl_internal.h): every receive posted, then every send. The segments between
  * two ranks travel as one message when there are several and they total less than the split (1 GiB unless set
- * lower, mr_mpi_split_bytes): an hindexed datatype
- * over their addresses at each end, so a combine's dozens of per-expert blocks pay one handshake instead of one
- * each (2 ranks, 49 blocks of 18 KiB: 130-138 instead of 145-180 us; 512 of 14 KiB: 1.24 instead of 1.8-1.9 ms;
- * docs/performance.md "One message per peer"). Otherwise one message per segment (a segment of the split or more
- * as two: whole units of split / 1024 bytes, then the rest). Both ends decide alike, since the i-th segment one sends is the i-th the other
- * receives, of the same size; and messages between two ranks do not overtake each other, so the i-th send meets
- * the i-th receive.
+ * lower, mr_mpi_split_bytes): an hindexed datatype over their addresses at each end, so a combine's dozens of
+ * per-expert blocks pay one handshake instead of one each (2 ranks, 49 blocks of 18 KiB: 130-138 instead of
+ * 145-180 us; 512 of 14 KiB: 1.24 instead of 1.8-1.9 ms; docs/performance.md "One message per peer"). Otherwise
+ * one message per segment (a segment of the split or more as two: whole units of split / 1024 bytes, then the
+ * rest). Both ends decide alike, since the i-th segment one sends is the i-th the other receives, of the same
+ * size; and messages between two ranks do not overtake each other, so the i-th send meets the i-th receive.
  *
  * Then a round of empty "done" messages (tag 1) with every rank the exchange talks to, sent once this rank's own
  * requests are complete. A large message moves by the receiver reading the sender's memory, and the sender's

@@ -13,10 +13,10 @@
 #include "mpi_comm_fixture.h"
 
 /* x as a strided view (col_stride > 1: rows gathered by the source; pad > 0: rows apart in memory; else one block
- * of rows, adjacent segments the transport joins), or every slot sent to expert 0 (crowd: rank 0 receives more rows than A), over the MPI transport through
- * the aclnn pair. Checked independently: x[t][h] = (100 r + 10 t + h) / 8 (exact in fp16), so a received row
- * names its source; the rows must be those of the (local expert, source, token, slot) order the routing gives.
- * crowd: every rank refuses with the same message, expandX untouched. */
+ * of rows, adjacent segments the transport joins), or every slot sent to expert 0 (crowd: rank 0 receives more
+ * rows than A), over the MPI transport through the aclnn pair. Checked independently: x[t][h] = (100 r + 10 t + h)
+ * / 8 (exact in fp16), so a received row names its source; the rows must be those of the (local expert, source,
+ * token, slot) order the routing gives. crowd: every rank refuses with the same message, expandX untouched. */
 static void x_layout_case(const char *name, int rank, int W, int bs, int K, int col_stride, int pad, int crowd)
 {
     const int E = 2 * W, L = 2, H = 8;
