@@ -209,8 +209,8 @@ HcclResult HcclAllReduce(void *sendBuf, void *recvBuf, uint64_t count, HcclDataT
 /* ---- Broadcast, AllGather ------------------------------------------------------------------------------- */
 
 /* How the copying collectives write this rank's output: with streaming stores when it is large (the backend's
- * rule for outputs, docs/framework.md "Backend"; in process an all-to-all of 2 x 470 MB took half the time), the
- * same bytes either way; mr_coll_run fences after the copies. */
+ * rule for outputs, docs/framework.md "Backend"; 2 ranks exchanging 940 MB there and back took 42 instead of
+ * 74 ms), the same bytes either way; mr_coll_run fences after the copies. */
 static mr_copy_fn mr_coll_copy(const mr_coll *c)
 {
     const mr_copy_config *k = mr_dispatch_copy(mr_dispatch_resolve_isa(MOEROUTE_ISA_AUTO));
