@@ -15,6 +15,21 @@
 
 #define MAXR 8
 
+/* p[e] = (start + e) % 251 for e < len: one period by hand, the rest copied from the bytes 251 before. */
+static void hccl_pattern_fill(unsigned char *p, size_t len, unsigned start)
+{
+    for (size_t e = 0; e < len && e < 251; e++) p[e] = (unsigned char)((start + e) % 251u);
+    for (size_t done = 251; done < len; done *= 2) memcpy(p + done, p, len - done < done ? len - done : done);
+}
+
+/* Whether p holds hccl_pattern_fill's bytes: the first period, then every byte equal to the one 251 before. */
+static int hccl_pattern_check(const unsigned char *p, size_t len, unsigned start)
+{
+    for (size_t e = 0; e < len && e < 251; e++)
+        if (p[e] != (start + e) % 251u) return 0;
+    return len <= 251 || memcmp(p + 251, p, len - 251) == 0;
+}
+
 /* name_out (COMM_NAME_MAX_LENGTH bytes) receives the communicator's name. n <= MAXR. */
 static void hccl_check_collectives(HcclComm comm, int r, int n, char *name_out)
 {
@@ -115,23 +130,24 @@ static void hccl_check_collectives(HcclComm comm, int r, int n, char *name_out)
     TCHECK(ok, "alltoallv blocks at their displacements (rank %d)", r);
 
     /* Large outputs (about 9 MiB per rank, written with streaming stores in process): AllGather and AlltoAllV of
-     * int8 blocks of odd sizes at odd displacements, byte (31 i + 7 j + e) % 251 from rank i to rank j. */
+     * int8 blocks of odd sizes at odd displacements, byte (31 i + 7 j + e) % 251 from rank i to rank j. Filled
+     * and checked a period (251 bytes) at a time with memcpy / memcmp, so the ranks reach each collective within
+     * the tests' shortened timeout under TSan too. */
     const size_t blk = ((size_t)9 << 20) / (size_t)n + 13; /* AlltoAllV: rank i sends each rank blk + i bytes */
     unsigned char *big_s = malloc(n * (blk + MAXR)), *big_r = malloc(n * (blk + MAXR) + 1);
     TCHECK(big_s && big_r, "out of memory");
     if (big_s && big_r) {
-        for (size_t e = 0; e < blk; e++) big_s[e] = (unsigned char)((31u * (unsigned)r + e) % 251u);
+        memset(big_r, 0xFF, n * (blk + MAXR) + 1); /* 255: never a pattern byte */
+        hccl_pattern_fill(big_s, blk, 31u * (unsigned)r);
         TCHECK(HcclAllGather(big_s, big_r + 1, blk, HCCL_DATA_TYPE_INT8, comm, stream) == HCCL_SUCCESS,
                "large allgather");
         ok = 1;
-        for (int i = 0; i < n; i++)
-            for (size_t e = 0; e < blk; e++) ok &= big_r[1 + (size_t)i * blk + e] == (31u * (unsigned)i + e) % 251u;
+        for (int i = 0; i < n; i++) ok &= hccl_pattern_check(big_r + 1 + (size_t)i * blk, blk, 31u * (unsigned)i);
         TCHECK(ok, "large allgather blocks (rank %d)", r);
         at = 0;
         for (int j = 0; j < n; j++) { /* to rank j: blk + r bytes, after one byte of padding */
             sc[j] = blk + (uint64_t)r, sd[j] = at + 1;
-            for (size_t e = 0; e < sc[j]; e++)
-                big_s[at + 1 + e] = (unsigned char)((31u * (unsigned)r + 7u * (unsigned)j + e) % 251u);
+            hccl_pattern_fill(big_s + at + 1, sc[j], 31u * (unsigned)r + 7u * (unsigned)j);
             at += sc[j] + 1;
         }
         at = 0;
@@ -142,8 +158,7 @@ static void hccl_check_collectives(HcclComm comm, int r, int n, char *name_out)
                "large alltoallv");
         ok = big_r[0] == 0x5A;
         for (int i = 0; i < n; i++)
-            for (size_t e = 0; e < rc[i]; e++)
-                ok &= big_r[rd[i] + e] == (31u * (unsigned)i + 7u * (unsigned)r + e) % 251u;
+            ok &= hccl_pattern_check(big_r + rd[i], rc[i], 31u * (unsigned)i + 7u * (unsigned)r);
         TCHECK(ok, "large alltoallv blocks (rank %d)", r);
     }
     free(big_s);
