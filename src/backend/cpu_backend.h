@@ -31,6 +31,13 @@ void mr_backend_init(mr_backend *b, moeroute_isa isa, size_t threads);
  * destination line and evict the inputs (more than half the last-level cache, and at most 8 MiB). */
 int mr_backend_stream_output(size_t bytes);
 
+/* The copy an output of `bytes` is written with: k's streaming copy when mr_backend_stream_output says so (the
+ * writer then fences once after its last copy, kernels.h), else its cached copy. */
+static inline mr_copy_fn mr_backend_output_copy(const mr_copy_config *k, size_t bytes)
+{
+    return mr_backend_stream_output(bytes) ? k->copy_stream : k->copy;
+}
+
 /* The pool a run may use: pools wider than the plan's thread count (never given by this library's callers)
  * run serially, since per-thread scratch was sized for the plan. */
 static inline mr_pool *mr_backend_pool(const mr_backend *b, mr_pool *pool)

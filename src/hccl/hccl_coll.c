@@ -213,8 +213,7 @@ HcclResult HcclAllReduce(void *sendBuf, void *recvBuf, uint64_t count, HcclDataT
  * 74 ms), the same bytes either way; mr_coll_run fences after the copies. */
 static mr_copy_fn mr_coll_copy(const mr_coll *c)
 {
-    const mr_copy_config *k = mr_dispatch_copy(mr_dispatch_resolve_isa(MOEROUTE_ISA_AUTO));
-    return mr_backend_stream_output(c->out_bytes) ? k->copy_stream : k->copy;
+    return mr_backend_output_copy(mr_dispatch_copy(mr_dispatch_resolve_isa(MOEROUTE_ISA_AUTO)), c->out_bytes);
 }
 
 static void mr_broadcast_fn(const mr_coll *c, const mr_coll_desc *const *peer, uint32_t n, uint32_t rank, char *dst)

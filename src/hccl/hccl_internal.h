@@ -104,8 +104,10 @@ void mr_hccl_reduce_into(char *dst, const char *src, uint64_t count, HcclDataTyp
  * The core library has none (mr_hccl_net is NULL); the moeroute_mpi library adds the MPI transport
  * (hccl_mpi.c), which registers itself when the library is loaded. A group built on one has a `net` state;
  * its collectives go to the transport. */
+/* Buffers a communicator keeps between calls (the buffer op below): slot 0 the rows a dispatch sends (packed or
+ * quantized) or a combine's staging, slot 1 a dispatch's scales. */
+#define MR_NET_BUFFERS 2
 /* A run of bytes of this process's memory (the exchange below reads or writes it). */
-#define MR_NET_BUFFERS 4
 typedef struct mr_net_seg {
     char *at;
     size_t bytes;

@@ -383,8 +383,7 @@ size_t mr_dsp_row_bytes(const mr_dist_plan *p)
 
 mr_copy_fn mr_dsp_row_copy(const mr_dist_plan *p, int64_t rows)
 {
-    const mr_copy_config *k = p->backend.copy;
-    return mr_backend_stream_output((size_t)rows * mr_dsp_row_bytes(p)) ? k->copy_stream : k->copy;
+    return mr_backend_output_copy(p->backend.copy, (size_t)rows * mr_dsp_row_bytes(p));
 }
 
 void mr_dsp_write_fn(void *ctx, int64_t s, int64_t t, int64_t j, int64_t le, int64_t e)
